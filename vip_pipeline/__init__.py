@@ -1,0 +1,1 @@
+"""vip_pipeline: LTV pyramid, VIP eligibility and service categories for corporate clients."""
