@@ -1,0 +1,1 @@
+"""Landing zone: find extract files, read them, split accepted from rejected rows."""

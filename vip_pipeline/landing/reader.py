@@ -1,0 +1,126 @@
+"""Read one extract file as text (every value a string) so that validation sees the original values."""
+
+from __future__ import annotations
+
+import gzip
+from dataclasses import dataclass, field
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pv
+import pyarrow.parquet as pq
+
+from vip_pipeline.landing.inventory import LandedFile
+
+ROW = "_row"  # 1-based number of the data row in its file (the row after the header is 1)
+
+
+class UnreadableFile(Exception):
+    """A file that cannot be parsed at all: it is refused as a whole, naming the file and the reason."""
+
+    def __init__(self, file_name: str, reason: str):
+        super().__init__(f"{file_name}: {reason}")
+        self.file_name = file_name
+        self.reason = reason
+
+
+@dataclass
+class RawFile:
+    """The text values of a file, plus rows the parser could not split into the header's columns."""
+
+    file: LandedFile
+    rows: pd.DataFrame
+    malformed: pd.DataFrame = field(default_factory=lambda: pd.DataFrame({ROW: [], "raw": [], "rule": []}))
+
+    @property
+    def rows_read(self) -> int:
+        return len(self.rows) + len(self.malformed)
+
+
+def _header(file: LandedFile, encoding: str, delimiter: str) -> list[str]:
+    opener = gzip.open if file.ext == "csv.gz" else open
+    try:
+        with opener(file.path, "rb") as fh:
+            first = fh.readline()
+    except (OSError, EOFError) as exc:
+        raise UnreadableFile(file.name, f"cannot be opened ({exc})") from exc
+    if not first.strip():
+        raise UnreadableFile(file.name, "empty file: no header row")
+    try:
+        line = first.decode(encoding).lstrip("\ufeff").rstrip("\r\n")
+    except UnicodeDecodeError as exc:
+        raise UnreadableFile(file.name, f"not valid {encoding} text; set VIP_CSV_ENCODING (e.g. cp1251)") from exc
+    return [name.strip().strip('"') for name in line.split(delimiter)]
+
+
+def _read_csv(file: LandedFile, encoding: str, delimiter: str) -> RawFile:
+    names = _header(file, encoding, delimiter)
+    bad: list[tuple[int | None, str, str]] = []
+
+    def on_invalid(row) -> str:
+        bad.append((row.number, row.text, f"malformed_row: expected {row.expected_columns} fields, got {row.actual_columns}"))
+        return "skip"
+
+    def read(use_threads: bool) -> pa.Table:
+        bad.clear()
+        return pv.read_csv(
+            file.path,
+            read_options=pv.ReadOptions(encoding=encoding, use_threads=use_threads),
+            parse_options=pv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid),
+            convert_options=pv.ConvertOptions(
+                column_types={n: pa.string() for n in names},
+                strings_can_be_null=False, quoted_strings_can_be_null=False, null_values=[],
+            ),
+        )
+
+    try:
+        table = read(True)
+        if bad and any(number is None for number, _, _ in bad):
+            table = read(False)  # single-threaded parsing knows the line number of every bad row
+    except (pa.ArrowInvalid, pa.ArrowKeyError, UnicodeDecodeError, OSError, EOFError) as exc:
+        reason = str(exc).splitlines()[0]
+        if "UTF8" in reason or "decode" in reason.lower():
+            reason = f"not valid {encoding} text ({reason}); set VIP_CSV_ENCODING (e.g. cp1251)"
+        raise UnreadableFile(file.name, f"cannot be parsed as CSV: {reason}") from exc
+    rows = table.to_pandas()
+    # pyarrow numbers lines from 1 with the header as line 1; data rows are numbered from 1.
+    bad_rows = sorted(int(number) - 1 for number, _, _ in bad)
+    rows[ROW] = _surviving_row_numbers(len(rows), bad_rows)
+    malformed = pd.DataFrame(
+        {ROW: [int(n) - 1 for n, _, _ in bad], "raw": [t for _, t, _ in bad], "rule": [r for _, _, r in bad]}
+    )
+    return RawFile(file, rows, malformed)
+
+
+def _surviving_row_numbers(n_good: int, bad_rows: list[int]):
+    """Row numbers of the rows kept by the parser, given the numbers of the rows it skipped."""
+    if not bad_rows:
+        return range(1, n_good + 1)
+    total = n_good + len(bad_rows)
+    keep = pd.Index(range(1, total + 1)).difference(pd.Index(bad_rows))
+    return keep[:n_good]
+
+
+def _read_parquet(file: LandedFile) -> RawFile:
+    try:
+        table = pq.read_table(file.path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise UnreadableFile(file.name, f"cannot be parsed as Parquet: {str(exc).splitlines()[0]}") from exc
+    columns = {}
+    for name in table.column_names:
+        col = table[name]
+        if pa.types.is_boolean(col.type):
+            col = pa.compute.if_else(col, "true", "false")
+        columns[name] = col.cast(pa.string()).fill_null("")
+    rows = pa.table(columns).to_pandas() if columns else pd.DataFrame(index=range(table.num_rows))
+    rows[ROW] = range(1, len(rows) + 1)
+    return RawFile(file, rows)
+
+
+def read_raw(file: LandedFile, encoding: str = "utf-8", delimiter: str = ",") -> RawFile:
+    """Read a landed file with every value as text; raise `UnreadableFile` when that is impossible."""
+    if file.path.stat().st_size == 0:
+        raise UnreadableFile(file.name, "empty file (0 bytes)")
+    if file.ext == "parquet":
+        return _read_parquet(file)
+    return _read_csv(file, encoding, delimiter)

@@ -1,0 +1,254 @@
+"""Split an extract's rows into accepted (typed) and rejected (with the failed rules), file by file.
+
+Every row read ends up in exactly one of the two: accepted + rejected = read, per file.
+Rules are evaluated column-wise on the whole extract at once (no per-row Python).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from vip_pipeline.contracts.extracts import Col, ExtractContract
+from vip_pipeline.landing.inventory import LandedFile
+from vip_pipeline.landing.reader import ROW, RawFile, UnreadableFile, read_raw
+
+FILE = "_file"
+REJECTED_COLUMNS = ["extract", "source_file", "row_number", "rule", "raw_record"]
+AUDIT_COLUMNS = [
+    "extract", "source_file", "rows_read", "rows_accepted", "rows_rejected", "rows_redelivered", "status", "note",
+]
+REDELIVERED = "duplicate_redelivered"
+TRUE_VALUES = {"true", "t", "1", "yes", "y"}
+FALSE_VALUES = {"false", "f", "0", "no", "n"}
+
+
+@dataclass(frozen=True)
+class ReadSettings:
+    """How CSV files are read and how much rejection a file may have before it is refused."""
+
+    encoding: str = "utf-8"
+    delimiter: str = ","
+    max_rejected_share: float = 0.01
+
+
+@dataclass
+class LoadResult:
+    """Accepted rows (typed), rejected rows (with reasons) and one audit row per file."""
+
+    extract: str
+    accepted: pd.DataFrame
+    rejected: pd.DataFrame
+    audit: pd.DataFrame
+    refused: list[str] = field(default_factory=list)  # "<file>: <reason>" for every file that blocks publication
+
+    @property
+    def ok(self) -> bool:
+        return not self.refused
+
+
+def _parse(col: Col, text: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Typed values of one column and the mask of non-empty values that do not parse."""
+    present = text != ""
+    if col.kind in ("date", "month"):
+        candidate = text.where(text.str.len() != 7, text + "-01") if col.kind == "month" else text
+        values = pd.to_datetime(candidate, format="%Y-%m-%d", errors="coerce")
+        bad = present & values.isna()
+        if col.kind == "month":
+            bad |= present & values.notna() & (values.dt.day != 1)
+        return values, bad
+    if col.kind == "number":
+        values = pd.to_numeric(text.where(present), errors="coerce").astype("float64")
+        bad = present & ~np.isfinite(values)
+        return values, bad
+    if col.kind == "bool":
+        lowered = text.str.lower()
+        values = lowered.isin(TRUE_VALUES)
+        return values, present & ~(values | lowered.isin(FALSE_VALUES))
+    if col.kind == "currency":
+        return text, present & ~text.str.fullmatch(r"[A-Z]{3}")
+    if col.kind == "country":
+        return text, present & ~text.str.fullmatch(r"[A-Z]{2}")
+    if col.kind == "enum":
+        return text, present & ~text.isin(col.values)
+    return text, pd.Series(False, index=text.index)
+
+
+def _rules(contract: ExtractContract, rows: pd.DataFrame, periods: pd.DataFrame,
+           references: dict[str, pd.Index]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Typed columns and a frame of boolean failure masks, one column per rule."""
+    typed, failed = {}, {}
+    for col in contract.columns:
+        text = rows[col.name]
+        values, bad = _parse(col, text)
+        if col.required:
+            failed[f"missing_value:{col.name}"] = text == ""
+        kind = {"date": "unparseable_date", "month": "unparseable_month", "number": "unparseable_number",
+                "bool": "unparseable_bool", "enum": "not_allowed", "currency": "bad_currency_code",
+                "country": "bad_country_code"}.get(col.kind)
+        if kind:
+            failed[f"{kind}:{col.name}"] = bad
+        if col.positive:
+            failed[f"not_positive:{col.name}"] = values.notna() & (values <= 0)
+        elif col.minimum is not None:
+            failed[f"below_minimum:{col.name}"] = values.notna() & (values < col.minimum)
+        if col.default is not None:
+            values = values.where(text != "", col.default)
+        elif not col.required and col.kind in ("str", "enum", "currency", "country"):
+            values = values.where(text != "", None)
+        typed[col.name] = values
+    for later, earlier in contract.not_before:
+        failed[f"{later}_before_{earlier}"] = typed[later].notna() & typed[earlier].notna() & (typed[later] < typed[earlier])
+    for column, target in contract.references.items():
+        known = references.get(target)
+        if known is None:
+            raise ValueError(f"{contract.name}: the accepted keys of {target} are needed to check {column}")
+        failed[f"unknown_{column}"] = (rows[column] != "") & ~rows[column].isin(known)
+    if contract.period_column:
+        day = typed[contract.period_column]
+        failed[f"outside_file_period:{contract.period_column}"] = day.notna() & (
+            (day < periods["start"]) | (day > periods["end"])
+        )
+    return pd.DataFrame(typed, index=rows.index), pd.DataFrame(failed, index=rows.index)
+
+
+def _describe(failed: pd.DataFrame) -> pd.Series:
+    """'rule_a; rule_b' for every row with at least one failure."""
+    hit = failed[failed.any(axis=1)]
+    if hit.empty:
+        return pd.Series(dtype=object)
+    names = np.where(hit.to_numpy(), np.array([f"{c}; " for c in hit.columns], dtype=object), "")
+    return pd.Series(names.sum(axis=1), index=hit.index).str.rstrip("; ")
+
+
+def _raw_records(rows: pd.DataFrame, columns: list[str]) -> pd.Series:
+    if rows.empty:
+        return pd.Series(dtype=object)
+    return pd.Series(rows[columns].to_json(orient="records", lines=True, force_ascii=False).splitlines(),
+                     index=rows.index)
+
+
+def read_files(contract: ExtractContract, files: list[LandedFile], settings: ReadSettings):
+    """Read every file; unreadable or structurally wrong files become refusals, not exceptions."""
+    raws: list[RawFile] = []
+    refusals: list[dict] = []
+    required = {c.name for c in contract.columns if c.required}
+    for f in files:
+        try:
+            raw = read_raw(f, settings.encoding, settings.delimiter)
+        except UnreadableFile as exc:
+            refusals.append({"source_file": f.name, "reason": exc.reason})
+            continue
+        present = set(raw.rows.columns) - {ROW}
+        missing = [c for c in contract.column_names if c not in present]
+        if required & set(missing):
+            hint = "" if len(present) > 1 else f"; only one column found: is the delimiter {settings.delimiter!r} right?"
+            refusals.append({"source_file": f.name, "reason": f"missing column(s) {', '.join(missing)}{hint}",
+                             "rows_read": raw.rows_read})
+            continue
+        for name in missing:  # absent optional columns are read as empty values
+            raw.rows[name] = ""
+        raws.append(raw)
+    return raws, refusals
+
+
+def validate_extract(contract: ExtractContract, files: list[LandedFile], settings: ReadSettings = ReadSettings(),
+                     references: dict[str, pd.Index] | None = None) -> LoadResult:
+    """Read and validate the given files of one extract, in order; the first occurrence of a key wins."""
+    raws, refusals = read_files(contract, files, settings)
+    frames, malformed = [], []
+    for raw in raws:
+        rows = raw.rows.copy()
+        rows[FILE] = raw.file.name
+        for c in rows.columns:
+            if c not in (ROW, FILE):
+                rows[c] = rows[c].astype(str).str.strip()
+        frames.append(rows)
+        if len(raw.malformed):
+            malformed.append(raw.malformed.assign(source_file=raw.file.name))
+    names = contract.column_names
+    rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[*names, ROW, FILE])
+    extras = [c for c in rows.columns if c not in (*names, ROW, FILE)]
+    raw_columns = names + extras
+    rows[extras] = rows[extras].fillna("") if extras else rows[extras]
+
+    period_of = {f.name: (pd.Timestamp(f.period_start), pd.Timestamp(f.period_end)) for f in files}
+    periods = pd.DataFrame({
+        "start": rows[FILE].map(lambda n: period_of[n][0]).astype("datetime64[ns]"),
+        "end": rows[FILE].map(lambda n: period_of[n][1]).astype("datetime64[ns]"),
+    }, index=rows.index) if len(rows) else pd.DataFrame({"start": [], "end": []}, dtype="datetime64[ns]")
+    typed, failed = _rules(contract, rows, periods, references or {})
+
+    valid = ~failed.any(axis=1)
+    key = list(contract.key)
+    dup_key = rows.loc[valid, key].duplicated(keep="first").reindex(rows.index, fill_value=False)
+    dup_record = rows.loc[valid, names].duplicated(keep="first").reindex(rows.index, fill_value=False)
+    failed[REDELIVERED] = dup_key & dup_record
+    failed["duplicate_key_conflict"] = dup_key & ~dup_record
+
+    reasons = _describe(failed)
+    rejected_rows = rows.loc[reasons.index]
+    rejected = pd.DataFrame({
+        "extract": contract.name,
+        "source_file": rejected_rows[FILE],
+        "row_number": rejected_rows[ROW].astype("int64"),
+        "rule": reasons,
+        "raw_record": _raw_records(rejected_rows, raw_columns),
+    })
+    if malformed:
+        m = pd.concat(malformed, ignore_index=True)
+        rejected = pd.concat([rejected, pd.DataFrame({
+            "extract": contract.name, "source_file": m["source_file"], "row_number": m[ROW].astype("int64"),
+            "rule": m["rule"], "raw_record": m["raw"],
+        })], ignore_index=True)
+    rejected = rejected.sort_values(["source_file", "row_number"], kind="stable").reset_index(drop=True)
+
+    accepted = typed.drop(index=reasons.index).reset_index(drop=True)
+
+    audit = _audit(contract.name, files, raws, rejected, refusals, extras, settings)
+    refused = [f"{a.source_file}: {a.note}" for a in audit.itertuples() if a.status == "refused"]
+    return LoadResult(contract.name, accepted, rejected, audit, refused)
+
+
+def _audit(extract: str, files: list[LandedFile], raws: list[RawFile], rejected: pd.DataFrame,
+           refusals: list[dict], extras: list[str], settings: ReadSettings) -> pd.DataFrame:
+    """One row per file: read = accepted + rejected, and whether the file blocks publication."""
+    read = {r.file.name: r.rows_read for r in raws}
+    counts = rejected.groupby("source_file")["rule"].agg(
+        rejected="size", redelivered=lambda r: (r == REDELIVERED).sum())
+    refused = {r["source_file"]: r for r in refusals}
+    records = []
+    for f in files:
+        if f.name in refused:
+            r = refused[f.name]
+            n = int(r.get("rows_read", 0))
+            records.append((extract, f.name, n, 0, n, 0, "refused", r["reason"]))
+            continue
+        n = read[f.name]
+        rej = int(counts["rejected"].get(f.name, 0))
+        redelivered = int(counts["redelivered"].get(f.name, 0))
+        share = (rej - redelivered) / n if n else 0.0
+        note = f"extra column(s) ignored: {', '.join(extras)}" if extras else ""
+        status = "accepted"
+        if share > settings.max_rejected_share:
+            status = "refused"
+            note = (f"{rej - redelivered} of {n} rows rejected ({share:.1%}), above the "
+                    f"{settings.max_rejected_share:.1%} threshold; see rejected_rows") + (f"; {note}" if note else "")
+        records.append((extract, f.name, n, n - rej, rej, redelivered, status, note))
+    return pd.DataFrame.from_records(records, columns=AUDIT_COLUMNS)
+
+
+def load_snapshot(contract: ExtractContract, files: list[LandedFile], settings: ReadSettings,
+                  references: dict[str, pd.Index] | None = None) -> LoadResult:
+    """Load the latest file of a full-snapshot extract; older files are audited as superseded."""
+    if not files:
+        raise UnreadableFile(f"{contract.name}_*", f"no {contract.name} extract in the landing directory")
+    latest, older = files[-1], files[:-1]
+    result = validate_extract(contract, [latest], settings, references)
+    superseded = pd.DataFrame.from_records(
+        [(contract.name, f.name, 0, 0, 0, 0, "superseded", f"superseded by {latest.name}") for f in older],
+        columns=AUDIT_COLUMNS)
+    result.audit = pd.concat([superseded, result.audit], ignore_index=True) if older else result.audit
+    return result
