@@ -1,0 +1,1 @@
+"""Monthly metrics (SPEC §2) as pure functions over DataFrames: FX, balances/ADB, turnover, margin."""
