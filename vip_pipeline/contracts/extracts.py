@@ -49,6 +49,7 @@ class ExtractContract:
     references: dict[str, str] = field(default_factory=dict)  # column -> extract it must exist in
     period_column: str | None = None  # date that must lie inside the file's period
     not_before: tuple[tuple[str, str], ...] = ()  # (later, earlier): later >= earlier when both present
+    account_open_on: str | None = None  # date that must fall on a day the account is open
 
     @property
     def column_names(self) -> list[str]:
@@ -125,6 +126,7 @@ TRANSACTIONS = ExtractContract(
     key=("txn_id",),
     references={"account_id": "accounts"},
     period_column="booking_date",
+    account_open_on="booking_date",
     columns=(
         Col("txn_id", "str", "Transaction identifier, unique across all files."),
         Col("account_id", "str", "Account booked; must exist in accounts."),

@@ -49,6 +49,12 @@ class LoadResult:
         return not self.refused
 
 
+def empty_accepted(contract: ExtractContract) -> pd.DataFrame:
+    """Accepted rows of an extract with no files: no rows, the contract's types."""
+    kinds = {"date": "datetime64[ns]", "month": "datetime64[ns]", "number": "float64", "bool": "bool"}
+    return pd.DataFrame({c.name: pd.Series(dtype=kinds.get(c.kind, object)) for c in contract.columns})
+
+
 def _parse(col: Col, text: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Typed values of one column and the mask of non-empty values that do not parse."""
     present = text != ""
@@ -77,7 +83,7 @@ def _parse(col: Col, text: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 
 def _rules(contract: ExtractContract, rows: pd.DataFrame, periods: pd.DataFrame,
-           references: dict[str, pd.Index]) -> tuple[pd.DataFrame, pd.DataFrame]:
+           references: dict[str, pd.Index], accounts: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Typed columns and a frame of boolean failure masks, one column per rule."""
     typed, failed = {}, {}
     for col in contract.columns:
@@ -111,6 +117,15 @@ def _rules(contract: ExtractContract, rows: pd.DataFrame, periods: pd.DataFrame,
         failed[f"outside_file_period:{contract.period_column}"] = day.notna() & (
             (day < periods["start"]) | (day > periods["end"])
         )
+    if contract.account_open_on:
+        if accounts is None:
+            raise ValueError(f"{contract.name}: accounts are needed to check {contract.account_open_on}")
+        acct = accounts.set_index("account_id")
+        day = typed[contract.account_open_on]
+        opened = rows["account_id"].map(acct["opened_on"])
+        closed = rows["account_id"].map(acct["closed_on"])
+        failed[f"account_not_open_on:{contract.account_open_on}"] = day.notna() & opened.notna() & (
+            (day < opened) | (closed.notna() & (day > closed)))
     return pd.DataFrame(typed, index=rows.index), pd.DataFrame(failed, index=rows.index)
 
 
@@ -155,8 +170,15 @@ def read_files(contract: ExtractContract, files: list[LandedFile], settings: Rea
 
 
 def validate_extract(contract: ExtractContract, files: list[LandedFile], settings: ReadSettings = ReadSettings(),
-                     references: dict[str, pd.Index] | None = None) -> LoadResult:
-    """Read and validate the given files of one extract, in order; the first occurrence of a key wins."""
+                     references: dict[str, pd.Index] | None = None, accounts: pd.DataFrame | None = None) -> LoadResult:
+    """Read and validate the given files of one extract, in order; the first occurrence of a key wins.
+
+    `references` holds the accepted keys of referenced extracts; `accounts` (account_id, opened_on,
+    closed_on) is needed for extracts whose date must fall on a day the account is open.
+    """
+    if not files:
+        return LoadResult(contract.name, empty_accepted(contract), pd.DataFrame(columns=REJECTED_COLUMNS),
+                          pd.DataFrame(columns=AUDIT_COLUMNS))
     raws, refusals = read_files(contract, files, settings)
     frames, malformed = [], []
     for raw in raws:
@@ -179,7 +201,7 @@ def validate_extract(contract: ExtractContract, files: list[LandedFile], setting
         "start": rows[FILE].map(lambda n: period_of[n][0]).astype("datetime64[ns]"),
         "end": rows[FILE].map(lambda n: period_of[n][1]).astype("datetime64[ns]"),
     }, index=rows.index) if len(rows) else pd.DataFrame({"start": [], "end": []}, dtype="datetime64[ns]")
-    typed, failed = _rules(contract, rows, periods, references or {})
+    typed, failed = _rules(contract, rows, periods, references or {}, accounts)
 
     valid = ~failed.any(axis=1)
     key = list(contract.key)

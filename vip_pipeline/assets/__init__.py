@@ -1,0 +1,1 @@
+"""Thin Dagster assets around the pure rules: extracts → monthly metrics → client decisions."""

@@ -1,0 +1,63 @@
+"""Client decisions for every complete month: client_ltv, vip_assessment and client_segments."""
+
+import pandas as pd
+from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, MetadataValue, multi_asset
+
+from vip_pipeline.assets.metadata import column_schema, preview
+from vip_pipeline.constants import DECISIONS
+from vip_pipeline.contracts.tables import CLIENT_LTV, CLIENT_SEGMENTS, VIP_ASSESSMENT
+from vip_pipeline.decisions.assess import assess
+from vip_pipeline.resources import DecisionRulesResource, StagingResource, WarehouseResource
+
+def distribution(frame: pd.DataFrame, column: str) -> dict[str, int]:
+    return {str(k): int(v) for k, v in frame[column].value_counts().sort_index().items()}
+
+@multi_asset(
+    group_name=DECISIONS,
+    specs=[
+        AssetSpec("client_ltv", description=CLIENT_LTV.description, deps=["monthly_client_metrics", "clients"],
+                  metadata=column_schema(CLIENT_LTV), group_name=DECISIONS),
+        AssetSpec("vip_assessment", description=VIP_ASSESSMENT.description,
+                  deps=["monthly_client_metrics", "clients"], metadata=column_schema(VIP_ASSESSMENT),
+                  group_name=DECISIONS),
+        AssetSpec("client_segments", description=CLIENT_SEGMENTS.description,
+                  deps=["client_ltv", "vip_assessment"], metadata=column_schema(CLIENT_SEGMENTS),
+                  group_name=DECISIONS),
+    ],
+)
+def client_decisions(context: AssetExecutionContext, staging: StagingResource, warehouse: WarehouseResource,
+                     decision_rules: DecisionRulesResource):
+    """Re-evaluates every complete month from the published monthly metrics (cheap: one row per client-month),
+    so changing a threshold needs no re-ingestion; the three tables are replaced in one transaction."""
+    wh = warehouse.warehouse
+    metrics = wh.read("monthly_client_metrics")
+    clients = staging.store.read("clients")
+    if clients is None:
+        raise FileNotFoundError("clients are not materialised yet; materialise the extracts first")
+    as_of = sorted(metrics.loc[metrics["is_complete_month"], "month"].unique())
+    decisions = assess(metrics, clients, list(pd.to_datetime(as_of)), decision_rules.rules())
+    written = wh.replace_all({
+        "client_ltv": decisions.client_ltv,
+        "vip_assessment": decisions.vip_assessment,
+        "client_segments": decisions.client_segments,
+    })
+    segments = decisions.client_segments
+    current = segments[segments["as_of_month"] == segments["as_of_month"].max()] if len(segments) else segments
+    period = f"{pd.Timestamp(as_of[0]):%Y-%m} … {pd.Timestamp(as_of[-1]):%Y-%m}" if as_of else "no complete month"
+    yield MaterializeResult(asset_key="client_ltv", metadata={
+        "dagster/row_count": written["client_ltv"], "as_of_months": period,
+        "top_clients": preview(decisions.client_ltv[decisions.client_ltv["as_of_month"] == decisions.client_ltv["as_of_month"].max()]
+                               .nlargest(10, "ltv_usd")[["client_id", "ltv_usd", "tenure_months", "margin_cv"]]),
+    })
+    yield MaterializeResult(asset_key="vip_assessment", metadata={
+        "dagster/row_count": written["vip_assessment"], "as_of_months": period,
+        "eligible_current": int(current["vip_eligible"].sum()) if len(current) else 0,
+    })
+    yield MaterializeResult(asset_key="client_segments", metadata={
+        "dagster/row_count": written["client_segments"], "as_of_months": period,
+        "category_distribution": MetadataValue.json(distribution(current, "category")),
+        "ltv_tier_distribution": MetadataValue.json(distribution(current, "ltv_tier")),
+        "recommended_actions": MetadataValue.json(distribution(current.dropna(subset=["recommended_action"]),
+                                                               "recommended_action")),
+        "top_clients": preview(current.sort_values("ltv_rank")[["client_id", "name", "category", "ltv_tier", "ltv_usd"]]),
+    })

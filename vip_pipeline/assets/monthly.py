@@ -1,0 +1,94 @@
+"""Monthly metrics per partition: the carried-forward balance state, account activity and client metrics."""
+
+from datetime import date
+
+import pandas as pd
+from dagster import (
+    AssetDep, AssetExecutionContext, AssetSpec, Failure, MaterializeResult, MetadataValue, Output, asset, multi_asset,
+)
+
+from vip_pipeline.assets.metadata import column_schema, preview
+from vip_pipeline.constants import MONTHLY
+from vip_pipeline.contracts.tables import MONTHLY_ACCOUNT_ACTIVITY, MONTHLY_CLIENT_METRICS
+from vip_pipeline.landing.inventory import Inventory, month_end
+from vip_pipeline.metrics.activity import MonthPeriod, compute_month
+from vip_pipeline.metrics.balances import carry_forward_state
+from vip_pipeline.metrics.fx import MissingFxRate
+from vip_pipeline.partitions import monthly_partitions, partition_key, previous_month
+from vip_pipeline.resources import LandingResource, MetricRulesResource, StagingResource, WarehouseResource
+
+def opening_state(context: AssetExecutionContext, staging: StagingResource, inventory: Inventory) -> pd.DataFrame | None:
+    """The balance state at the end of the previous month (None before the first month of data)."""
+    month = date.fromisoformat(context.partition_key)
+    previous = (pd.Timestamp(month) - pd.DateOffset(months=1)).date()
+    state = staging.store.read("balance_state", partition_key(previous))
+    if state is None and any(m < month for m in inventory.months):
+        raise Failure(description=(
+            f"balance_state for {previous:%Y-%m} is not materialised: months are carried forward in order, "
+            f"materialise {previous:%Y-%m} (and earlier) first"))
+    return state
+
+@asset(group_name=MONTHLY, io_manager_key="staging_io_manager", partitions_def=monthly_partitions,
+       deps=[AssetDep("balance_state", partition_mapping=previous_month)])
+def balance_state(context: AssetExecutionContext, landing: LandingResource, staging: StagingResource,
+                  balances: pd.DataFrame) -> Output:
+    """Latest known end-of-day balance per account at the end of the month (a small chain that carries
+    balances forward across months, so the heavy monthly work can run in parallel)."""
+    state = carry_forward_state(opening_state(context, staging, landing.inventory()), balances)
+    return Output(state, metadata={"dagster/row_count": len(state)})
+
+@multi_asset(
+    group_name=MONTHLY,
+    partitions_def=monthly_partitions,
+    specs=[
+        AssetSpec("monthly_account_activity", description=MONTHLY_ACCOUNT_ACTIVITY.description,
+                  deps=["accounts", "fx_rates", "balances", "transactions",
+                        AssetDep("balance_state", partition_mapping=previous_month)],
+                  metadata=column_schema(MONTHLY_ACCOUNT_ACTIVITY), group_name=MONTHLY),
+        AssetSpec("monthly_client_metrics", description=MONTHLY_CLIENT_METRICS.description,
+                  deps=["monthly_account_activity", "client_pnl"],
+                  metadata=column_schema(MONTHLY_CLIENT_METRICS), group_name=MONTHLY),
+    ],
+)
+def monthly_metrics(context: AssetExecutionContext, landing: LandingResource, staging: StagingResource,
+                    warehouse: WarehouseResource, metric_rules: MetricRulesResource):
+    """Computes both monthly tables from the validated extracts and publishes them in one transaction."""
+    month = date.fromisoformat(context.partition_key)
+    key = context.partition_key
+    store = staging.store
+    inventory = landing.inventory()
+    opening = opening_state(context, staging, inventory)
+    accounts, fx = store.read("accounts"), store.read("fx_rates")
+    balances, txns = store.read("balances", key), store.read("transactions", key)
+    pnl = store.read("client_pnl", key)
+    if any(f is None for f in (accounts, fx, balances, txns)):
+        raise Failure(description=f"validated extracts for {key} are missing in staging; materialise the extracts first")
+
+    period = MonthPeriod.of(month, inventory.is_complete(month), _latest_day(month, inventory, balances, txns))
+    try:
+        metrics = compute_month(period, accounts, opening, balances, txns, fx, pnl, metric_rules.margin_rules(),
+                                metric_rules.max_fx_age_days)
+    except MissingFxRate as exc:
+        raise Failure(description=f"FX rate missing: {exc}") from exc
+    written = warehouse.warehouse.replace_partitions({
+        "monthly_account_activity": metrics.account_activity,
+        "monthly_client_metrics": metrics.client_metrics,
+    }, month)
+    common = {"period": f"{period.month:%Y-%m-%d} … {period.end:%Y-%m-%d}", "is_complete_month": period.is_complete}
+    yield MaterializeResult(asset_key="monthly_account_activity", metadata={
+        **common, "dagster/row_count": written["monthly_account_activity"],
+        "rows_in": len(balances) + len(txns),
+    })
+    top = metrics.client_metrics.nlargest(10, "margin_usd")[["client_id", "margin_usd", "settlement_turnover_usd", "adb_usd"]]
+    yield MaterializeResult(asset_key="monthly_client_metrics", metadata={
+        **common, "dagster/row_count": written["monthly_client_metrics"],
+        "margin_usd_total": MetadataValue.float(float(metrics.client_metrics["margin_usd"].sum())),
+        "top_clients_by_margin": preview(top),
+    })
+
+def _latest_day(month: date, inventory: Inventory, balances: pd.DataFrame, txns: pd.DataFrame) -> date | None:
+    """The latest booking or balance day in the month's data, when the month is still in progress."""
+    if inventory.is_complete(month) or inventory.has_data_after(month):
+        return month_end(month)
+    days = pd.concat([balances["balance_date"], txns["booking_date"]])
+    return days.max().date() if len(days) and pd.notna(days.max()) else None

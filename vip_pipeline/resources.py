@@ -1,0 +1,113 @@
+"""Dagster resources: where the landing files are, where tables are published, and the methodology's parameters.
+
+Locations come from config, else from environment variables read at run time (never at import,
+never logged): VIP_LANDING_DIR, VIP_DATABASE_URL, VIP_STAGING_DIR, VIP_CSV_ENCODING, VIP_CSV_DELIMITER.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from vip_pipeline.decisions.rules import DecisionRules
+from vip_pipeline.landing.inventory import Inventory, scan_landing
+from vip_pipeline.landing.validation import ReadSettings
+from vip_pipeline.metrics.margin import MarginRules
+from vip_pipeline.storage.staging import StagingStore
+from vip_pipeline.storage.warehouse import Warehouse
+
+DEFAULT_LANDING_DIR = "data/landing"
+DEFAULT_DATABASE_URL = "sqlite:///data/vip.db"
+DEFAULT_STAGING_DIR = "data/staging"
+
+
+def _setting(value: str | None, env: str, default: str) -> str:
+    return value or os.environ.get(env) or default
+
+
+@lru_cache(maxsize=8)
+def _warehouse(url: str) -> Warehouse:
+    """One engine per database URL per process, with the schema ensured once."""
+    warehouse = Warehouse(url)
+    warehouse.ensure_schema()
+    return warehouse
+
+
+class LandingResource(ConfigurableResource):
+    """The landing directory and how its CSV files are read."""
+
+    landing_dir: str | None = Field(default=None, description="Default: $VIP_LANDING_DIR or data/landing.")
+    csv_encoding: str | None = Field(default=None, description="Default: $VIP_CSV_ENCODING or utf-8.")
+    csv_delimiter: str | None = Field(default=None, description="Default: $VIP_CSV_DELIMITER or ','.")
+    max_rejected_share: float = Field(default=0.01, description="A file with a larger share of rejected rows is refused.")
+
+    @property
+    def path(self) -> str:
+        return _setting(self.landing_dir, "VIP_LANDING_DIR", DEFAULT_LANDING_DIR)
+
+    def inventory(self) -> Inventory:
+        return scan_landing(self.path)
+
+    def settings(self) -> ReadSettings:
+        return ReadSettings(
+            encoding=_setting(self.csv_encoding, "VIP_CSV_ENCODING", "utf-8"),
+            delimiter=_setting(self.csv_delimiter, "VIP_CSV_DELIMITER", ","),
+            max_rejected_share=self.max_rejected_share,
+        )
+
+
+class WarehouseResource(ConfigurableResource):
+    """The SQL database BI tools read (any SQLAlchemy URL)."""
+
+    database_url: str | None = Field(default=None, description="Default: $VIP_DATABASE_URL or sqlite:///data/vip.db.")
+
+    @property
+    def warehouse(self) -> Warehouse:
+        return _warehouse(_setting(self.database_url, "VIP_DATABASE_URL", DEFAULT_DATABASE_URL))
+
+
+class StagingResource(ConfigurableResource):
+    """Direct access to the Parquet staging area (for reads across months, e.g. the previous balance state)."""
+
+    base_dir: str | None = Field(default=None, description="Default: $VIP_STAGING_DIR or data/staging.")
+
+    @property
+    def store(self) -> StagingStore:
+        return StagingStore(_setting(self.base_dir, "VIP_STAGING_DIR", DEFAULT_STAGING_DIR))
+
+
+class MetricRulesResource(ConfigurableResource):
+    """Margin model and FX parameters (SPEC §2 defaults)."""
+
+    ftp_rate: float = Field(default=0.03, description="Funds transfer price applied to ADB.")
+    cost_per_account_month: float = Field(default=20.0, description="Servicing cost per open account per month, USD.")
+    cost_per_transaction: float = Field(default=0.10, description="Servicing cost per transaction, USD.")
+    max_fx_age_days: int = Field(default=7, description="Oldest FX rate usable for a day.")
+
+    def margin_rules(self) -> MarginRules:
+        return MarginRules(self.ftp_rate, self.cost_per_account_month, self.cost_per_transaction)
+
+
+class DecisionRulesResource(ConfigurableResource):
+    """Thresholds, shares and windows of the LTV pyramid, VIP criteria and categories (SPEC §1 defaults)."""
+
+    top_share: float = 0.20
+    max_margin_cv: float = 1.0
+    stability_window_months: int = 12
+    min_history_months: int = 3
+    min_products: int = 4
+    annual_sales_usd: float = 5_000_000
+    avg_monthly_settlement_turnover_usd: float = 500_000
+    export_12m_usd: float = 5_000_000
+    adb_usd: float = 100_000
+    turnover_window_months: int = 12
+    min_turnover_growth: float = 0.25
+    min_criteria: int = 3
+    watch_criteria: int = 2
+    mass_turnover_usd: float = 50_000
+
+    def rules(self) -> DecisionRules:
+        return DecisionRules(**self.model_dump())

@@ -1,0 +1,1 @@
+"""Storage seams: the SQL warehouse BI reads, and the Parquet staging area between steps."""

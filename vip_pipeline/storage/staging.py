@@ -1,0 +1,60 @@
+"""Parquet staging area between steps: one file per asset (and month), written atomically."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+from dagster import ConfigurableIOManager, InputContext, OutputContext
+
+
+class StagingStore:
+    """Reads and writes `<base>/<asset>[/<month>].parquet`; a write is a rename, so readers never see half a file."""
+
+    def __init__(self, base_dir: str | Path):
+        self.base = Path(base_dir)
+
+    def path(self, name: str, partition: str | None = None) -> Path:
+        return self.base / name / f"{partition}.parquet" if partition else self.base / f"{name}.parquet"
+
+    def write(self, name: str, frame: pd.DataFrame, partition: str | None = None) -> Path:
+        path = self.path(name, partition)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        frame.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+        return path
+
+    def read(self, name: str, partition: str | None = None) -> pd.DataFrame | None:
+        path = self.path(name, partition)
+        return pd.read_parquet(path) if path.exists() else None
+
+
+class StagingIOManager(ConfigurableIOManager):
+    """Keeps validated extracts and intermediate frames as Parquet under `base_dir` (default data/staging)."""
+
+    base_dir: str = "data/staging"
+
+    @property
+    def store(self) -> StagingStore:
+        return StagingStore(self.base_dir)
+
+    def handle_output(self, context: OutputContext, obj: pd.DataFrame) -> None:
+        partition = context.partition_key if context.has_partition_key else None
+        path = self.store.write(context.asset_key.path[-1], obj, partition)
+        context.add_output_metadata({"staging_path": str(path)})
+
+    def load_input(self, context: InputContext) -> pd.DataFrame:
+        name = context.asset_key.path[-1]
+        if context.has_asset_partitions:
+            keys = context.asset_partition_keys
+            frames = [f for f in (self.store.read(name, k) for k in keys) if f is not None]
+            missing = [k for k in keys if not self.store.path(name, k).exists()]
+            if missing:
+                raise FileNotFoundError(f"{name} is not materialised for {', '.join(missing)}; materialise it first")
+            return pd.concat(frames, ignore_index=True) if len(frames) != 1 else frames[0]
+        frame = self.store.read(name)
+        if frame is None:
+            raise FileNotFoundError(f"{name} is not materialised yet ({self.store.path(name)}); materialise it first")
+        return frame

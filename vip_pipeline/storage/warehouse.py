@@ -1,0 +1,198 @@
+"""Publish DataFrames to the SQL database (SQLite or PostgreSQL) in single transactions.
+
+Every write replaces a well-defined slice (a month, a set of files, or the whole table) inside
+one transaction, so a BI reader sees either the previous or the new complete state.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from vip_pipeline.contracts.tables import TABLES, TableContract
+
+VIEWS = {
+    "client_segments_current": (
+        "SELECT * FROM client_segments WHERE as_of_month = (SELECT MAX(as_of_month) FROM client_segments)"
+    ),
+    "vip_prospects": (
+        "SELECT s.client_id, s.as_of_month, s.name, s.client_type, s.category, s.ltv_tier, s.ltv_usd, s.ltv_rank,"
+        " s.service_model, s.recommended_action, v.criteria_met, v.products_used, v.products_met, v.scale_met,"
+        " v.monopoly_met, v.strategic_met, v.growth_met, v.avg_monthly_settlement_turnover_usd, v.export_12m_usd,"
+        " v.adb_usd, v.annual_sales_usd, v.turnover_growth"
+        " FROM client_segments s JOIN vip_assessment v"
+        " ON v.client_id = s.client_id AND v.as_of_month = s.as_of_month"
+        " WHERE s.as_of_month = (SELECT MAX(as_of_month) FROM client_segments)"
+        " AND s.recommended_action IN ('approach', 'watch')"
+    ),
+}
+
+
+def redact(url: str) -> str:
+    """The URL with its password hidden, for messages and logs."""
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - never echo an unparseable URL, it may hold a secret
+        return "<database url>"
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": 60})
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection, _record):  # readers never block the writer, nor see a half-written table
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+class Warehouse:
+    """The published tables of SPEC §4 in one database."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = make_engine(url)
+        self.metadata = sa.MetaData()
+        self.tables = {name: contract.sql_table(self.metadata) for name, contract in TABLES.items()}
+
+    def __repr__(self) -> str:
+        return f"Warehouse({redact(self.url)})"
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    def ensure_schema(self) -> None:
+        """Create missing tables, indexes and views (idempotent)."""
+        with self.engine.begin() as conn:
+            self.metadata.create_all(conn)
+            for name, select in VIEWS.items():
+                if self.is_postgres:
+                    conn.execute(sa.text(f"CREATE OR REPLACE VIEW {name} AS {select}"))
+                else:
+                    conn.execute(sa.text(f"CREATE VIEW IF NOT EXISTS {name} AS {select}"))
+
+    # -- writing ---------------------------------------------------------------------------------
+    def replace_partitions(self, frames: dict[str, pd.DataFrame], value) -> dict[str, int]:
+        """Replace one month's rows (each contract's partition column = value) of several tables, in one transaction."""
+        month = pd.Timestamp(value).date()
+        with self.engine.begin() as conn:
+            counts = {}
+            for name, frame in frames.items():
+                table = self.tables[name]
+                conn.execute(table.delete().where(table.c[TABLES[name].partition_column] == month))
+                counts[name] = self._insert(conn, TABLES[name], frame)
+            return counts
+
+    def replace_all(self, frames: dict[str, pd.DataFrame]) -> dict[str, int]:
+        """Replace whole tables together, in one transaction."""
+        with self.engine.begin() as conn:
+            counts = {}
+            for name, frame in frames.items():
+                conn.execute(self.tables[name].delete())
+                counts[name] = self._insert(conn, TABLES[name], frame)
+            return counts
+
+    def replace_files(self, rejected: pd.DataFrame, audit: pd.DataFrame, files: Iterable[str]) -> None:
+        """Record a load: the files' rejected rows replace earlier ones; audit rows are appended (a log)."""
+        files = list(files)
+        with self.engine.begin() as conn:
+            if files:
+                conn.execute(self.tables["rejected_rows"].delete().where(self.tables["rejected_rows"].c.source_file.in_(files)))
+            self._insert(conn, TABLES["rejected_rows"], rejected)
+            self._insert(conn, TABLES["load_audit"], audit)
+
+    def _insert(self, conn: Connection, contract: TableContract, frame: pd.DataFrame) -> int:
+        if frame.empty:
+            return 0
+        frame = conform(contract, frame)
+        if self.is_postgres:
+            return _copy_postgres(conn, contract, frame)
+        conn.execute(self.tables[contract.name].insert(), _records(contract, frame))
+        return len(frame)
+
+    # -- reading ---------------------------------------------------------------------------------
+    def read(self, name: str, where=None) -> pd.DataFrame:
+        """A published table (optionally filtered with a SQLAlchemy expression), typed as in its contract."""
+        table = self.tables[name]
+        query = sa.select(table)
+        if where is not None:
+            query = query.where(where(table))
+        with self.engine.connect() as conn:
+            frame = pd.read_sql(query, conn)
+        return typed(TABLES[name], frame)
+
+    def count(self, name: str) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(self.tables[name])).scalar_one()
+
+
+def conform(contract: TableContract, frame: pd.DataFrame) -> pd.DataFrame:
+    """The contract's columns, in order, validated against its pandera schema."""
+    missing = [c for c in contract.column_names if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{contract.name}: missing column(s) {missing}")
+    return typed(contract, frame[contract.column_names].copy())
+
+
+def typed(contract: TableContract, frame: pd.DataFrame) -> pd.DataFrame:
+    for c in contract.columns:
+        if c.kind == "date":
+            frame[c.name] = pd.to_datetime(frame[c.name]).astype("datetime64[ns]")
+        elif c.kind == "timestamp":
+            frame[c.name] = pd.to_datetime(frame[c.name], utc=True)
+        elif c.kind == "bool":
+            frame[c.name] = frame[c.name].astype(bool)
+        elif c.kind == "int":
+            frame[c.name] = frame[c.name].astype("int64")
+        elif c.kind == "float":
+            frame[c.name] = frame[c.name].astype("float64")
+        else:
+            frame[c.name] = frame[c.name].astype(object).where(frame[c.name].notna(), None)
+    return frame
+
+
+def _records(contract: TableContract, frame: pd.DataFrame) -> list[dict]:
+    out = {}
+    for c in contract.columns:
+        s = frame[c.name]
+        if c.kind == "date":
+            values = np.array(s.dt.date, dtype=object)
+        elif c.kind == "timestamp":
+            values = np.array(s.dt.to_pydatetime(), dtype=object)
+        else:
+            values = s.astype(object).to_numpy()
+        values[pd.isna(s).to_numpy()] = None
+        out[c.name] = values
+    return [dict(zip(out, row)) for row in zip(*out.values())]
+
+
+def _copy_postgres(conn: Connection, contract: TableContract, frame: pd.DataFrame) -> int:
+    """Bulk load with COPY … FROM STDIN (CSV), inside the caller's transaction."""
+    out = frame.copy()
+    for c in contract.columns:
+        if c.kind == "date":
+            out[c.name] = out[c.name].dt.strftime("%Y-%m-%d")
+        elif c.kind == "timestamp":
+            out[c.name] = out[c.name].dt.strftime("%Y-%m-%d %H:%M:%S.%f+00:00")
+    buffer = io.StringIO()
+    out.to_csv(buffer, index=False, header=False, na_rep="\\N", float_format="%.17g")
+    preparer = conn.dialect.identifier_preparer
+    columns = ", ".join(preparer.quote(c) for c in contract.column_names)
+    statement = f"COPY {preparer.quote(contract.name)} ({columns}) FROM STDIN WITH (FORMAT csv, NULL '\\N')"
+    cursor = conn.connection.dbapi_connection.cursor()
+    with cursor.copy(statement) as copy:
+        copy.write(buffer.getvalue())
+    return len(frame)
