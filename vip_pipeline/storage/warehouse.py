@@ -170,8 +170,6 @@ def _records(contract: TableContract, frame: pd.DataFrame) -> list[dict]:
         s = frame[c.name]
         if c.kind == "date":
             values = np.array(s.dt.date, dtype=object)
-        elif c.kind == "timestamp":
-            values = np.array(s.dt.to_pydatetime(), dtype=object)
         else:
             values = s.astype(object).to_numpy()
         values[pd.isna(s).to_numpy()] = None

@@ -1,0 +1,38 @@
+# The two commands of the README, and a few helpers. Everything runs in .venv (created on demand).
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+SAMPLE := data/landing
+
+.PHONY: demo test install sample run ui bench clean
+
+$(BIN)/vip-pipeline: pyproject.toml
+	@command -v $(PY) >/dev/null || (echo "need $(PY)"; exit 1)
+	test -d $(VENV) || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $@
+
+install: $(BIN)/vip-pipeline
+
+## demo: generate the sample bank and run the whole pipeline into SQLite (data/vip.db), then show the result
+demo: install
+	rm -rf $(SAMPLE) data/staging data/vip.db*
+	$(BIN)/vip-pipeline generate-sample --out $(SAMPLE)
+	$(BIN)/vip-pipeline run --landing $(SAMPLE) --database-url sqlite:///data/vip.db
+
+## test: the whole test suite (needs Debian's postgresql package for the throwaway server)
+test: install
+	$(BIN)/python -m pytest -n 2 --dist loadfile -q -p no:cacheprovider; rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "no tests ran"; exit 1; fi; exit $$rc
+
+## ui: the Dagster UI on http://127.0.0.1:3000 (runs and assets persist in .dagster_home)
+ui: install
+	mkdir -p .dagster_home
+	DAGSTER_HOME=$(CURDIR)/.dagster_home $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+bench: install
+	$(BIN)/vip-pipeline bench
+
+clean:
+	rm -rf data .dagster_home

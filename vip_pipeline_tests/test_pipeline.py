@@ -1,0 +1,135 @@
+"""The real asset graph materialised through Dagster into SQLite and a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from dagster import AssetKey, DagsterInstance, materialize
+
+from vip_pipeline.definitions import all_assets, build_resources, defs
+from vip_pipeline.runner import MONTHLY_METRICS, PipelineFailed, run_pipeline
+from vip_pipeline.storage.warehouse import Warehouse
+from vip_pipeline_tests.tiny_bank import FILES, write_tiny_bank
+
+PUBLISHED = ["monthly_account_activity", "monthly_client_metrics", "client_ltv", "vip_assessment", "client_segments"]
+
+
+def run(tmp_path, url, files=None):
+    landing = write_tiny_bank(tmp_path / "landing", files)
+    return run_pipeline(str(landing), url, str(tmp_path / "staging"), progress=lambda _: None)
+
+
+def snapshot(url) -> dict[str, pd.DataFrame]:
+    wh = Warehouse(url)
+    keys = {"monthly_account_activity": ["account_id", "month"], "monthly_client_metrics": ["client_id", "month"]}
+    return {t: wh.read(t).sort_values(keys.get(t, ["client_id", "as_of_month"])).reset_index(drop=True)
+            for t in PUBLISHED}
+
+
+def test_definitions_load():
+    graph = defs.resolve_asset_graph()
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert {"clients", "accounts", "transactions", "balances", "fx_rates", "client_pnl", "balance_state",
+            *PUBLISHED} <= keys
+    defs.resolve_all_job_defs()
+
+
+def test_pipeline_publishes_hand_computed_metrics(tmp_path, database_url):
+    assert [m.isoformat() for m in run(tmp_path, database_url)] == ["2024-02-01", "2024-03-01"]
+    wh = Warehouse(database_url)
+    act = wh.read("monthly_account_activity").set_index(["account_id", "month"])
+    feb, mar = pd.Timestamp("2024-02-01"), pd.Timestamp("2024-03-01")
+    # A2: 500 EUR from Feb 15 (15 of 29 days) → ADB 7,500 / 29; USD: Feb 15–18 at 1.1, Feb 19–29 at 1.2
+    assert act.loc[("A2", feb), "adb"] == pytest.approx(7500 / 29)
+    assert act.loc[("A2", feb), "adb_usd"] == pytest.approx((4 * 550 + 11 * 600) / 29)
+    # March: Mar 1–3 still at the Feb 26 rate 1.2 (within 7 days), then 1.0
+    assert act.loc[("A2", mar), "adb_usd"] == pytest.approx((3 * 600 + 28 * 500) / 31)
+    # A1: 1,000 carried forward from Feb 1 for Mar 1–30, 2,000 on Mar 31
+    assert act.loc[("A1", mar), "adb"] == pytest.approx((30 * 1000 + 2000) / 31)
+    assert act.loc[("A1", mar), "closing_balance"] == 2000
+    # B1 closed Mar 20: 20 days of 100, then 0
+    assert act.loc[("B1", mar), "adb"] == pytest.approx(2000 / 31)
+    assert act.loc[("B1", mar), "closing_balance"] == 0
+    assert bool(act.loc[("A1", mar), "is_complete_month"])
+    metrics = wh.read("monthly_client_metrics").set_index(["client_id", "month"])
+    # settlement: t1 700,000 counts; t3 is a transfer from the client's own deposit A2; t4 is interest
+    assert metrics.loc[("c1", feb), "settlement_turnover_usd"] == pytest.approx(700_000)
+    assert metrics.loc[("c1", feb), "export_usd"] == pytest.approx(700_000)
+    assert metrics.loc[("c1", mar), "settlement_turnover_usd"] == 0
+    assert metrics.loc[("c1", feb), "products_used"] == 2
+    segments = wh.read("client_segments")
+    assert len(segments) == 4  # 2 active clients × 2 complete months
+    assert set(segments["as_of_month"]) == {feb, mar}
+    audit = wh.read("load_audit")
+    assert (audit["rows_read"] == audit["rows_accepted"] + audit["rows_rejected"]).all()
+    # clients 2, accounts 3, fx 1 + 4 + 4, balances 3 + 1, transactions 3 + 1
+    assert audit["rows_read"].sum() == 2 + 3 + 1 + 4 + 4 + 3 + 1 + 3 + 1
+
+
+def test_rerun_and_single_month_rerun_leave_identical_tables(tmp_path, database_url):
+    run(tmp_path, database_url)
+    first = snapshot(database_url)
+    run(tmp_path, database_url)
+    resources = build_resources(str(tmp_path / "landing"), database_url, str(tmp_path / "staging"))
+    result = materialize(all_assets, selection=[AssetKey(k) for k in MONTHLY_METRICS], resources=resources,
+                         partition_key="2024-02-01", instance=DagsterInstance.ephemeral())
+    assert result.success
+    second = snapshot(database_url)
+    for table in PUBLISHED:
+        pd.testing.assert_frame_equal(first[table], second[table], obj=table)
+
+
+def test_corrupt_file_stops_publication_and_names_the_file(tmp_path, database_url):
+    files = dict(FILES)
+    files["transactions_2024-03-04.csv"] = "txn_id;account_id;booking_date\nt9;A1;2024-03-04\n"
+    with pytest.raises(PipelineFailed, match=r"transactions_2024-03-04\.csv.*missing column"):
+        run(tmp_path, database_url, files)
+    wh = Warehouse(database_url)
+    for table in PUBLISHED:
+        assert wh.count(table) == 0, table
+    audit = wh.read("load_audit")
+    refused = audit[audit["status"] == "refused"]
+    assert refused["source_file"].tolist() == ["transactions_2024-03-04.csv"]
+
+
+def test_rejected_rows_are_kept_and_good_rows_published(tmp_path, sqlite_url):
+    files = dict(FILES)
+    good = "".join(f"g{i},A1,2024-02-{1 + i % 28:02d},1,D,card,,,\n" for i in range(200))
+    files["transactions_2024-02.csv"] = FILES["transactions_2024-02.csv"] + good + "bad1,A1,2024-02-08,-5,D,card,,,\n"
+    run(tmp_path, sqlite_url, files)
+    wh = Warehouse(sqlite_url)
+    rejected = wh.read("rejected_rows")
+    assert rejected[["source_file", "row_number", "rule"]].values.tolist() == [
+        ["transactions_2024-02.csv", 204, "not_positive:amount"]]
+    assert '"amount":"-5"' in rejected["raw_record"].iloc[0]
+    act = wh.read("monthly_account_activity").set_index(["account_id", "month"])
+    assert act.loc[("A1", pd.Timestamp("2024-02-01")), "txn_count"] == 3 + 200
+
+
+def test_missing_fx_rate_names_currency_and_day(tmp_path, sqlite_url):
+    files = dict(FILES)
+    files["fx_rates_2024-03.csv"] = "rate_date,currency,usd_per_unit\n2024-03-04,EUR,1.0\n"
+    with pytest.raises(PipelineFailed, match=r"EUR.*2024-03-12"):
+        run(tmp_path, sqlite_url, files)
+    wh = Warehouse(sqlite_url)
+    assert wh.count("client_segments") == 0
+    with wh.engine.connect() as conn:
+        months = conn.execute(sa.text("SELECT DISTINCT month FROM monthly_account_activity")).scalars().all()
+    assert [str(m)[:10] for m in months] == ["2024-02-01"]  # March published nothing
+
+
+def test_cli_run_prints_summary(tmp_path):
+    landing = write_tiny_bank(tmp_path / "landing")
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    done = subprocess.run([sys.executable, "-m", "vip_pipeline.cli", "run", "--landing", str(landing),
+                           "--database-url", url, "--staging-dir", str(tmp_path / "staging")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "client_segments" in done.stdout and "Client segments as of 2024-03" in done.stdout
+    bad = subprocess.run([sys.executable, "-m", "vip_pipeline.cli", "run", "--landing", str(tmp_path / "nowhere"),
+                          "--database-url", url], capture_output=True, text=True, timeout=300)
+    assert bad.returncode != 0
