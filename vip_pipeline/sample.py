@@ -89,14 +89,14 @@ _TURNOVER = {
 # annual sales (median, sigma, min, max); None = not reported
 _SALES = {
     BIG_VIP: (4e7, 0.8, 6e6, 2e9), BIG_APPROACH: (3e7, 0.7, 6e6, 1e9), WATCH_PRODUCTS: (1.5e7, 0.5, 6e6, 2e8),
-    WATCH_STRATEGIC: (3e6, 0.4, 5e5, 4.5e6), REVIEW: (2e6, 0.4, 5e5, 4.5e6), BALLAST: (4e6, 0.8, 5e5, 2e7),
+    WATCH_STRATEGIC: (3e6, 0.4, 5e5, 4.5e6), REVIEW: (2e6, 0.4, 5e5, 4.5e6), BALLAST: (2e6, 0.5, 3e5, 4.8e6),
     MID: (2e6, 0.6, 2e5, 4.9e6), SMALL: (4e5, 0.8, 3e4, 3e6),
 }
 # distinct products: (low, high) uniform, or {k: p}
 _N_PRODUCTS = {
     BIG_VIP: (5, 7), BIG_APPROACH: (4, 6), WATCH_PRODUCTS: (4, 5), WATCH_STRATEGIC: (2, 3), REVIEW: (1, 3),
-    BALLAST: (5, 7), MID: {1: .15, 2: .35, 3: .4, 4: .1}, SMALL: {1: .4, 2: .4, 3: .2}, BANK_LARGE: (4, 6),
-    BANK_SMALL: {1: .5, 2: .5}, RETAIL: {1: .3, 2: .45, 3: .25}, WEALTHY: (4, 5),
+    BALLAST: (5, 7), MID: {1: .1, 2: .35, 3: .4, 4: .15}, SMALL: {1: .3, 2: .45, 3: .25}, BANK_LARGE: (4, 6),
+    BANK_SMALL: {1: .4, 2: .6}, RETAIL: {1: .25, 2: .45, 3: .3}, WEALTHY: (4, 5),
 }
 _EXTRA_CURRENT = {BIG_VIP: .4, BIG_APPROACH: .3, BANK_LARGE: .5, MID: .1}
 _ACTIVITY = {BIG_VIP: 6, BIG_APPROACH: 5, WATCH_PRODUCTS: 4, WATCH_STRATEGIC: 3, REVIEW: 1.5, BALLAST: 1.0, MID: 2,
@@ -106,7 +106,7 @@ _FEE = {BIG_VIP: (300, 2500), BIG_APPROACH: (200, 1500), WATCH_PRODUCTS: (150, 8
         BANK_SMALL: (20, 80), RETAIL: (2, 8), WEALTHY: (10, 40)}
 # current-account balance as a fraction of monthly turnover
 _BAL = {BIG_VIP: (.2, .6), BIG_APPROACH: (.15, .5), WATCH_PRODUCTS: (.1, .4), WATCH_STRATEGIC: (.1, .4),
-        REVIEW: (.05, .15), BALLAST: (.15, .5), MID: (.15, .6), SMALL: (.15, .8), BANK_LARGE: (.3, 1.0),
+        REVIEW: (.05, .15), BALLAST: (.15, .5), MID: (.1, .45), SMALL: (.15, .8), BANK_LARGE: (.3, 1.0),
         BANK_SMALL: (.3, 1.0), RETAIL: (.5, 3.0), WEALTHY: (1.0, 3.0)}
 _EXPORTER = {BIG_VIP: .5, BIG_APPROACH: .4, WATCH_PRODUCTS: .2, WATCH_STRATEGIC: .2, BALLAST: .1, MID: .3, SMALL: .1}
 _SERVICE = {BIG_VIP: (1, 0, 0), BIG_APPROACH: (0, 1, 0), WATCH_PRODUCTS: (0, 1, 0), WATCH_STRATEGIC: (0, 1, 0),
@@ -549,6 +549,8 @@ def _build_accounts(rng, c: dict, ws: int, we: int) -> dict:
     level = np.where((prof == REVIEW) & ~IS_CREDIT_PRODUCT[product] & (product != CUR), t0 * .02 * (1 + u), level)
     ballast = prof == BALLAST
     level = np.where(ballast & np.isin(product, (LOAN, CRL, LEAS)), level * (4 + 6 * u), level)
+    level = np.where(ballast & np.isin(product, (DEP, SAV)), t0 * (.3 + .9 * u), level)
+    level = np.where((prof == MID) & np.isin(product, (DEP, SAV)), t0 * (.2 + .8 * u), level)
     level = np.where(product == GUAR, t0 * .05 * u, level)
 
     rate = np.zeros(a)
@@ -893,23 +895,35 @@ def _lognormal_noise(rng, n, sigma=1.0):
 
 
 def _activity(rng, acc, c, tm, lam_full, frac, lo, n_open, bd, n_acc, n_dom, n_ext, ext_country):
-    """Ordinary payments, transfers, cash, card, fx postings of every open account."""
-    cnt = rng.poisson(lam_full * frac)
-    ia = np.repeat(np.arange(n_acc), cnt)
+    """Ordinary payments, transfers, cash, card, fx postings of every open account.
+
+    Credits and debits of current accounts are scaled so that each account-month sums to the
+    client's turnover of the month: settlement turnover follows the client's trend instead of
+    the noise of a few large payments (so growth and scale criteria land where intended).
+    """
+    prod_a = acc["product"]
+    p_c_a = _P_CREDIT[prod_a]
+    open_cur = (prod_a == CUR) & (n_open > 0)
+    cnt_c = rng.poisson(lam_full * p_c_a * frac)
+    cnt_c = np.where(open_cur, np.maximum(cnt_c, 1), cnt_c)  # a business gets paid every month
+    cnt_d = rng.poisson(lam_full * (1 - p_c_a) * frac)
+    ia = np.concatenate([np.repeat(np.arange(n_acc), cnt_c), np.repeat(np.arange(n_acc), cnt_d)])
+    is_c = np.arange(len(ia)) < cnt_c.sum()
     k = len(ia)
     if not k:
         return []
     day = bd[lo[ia] + np.floor(rng.random(k) * n_open[ia]).astype(np.int64)]
     prod = acc["product"][ia]
     cl = acc["client"][ia]
-    p_c = _P_CREDIT[prod]
-    is_c = rng.random(k) < p_c
     lam = np.maximum(lam_full[ia], .3)
     cur = prod == CUR
     t = tm[cl]
-    mean_cur = np.where(is_c, t * acc["share"][ia] / (lam * p_c), t * acc["share"][ia] * acc["dr"][ia] / (lam * (1 - p_c)))
-    mean = np.where(cur, mean_cur, t * _TURNOVER_FACTOR[prod] / lam)
-    usd = mean * _lognormal_noise(rng, k)
+    usd = t * _TURNOVER_FACTOR[prod] / lam * _lognormal_noise(rng, k)
+    for side, mult in ((is_c, 1.0), (~is_c, acc["dr"])):
+        sel = cur & side
+        sums = np.bincount(ia[sel], weights=usd[sel], minlength=n_acc)
+        target = tm[acc["client"]] * acc["share"] * frac * mult
+        usd[sel] *= target[ia[sel]] / np.maximum(sums[ia[sel]], 1e-9)
     g = prod * 2 + (~is_c)
     ttype = (rng.random(k)[:, None] > _TYPE_CUM[g]).sum(axis=1).astype(np.int8)
     ttype = np.minimum(ttype, 8)

@@ -1,19 +1,31 @@
 """Client decisions for every complete month: client_ltv, vip_assessment and client_segments."""
 
 import pandas as pd
-from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, MetadataValue, multi_asset
+from dagster import AssetCheckSpec, AssetExecutionContext, AssetSpec, Failure, MaterializeResult, MetadataValue, multi_asset
 
-from vip_pipeline.assets.metadata import column_schema, preview
+from vip_pipeline import checks
+from vip_pipeline.assets.metadata import check_results, column_schema, failed_checks, preview
 from vip_pipeline.constants import DECISIONS
 from vip_pipeline.contracts.tables import CLIENT_LTV, CLIENT_SEGMENTS, VIP_ASSESSMENT
-from vip_pipeline.decisions.assess import assess
+from vip_pipeline.decisions.assess import active_clients, assess
 from vip_pipeline.resources import DecisionRulesResource, StagingResource, WarehouseResource
 
 def distribution(frame: pd.DataFrame, column: str) -> dict[str, int]:
     return {str(k): int(v) for k, v in frame[column].value_counts().sort_index().items()}
 
+DECISION_CHECKS = [
+    AssetCheckSpec("ltv_equals_sum_of_margins", asset="client_ltv", blocking=True,
+                   description="LTV as of M = Σ monthly margin of the client's months ≤ M (recomputed)."),
+    AssetCheckSpec("unique_key", asset="vip_assessment", blocking=True,
+                   description="One assessment per client and complete month."),
+    AssetCheckSpec("one_tier_and_category", asset="client_segments", blocking=True,
+                   description="Exactly one valid LTV tier and category per active client and complete month."),
+]
+
+
 @multi_asset(
     group_name=DECISIONS,
+    check_specs=DECISION_CHECKS,
     specs=[
         AssetSpec("client_ltv", description=CLIENT_LTV.description, deps=["monthly_client_metrics", "clients"],
                   metadata=column_schema(CLIENT_LTV), group_name=DECISIONS),
@@ -34,8 +46,17 @@ def client_decisions(context: AssetExecutionContext, staging: StagingResource, w
     clients = staging.store.read("clients")
     if clients is None:
         raise FileNotFoundError("clients are not materialised yet; materialise the extracts first")
-    as_of = sorted(metrics.loc[metrics["is_complete_month"], "month"].unique())
-    decisions = assess(metrics, clients, list(pd.to_datetime(as_of)), decision_rules.rules())
+    as_of = list(pd.to_datetime(sorted(metrics.loc[metrics["is_complete_month"], "month"].unique())))
+    decisions = assess(metrics, clients, as_of, decision_rules.rules())
+    results = check_results([
+        ("client_ltv", "ltv_equals_sum_of_margins", checks.ltv_equals_sum_of_margins(decisions.client_ltv, metrics)),
+        ("vip_assessment", "unique_key", checks.unique_key(decisions.vip_assessment, ["client_id", "as_of_month"])),
+        ("client_segments", "one_tier_and_category",
+         checks.one_tier_and_category(decisions.client_segments, len(active_clients(clients, as_of)))),
+    ])
+    if failed_checks(results):
+        yield from results
+        raise Failure(description=f"decisions not published: failed check(s) {failed_checks(results)}")
     written = wh.replace_all({
         "client_ltv": decisions.client_ltv,
         "vip_assessment": decisions.vip_assessment,
@@ -61,3 +82,4 @@ def client_decisions(context: AssetExecutionContext, staging: StagingResource, w
                                                                "recommended_action")),
         "top_clients": preview(current.sort_values("ltv_rank")[["client_id", "name", "category", "ltv_tier", "ltv_usd"]]),
     })
+    yield from results

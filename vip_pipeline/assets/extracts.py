@@ -3,7 +3,9 @@
 from datetime import date
 
 import pandas as pd
-from dagster import AssetExecutionContext, Failure, MetadataValue, Output, asset
+from dagster import (
+    AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetExecutionContext, Failure, MetadataValue, Output, asset,
+)
 
 from vip_pipeline.assets.metadata import column_schema
 from vip_pipeline.constants import EXTRACTS
@@ -15,9 +17,19 @@ from vip_pipeline.landing.validation import LoadResult, load_snapshot, validate_
 from vip_pipeline.partitions import monthly_partitions
 from vip_pipeline.resources import LandingResource, WarehouseResource
 
-def record_load(context: AssetExecutionContext, warehouse: WarehouseResource, result: LoadResult,
-                files: list[LandedFile]) -> dict:
-    """Write the load's rejected rows and audit; stop publication (Failure) when a file is refused."""
+def load_checks(name: str) -> list[AssetCheckSpec]:
+    """Blocking checks of every extract: nothing downstream runs when one fails."""
+    return [
+        AssetCheckSpec("rows_reconcile", asset=name, blocking=True,
+                       description="Every file: rows read = rows accepted + rows rejected (nothing lost)."),
+        AssetCheckSpec("no_refused_file", asset=name, blocking=True,
+                       description="No file unparseable, missing columns, or above the rejected-share threshold."),
+    ]
+
+
+def publish_load(context: AssetExecutionContext, warehouse: WarehouseResource, result: LoadResult,
+                 files: list[LandedFile]):
+    """Record the load (rejected rows, audit), yield the accepted rows and the checks; stop when a file is refused."""
     now = pd.Timestamp.now(tz="UTC")
     rejected = result.rejected.assign(run_id=context.run_id, rejected_at=now)
     audit = result.audit.assign(run_id=context.run_id, loaded_at=now)
@@ -29,59 +41,73 @@ def record_load(context: AssetExecutionContext, warehouse: WarehouseResource, re
         "rows_rejected": int(audit["rows_rejected"].sum()),
         "dagster/row_count": len(result.accepted),
     }
+    unbalanced = audit[audit["rows_read"] != audit["rows_accepted"] + audit["rows_rejected"]]
+    reconcile = AssetCheckResult(
+        check_name="rows_reconcile", passed=unbalanced.empty, severity=AssetCheckSeverity.ERROR,
+        metadata={"files": len(audit), "unbalanced_files": MetadataValue.json(unbalanced["source_file"].tolist())})
+    refused = AssetCheckResult(
+        check_name="no_refused_file", passed=result.ok, severity=AssetCheckSeverity.ERROR,
+        description=" | ".join(result.refused) or None,
+        metadata={"refused_files": MetadataValue.json(result.refused),
+                  "rows_rejected": metadata["rows_rejected"]})
     if not result.ok:
+        yield reconcile
+        yield refused
         raise Failure(
             description=f"{result.extract}: publication stopped, refused file(s): " + " | ".join(result.refused),
             metadata=metadata,
         )
-    return metadata
+    yield Output(result.accepted, metadata=metadata)
+    yield reconcile
+    yield refused
+
 
 def _month(context: AssetExecutionContext) -> date:
     return date.fromisoformat(context.partition_key)
 
-@asset(group_name=EXTRACTS, io_manager_key="staging_io_manager", metadata=column_schema(CLIENTS),
+@asset(group_name=EXTRACTS, io_manager_key="staging_io_manager", metadata=column_schema(CLIENTS), check_specs=load_checks(CLIENTS.name),
        description=CLIENTS.description)
-def clients(context: AssetExecutionContext, landing: LandingResource, warehouse: WarehouseResource) -> Output:
+def clients(context: AssetExecutionContext, landing: LandingResource, warehouse: WarehouseResource):
     files = landing.inventory().of("clients")
     result = load_snapshot(CLIENTS, files, landing.settings())
-    return Output(result.accepted, metadata=record_load(context, warehouse, result, files))
+    yield from publish_load(context, warehouse, result, files)
 
-@asset(group_name=EXTRACTS, io_manager_key="staging_io_manager", metadata=column_schema(ACCOUNTS),
+@asset(group_name=EXTRACTS, io_manager_key="staging_io_manager", metadata=column_schema(ACCOUNTS), check_specs=load_checks(ACCOUNTS.name),
        description=ACCOUNTS.description)
 def accounts(context: AssetExecutionContext, landing: LandingResource, warehouse: WarehouseResource,
-             clients: pd.DataFrame) -> Output:
+             clients: pd.DataFrame):
     files = landing.inventory().of("accounts")
     result = load_snapshot(ACCOUNTS, files, landing.settings(), {"clients": pd.Index(clients["client_id"])})
-    return Output(result.accepted, metadata=record_load(context, warehouse, result, files))
+    yield from publish_load(context, warehouse, result, files)
 
-@asset(group_name=EXTRACTS, io_manager_key="staging_io_manager", metadata=column_schema(FX_RATES),
+@asset(group_name=EXTRACTS, io_manager_key="staging_io_manager", metadata=column_schema(FX_RATES), check_specs=load_checks(FX_RATES.name),
        description=FX_RATES.description)
-def fx_rates(context: AssetExecutionContext, landing: LandingResource, warehouse: WarehouseResource) -> Output:
+def fx_rates(context: AssetExecutionContext, landing: LandingResource, warehouse: WarehouseResource):
     files = landing.inventory().of("fx_rates")
     result = validate_extract(FX_RATES, files, landing.settings())
-    return Output(result.accepted, metadata=record_load(context, warehouse, result, files))
+    yield from publish_load(context, warehouse, result, files)
 
 @asset(group_name=EXTRACTS, io_manager_key="staging_io_manager", partitions_def=monthly_partitions,
-       metadata=column_schema(TRANSACTIONS), description=TRANSACTIONS.description)
+       metadata=column_schema(TRANSACTIONS), check_specs=load_checks(TRANSACTIONS.name), description=TRANSACTIONS.description)
 def transactions(context: AssetExecutionContext, landing: LandingResource, warehouse: WarehouseResource,
-                 accounts: pd.DataFrame) -> Output:
+                 accounts: pd.DataFrame):
     files = landing.inventory().for_month("transactions", _month(context))
     result = validate_extract(TRANSACTIONS, files, landing.settings(),
                               {"accounts": pd.Index(accounts["account_id"])}, accounts)
-    return Output(result.accepted, metadata=record_load(context, warehouse, result, files))
+    yield from publish_load(context, warehouse, result, files)
 
 @asset(group_name=EXTRACTS, io_manager_key="staging_io_manager", partitions_def=monthly_partitions,
-       metadata=column_schema(BALANCES), description=BALANCES.description)
+       metadata=column_schema(BALANCES), check_specs=load_checks(BALANCES.name), description=BALANCES.description)
 def balances(context: AssetExecutionContext, landing: LandingResource, warehouse: WarehouseResource,
-             accounts: pd.DataFrame) -> Output:
+             accounts: pd.DataFrame):
     files = landing.inventory().for_month("balances", _month(context))
     result = validate_extract(BALANCES, files, landing.settings(), {"accounts": pd.Index(accounts["account_id"])})
-    return Output(result.accepted, metadata=record_load(context, warehouse, result, files))
+    yield from publish_load(context, warehouse, result, files)
 
 @asset(group_name=EXTRACTS, io_manager_key="staging_io_manager", partitions_def=monthly_partitions,
-       metadata=column_schema(CLIENT_PNL), description=CLIENT_PNL.description)
+       metadata=column_schema(CLIENT_PNL), check_specs=load_checks(CLIENT_PNL.name), description=CLIENT_PNL.description)
 def client_pnl(context: AssetExecutionContext, landing: LandingResource, warehouse: WarehouseResource,
-               clients: pd.DataFrame) -> Output:
+               clients: pd.DataFrame):
     files = landing.inventory().for_month("client_pnl", _month(context))
     result = validate_extract(CLIENT_PNL, files, landing.settings(), {"clients": pd.Index(clients["client_id"])})
-    return Output(result.accepted, metadata=record_load(context, warehouse, result, files))
+    yield from publish_load(context, warehouse, result, files)

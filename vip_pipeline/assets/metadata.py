@@ -1,7 +1,7 @@
 """Metadata the Dagster UI shows: column schemas from the contracts, counts, previews."""
 
 import pandas as pd
-from dagster import MetadataValue, TableColumn, TableSchema
+from dagster import AssetCheckResult, AssetCheckSeverity, MetadataValue, TableColumn, TableSchema
 
 from vip_pipeline.contracts.extracts import ExtractContract
 from vip_pipeline.contracts.tables import TableContract
@@ -19,3 +19,15 @@ def column_schema(contract: ExtractContract | TableContract) -> dict:
 
 def preview(frame: pd.DataFrame, rows: int = 10) -> MetadataValue:
     return MetadataValue.md(frame.head(rows).to_markdown(index=False) if len(frame) else "_no rows_")
+
+
+def check_results(evaluations: list[tuple[str, str, tuple[bool, dict]]]) -> list[AssetCheckResult]:
+    """(asset, check name, (passed, metadata)) → Dagster check results."""
+    return [AssetCheckResult(asset_key=asset, check_name=name, passed=bool(passed), metadata=meta,
+                             severity=AssetCheckSeverity.ERROR)
+            for asset, name, (passed, meta) in evaluations]
+
+
+def failed_checks(results: list[AssetCheckResult]) -> str:
+    """'asset.check, …' for the failed results (empty when all passed)."""
+    return ", ".join(f"{r.asset_key.to_user_string()}.{r.check_name}" for r in results if not r.passed)

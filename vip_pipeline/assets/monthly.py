@@ -4,10 +4,12 @@ from datetime import date
 
 import pandas as pd
 from dagster import (
-    AssetDep, AssetExecutionContext, AssetSpec, Failure, MaterializeResult, MetadataValue, Output, asset, multi_asset,
+    AssetCheckSpec, AssetDep, AssetExecutionContext, AssetSpec, Failure, MaterializeResult, MetadataValue, Output,
+    asset, multi_asset,
 )
 
-from vip_pipeline.assets.metadata import column_schema, preview
+from vip_pipeline import checks
+from vip_pipeline.assets.metadata import check_results, column_schema, failed_checks, preview
 from vip_pipeline.constants import MONTHLY
 from vip_pipeline.contracts.tables import MONTHLY_ACCOUNT_ACTIVITY, MONTHLY_CLIENT_METRICS
 from vip_pipeline.landing.inventory import Inventory, month_end
@@ -37,9 +39,23 @@ def balance_state(context: AssetExecutionContext, landing: LandingResource, stag
     state = carry_forward_state(opening_state(context, staging, landing.inventory()), balances)
     return Output(state, metadata={"dagster/row_count": len(state)})
 
+ACTIVITY, CLIENT_METRICS = "monthly_account_activity", "monthly_client_metrics"
+MONTHLY_CHECKS = [
+    AssetCheckSpec("unique_key", asset=ACTIVITY, blocking=True, description="One row per account and month."),
+    AssetCheckSpec("adb_within_daily_range", asset=ACTIVITY, blocking=True,
+                   description="ADB lies within [min, max] end-of-day balance of the period."),
+    AssetCheckSpec("fx_coverage", asset=ACTIVITY, blocking=True,
+                   description="Every USD amount converted: a rate at most 7 days old existed for every needed day."),
+    AssetCheckSpec("unique_key", asset=CLIENT_METRICS, blocking=True, description="One row per client and month."),
+    AssetCheckSpec("reconciles_with_accounts", asset=CLIENT_METRICS, blocking=True,
+                   description="Client turnover and modelled margin equal the sum of their accounts."),
+]
+
+
 @multi_asset(
     group_name=MONTHLY,
     partitions_def=monthly_partitions,
+    check_specs=MONTHLY_CHECKS,
     specs=[
         AssetSpec("monthly_account_activity", description=MONTHLY_ACCOUNT_ACTIVITY.description,
                   deps=["accounts", "fx_rates", "balances", "transactions",
@@ -70,6 +86,17 @@ def monthly_metrics(context: AssetExecutionContext, landing: LandingResource, st
                                 metric_rules.max_fx_age_days)
     except MissingFxRate as exc:
         raise Failure(description=f"FX rate missing: {exc}") from exc
+    activity, client_metrics = metrics.account_activity, metrics.client_metrics
+    results = check_results([
+        (ACTIVITY, "unique_key", checks.unique_key(activity, ["account_id", "month"])),
+        (ACTIVITY, "adb_within_daily_range", checks.adb_within_daily_range(activity)),
+        (ACTIVITY, "fx_coverage", checks.usd_values_complete(activity)),
+        (CLIENT_METRICS, "unique_key", checks.unique_key(client_metrics, ["client_id", "month"])),
+        (CLIENT_METRICS, "reconciles_with_accounts", checks.clients_reconcile_with_accounts(activity, client_metrics)),
+    ])
+    if failed_checks(results):
+        yield from results
+        raise Failure(description=f"{key[:7]} not published: failed check(s) {failed_checks(results)}")
     written = warehouse.warehouse.replace_partitions({
         "monthly_account_activity": metrics.account_activity,
         "monthly_client_metrics": metrics.client_metrics,
@@ -85,6 +112,7 @@ def monthly_metrics(context: AssetExecutionContext, landing: LandingResource, st
         "margin_usd_total": MetadataValue.float(float(metrics.client_metrics["margin_usd"].sum())),
         "top_clients_by_margin": preview(top),
     })
+    yield from results
 
 def _latest_day(month: date, inventory: Inventory, balances: pd.DataFrame, txns: pd.DataFrame) -> date | None:
     """The latest booking or balance day in the month's data, when the month is still in progress."""

@@ -1,0 +1,66 @@
+"""Data-quality checks on what is about to be published; each returns (passed, metadata).
+
+They run inside the publishing assets *before* the write, so a failing blocking check stops
+publication (and tells the UI why) instead of flagging a table that BI already reads.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from vip_pipeline.decisions.ltv import TIERS
+from vip_pipeline.decisions.segments import CATEGORIES
+
+TOLERANCE = 1e-6
+
+
+def unique_key(frame: pd.DataFrame, key: list[str]) -> tuple[bool, dict]:
+    dupes = frame[frame.duplicated(key, keep=False)]
+    nulls = int(frame[key].isna().any(axis=1).sum())
+    return dupes.empty and nulls == 0, {"duplicate_rows": len(dupes), "null_keys": nulls, "rows": len(frame)}
+
+
+def adb_within_daily_range(activity: pd.DataFrame) -> tuple[bool, dict]:
+    """An average lies between the smallest and largest end-of-day balance of its period."""
+    slack = TOLERANCE * np.maximum(1.0, activity[["min_balance", "max_balance"]].abs().max(axis=1))
+    bad = activity[(activity["adb"] < activity["min_balance"] - slack) | (activity["adb"] > activity["max_balance"] + slack)]
+    return bad.empty, {"accounts_outside_range": len(bad), "examples": bad["account_id"].head(5).tolist()}
+
+
+def usd_values_complete(frame: pd.DataFrame) -> tuple[bool, dict]:
+    """Every USD amount was converted (FX coverage): no missing or infinite values."""
+    usd = frame[[c for c in frame.columns if c.endswith("_usd")]]
+    bad = int((~np.isfinite(usd.to_numpy(dtype="float64"))).any(axis=1).sum())
+    return bad == 0, {"rows_with_missing_usd": bad}
+
+
+def clients_reconcile_with_accounts(activity: pd.DataFrame, clients: pd.DataFrame) -> tuple[bool, dict]:
+    """Client totals equal the sum of their accounts (turnover and modelled margin)."""
+    modelled = clients[clients["margin_source"] == "modelled"]
+    modelled_accounts = activity[activity["client_id"].isin(modelled["client_id"])]
+    gaps = {
+        "credit_turnover_usd": abs(activity["credit_turnover_usd"].sum() - clients["credit_turnover_usd"].sum()),
+        "debit_turnover_usd": abs(activity["debit_turnover_usd"].sum() - clients["debit_turnover_usd"].sum()),
+        "margin_usd": abs(modelled_accounts["margin_usd"].sum() - modelled["margin_usd"].sum()),
+    }
+    scale = max(1.0, float(activity["credit_turnover_usd"].abs().sum()))
+    return all(g <= TOLERANCE * scale for g in gaps.values()), {k: round(float(v), 6) for k, v in gaps.items()}
+
+
+def ltv_equals_sum_of_margins(ltv: pd.DataFrame, metrics: pd.DataFrame) -> tuple[bool, dict]:
+    """LTV as of M = Σ monthly margin of the client's months ≤ M, recomputed independently."""
+    pairs = ltv[["client_id", "as_of_month"]].merge(metrics[["client_id", "month", "margin_usd"]], on="client_id")
+    expected = pairs[pairs["month"] <= pairs["as_of_month"]].groupby(["client_id", "as_of_month"])["margin_usd"].sum()
+    joined = ltv.set_index(["client_id", "as_of_month"])["ltv_usd"].to_frame().join(expected.rename("expected"))
+    joined["expected"] = joined["expected"].fillna(0.0)
+    bad = joined[(joined["ltv_usd"] - joined["expected"]).abs() > TOLERANCE * np.maximum(1.0, joined["expected"].abs())]
+    return bad.empty, {"mismatches": len(bad), "checked": len(joined)}
+
+
+def one_tier_and_category(segments: pd.DataFrame, active: int) -> tuple[bool, dict]:
+    """Exactly one valid tier and one valid category per active client and complete month."""
+    ok_unique, meta = unique_key(segments, ["client_id", "as_of_month"])
+    invalid = int((~segments["ltv_tier"].isin(TIERS) | ~segments["category"].isin(CATEGORIES)).sum())
+    return ok_unique and invalid == 0 and len(segments) == active, {
+        **meta, "invalid_tier_or_category": invalid, "active_client_months": active}

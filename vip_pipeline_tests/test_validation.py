@@ -1,0 +1,1058 @@
+"""The input data contract (SPEC §3): bad input is rejected or refused, never silently dropped.
+
+Every test writes small real landing files into tmp_path (SPEC naming, CSV / CSV.gz / Parquet),
+runs the landing code on them and checks the documented outcome, plus the reconciliation
+read = accepted + rejected for every file (`load_audit`) and that the good rows of the same file
+are still accepted.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from vip_pipeline.contracts.extracts import ACCOUNTS, BALANCES, CLIENT_PNL, CLIENTS, FX_RATES, TRANSACTIONS
+from vip_pipeline.landing.inventory import parse_file_name, scan_landing
+from vip_pipeline.landing.reader import UnreadableFile, read_raw
+from vip_pipeline.landing.validation import LoadResult, ReadSettings, load_snapshot, validate_extract
+from vip_pipeline_tests.landing_files import (
+    ACCOUNT_IDS,
+    ACCOUNTS_FRAME,
+    CLIENT_IDS,
+    account,
+    balance,
+    client,
+    csv_text,
+    good_txns,
+    header,
+    txn,
+    write_csv,
+    write_parquet,
+    write_text,
+)
+
+TXN_FILE = "transactions_2024-03.csv"
+
+
+# ----------------------------------------------------------------------------------------------
+# helpers
+# ----------------------------------------------------------------------------------------------
+
+def validate_txns(files, settings: ReadSettings = ReadSettings()) -> LoadResult:
+    return validate_extract(TRANSACTIONS, list(files), settings, references={"accounts": ACCOUNT_IDS},
+                            accounts=ACCOUNTS_FRAME)
+
+
+def validate_balances(files, settings: ReadSettings = ReadSettings()) -> LoadResult:
+    return validate_extract(BALANCES, list(files), settings, references={"accounts": ACCOUNT_IDS})
+
+
+def validate_accounts(files, settings: ReadSettings = ReadSettings()) -> LoadResult:
+    return validate_extract(ACCOUNTS, list(files), settings, references={"clients": CLIENT_IDS})
+
+
+def audit_of(result: LoadResult, file_name: str) -> dict:
+    rows = result.audit[result.audit["source_file"] == file_name]
+    assert len(rows) == 1, f"expected one audit row for {file_name}, got {len(rows)}:\n{result.audit}"
+    return rows.iloc[0].to_dict()
+
+
+def rejected_of(result: LoadResult, file_name: str | None = None) -> pd.DataFrame:
+    rej = result.rejected
+    return rej[rej["source_file"] == file_name] if file_name else rej
+
+
+def rules_at(result: LoadResult, file_name: str, row_number: int) -> set[str]:
+    """The rules a rejected row failed (the `rule` column holds 'rule_a; rule_b')."""
+    rej = rejected_of(result, file_name)
+    hit = rej[rej["row_number"] == row_number]
+    assert len(hit) == 1, f"expected row {row_number} of {file_name} rejected once, got:\n{rej}"
+    return {r.strip() for r in hit.iloc[0]["rule"].split(";")}
+
+
+def check_reconciliation(result: LoadResult) -> None:
+    """read = accepted + rejected for every file, and the audit agrees with the accepted/rejected frames."""
+    audit = result.audit
+    assert list(audit.columns) == ["extract", "source_file", "rows_read", "rows_accepted", "rows_rejected",
+                                   "rows_redelivered", "status", "note"]
+    assert list(result.rejected.columns) == ["extract", "source_file", "row_number", "rule", "raw_record"]
+    for a in audit.itertuples():
+        assert a.rows_read == a.rows_accepted + a.rows_rejected, a
+        assert min(a.rows_read, a.rows_accepted, a.rows_rejected, a.rows_redelivered) >= 0, a
+        assert a.rows_redelivered <= a.rows_rejected, a
+        rej = rejected_of(result, a.source_file)
+        if a.status == "accepted" or len(rej):
+            assert len(rej) == a.rows_rejected, (a, rej)
+            assert (rej["rule"] == "duplicate_redelivered").sum() == a.rows_redelivered, (a, rej)
+    assert len(result.accepted) == int(audit["rows_accepted"].sum()), audit
+    assert set(result.rejected["source_file"]) <= set(audit["source_file"])
+    assert (result.rejected["row_number"] >= 1).all()
+    # a rejected row is reported once per file and row number
+    assert not result.rejected.duplicated(["source_file", "row_number"]).any(), result.rejected
+    # refused files are exactly those listed in result.refused, each naming the file
+    refused_files = set(audit.loc[audit["status"] == "refused", "source_file"])
+    assert {r.split(":", 1)[0] for r in result.refused} == refused_files
+    assert result.ok == (not refused_files)
+
+
+def assert_refused(result: LoadResult, file_name: str, *words: str) -> str:
+    """The file is refused, and its message names the file and contains every one of `words`."""
+    check_reconciliation(result)
+    assert audit_of(result, file_name)["status"] == "refused", result.audit
+    assert not result.ok
+    messages = [m for m in result.refused if m.startswith(file_name)]
+    assert len(messages) == 1, result.refused
+    message = messages[0]
+    for word in words:
+        assert word.lower() in message.lower(), f"{word!r} not in {message!r}"
+    return message
+
+
+def assert_accepted(result: LoadResult, file_name: str, read: int, rejected: int, redelivered: int = 0) -> None:
+    check_reconciliation(result)
+    a = audit_of(result, file_name)
+    assert (a["status"], a["rows_read"], a["rows_rejected"], a["rows_redelivered"]) == (
+        "accepted", read, rejected, redelivered), result.audit
+    assert a["rows_accepted"] == read - rejected
+
+
+def accepted_ids(result: LoadResult, column: str = "txn_id") -> list[str]:
+    return sorted(result.accepted[column])
+
+
+def one_bad_txn(tmp_path: Path, bad: dict[str, str], name: str = TXN_FILE, n_good: int = 200,
+                bad_position: int = 100) -> tuple[LoadResult, list[str], int]:
+    """`n_good` good transactions with one bad one at data row `bad_position`."""
+    rows = good_txns(n_good, booking_date="2024-03-05" if name == TXN_FILE else name[13:23])
+    rows.insert(bad_position - 1, txn("BAD", **bad))
+    f = write_csv(tmp_path, name, rows)
+    result = validate_txns([f])
+    return result, sorted(r["txn_id"] for r in rows if r["txn_id"] != "BAD"), bad_position
+
+
+def assert_one_bad_row(tmp_path: Path, bad: dict[str, str], rule: str, name: str = TXN_FILE) -> LoadResult:
+    """200 good rows + 1 bad row: the bad row is rejected with `rule`, the file stays under 1 % and is accepted."""
+    result, good_ids, row = one_bad_txn(tmp_path, bad, name)
+    assert rule in rules_at(result, name, row), result.rejected
+    assert_accepted(result, name, read=201, rejected=1)
+    assert accepted_ids(result) == good_ids
+    assert result.ok
+    return result
+
+
+# ----------------------------------------------------------------------------------------------
+# inventory: file names, unrecognised files, nothing outside the landing directory
+# ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, extract, start, end, ext", [
+    ("transactions_2024-03.csv", "transactions", date(2024, 3, 1), date(2024, 3, 31), "csv"),
+    ("transactions_2024-02.csv", "transactions", date(2024, 2, 1), date(2024, 2, 29), "csv"),
+    ("balances_2024-03-05.csv", "balances", date(2024, 3, 5), date(2024, 3, 5), "csv"),
+    ("fx_rates_2024-03-05.csv.gz", "fx_rates", date(2024, 3, 5), date(2024, 3, 5), "csv.gz"),
+    ("client_pnl_2024-03.parquet", "client_pnl", date(2024, 3, 1), date(2024, 3, 31), "parquet"),
+    ("clients_2024-03-31.csv", "clients", date(2024, 3, 31), date(2024, 3, 31), "csv"),
+    ("accounts_2024-12.csv.gz", "accounts", date(2024, 12, 1), date(2024, 12, 31), "csv.gz"),
+])
+def test_parse_file_name_reads_extract_period_and_format(name, extract, start, end, ext):
+    f = parse_file_name(Path("/landing") / name)
+    assert (f.extract, f.period_start, f.period_end, f.ext, f.name) == (extract, start, end, ext, name)
+    assert f.daily == (start == end)
+
+
+@pytest.mark.parametrize("name", [
+    "transactions_2024-13.csv", "transactions_2024-02-30.csv", "transactions_2024-3.csv", "transactions.csv",
+    "txns_2024-03.csv", "transactions_2024-03.xlsx", "transactions_2024-03.csv.bak", "Transactions_2024-03.csv",
+    "transactions_2024-03.txt", "transactions_2024-03-05-1.csv", "readme.md", "transactions_2024-03.gz",
+])
+def test_parse_file_name_refuses_names_outside_the_contract(name):
+    assert parse_file_name(Path("/landing") / name) is None
+
+
+def test_unrecognised_file_names_are_listed_and_not_loaded(tmp_path):
+    landing = tmp_path / "landing"
+    write_csv(landing, TXN_FILE, good_txns(2))
+    for name in ("notes.txt", "transactions_2024-13.csv", "transactions_march.csv", "balances_2024-03-05.xlsx"):
+        (landing / name).write_text(csv_text(good_txns(1), header("transactions")))
+    inv = scan_landing(landing)
+    assert [f.name for f in inv.files] == [TXN_FILE]
+    assert sorted(inv.unrecognised) == sorted(
+        ["notes.txt", "transactions_2024-13.csv", "transactions_march.csv", "balances_2024-03-05.xlsx"])
+    assert [f.name for f in inv.of("transactions")] == [TXN_FILE]
+    assert inv.of("balances") == []
+
+
+def test_subdirectories_are_not_followed(tmp_path):
+    landing = tmp_path / "landing"
+    write_csv(landing, TXN_FILE, good_txns(2))
+    write_csv(landing / "archive", "transactions_2024-04.csv", good_txns(2, booking_date="2024-04-05"))
+    (landing / "balances_2024-03-05.csv").mkdir()  # a directory that looks like an extract
+    inv = scan_landing(landing)
+    assert [f.name for f in inv.files] == [TXN_FILE]
+    assert "transactions_2024-04.csv" not in [f.name for f in inv.files]
+    assert "archive" in inv.unrecognised
+    assert "balances_2024-03-05.csv" in inv.unrecognised
+    assert inv.of("balances") == []
+
+
+def test_symlinks_pointing_outside_the_landing_directory_are_not_followed(tmp_path):
+    landing = tmp_path / "landing"
+    outside = tmp_path / "elsewhere"
+    write_csv(landing, TXN_FILE, good_txns(2))
+    target = write_csv(outside, "transactions_2024-04.csv", good_txns(2, booking_date="2024-04-05"))
+    os.symlink(target.path, landing / "transactions_2024-04.csv")
+    os.symlink(outside, landing / "linked_dir")
+    inv = scan_landing(landing)
+    assert [f.name for f in inv.files] == [TXN_FILE]
+    assert all(Path(f.path).resolve().parent == landing.resolve() for f in inv.files)
+    assert "transactions_2024-04.csv" in inv.unrecognised
+    assert "linked_dir" in inv.unrecognised
+    assert inv.months == [date(2024, 3, 1)]
+
+
+def test_missing_landing_directory_is_an_error(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        scan_landing(tmp_path / "nope")
+
+
+def test_inventory_orders_files_and_picks_the_latest_snapshot(tmp_path):
+    landing = tmp_path / "landing"
+    for name in ("transactions_2024-03-06.csv", "transactions_2024-03-05.csv", "transactions_2024-02.csv",
+                 "clients_2024-02-29.csv", "clients_2024-03-31.csv"):
+        landing.mkdir(exist_ok=True)
+        (landing / name).write_text("x\n")
+    inv = scan_landing(landing)
+    assert [f.name for f in inv.for_month("transactions", date(2024, 3, 1))] == [
+        "transactions_2024-03-05.csv", "transactions_2024-03-06.csv"]
+    assert inv.latest_snapshot("clients").name == "clients_2024-03-31.csv"
+    assert inv.months == [date(2024, 2, 1), date(2024, 3, 1)]
+
+
+# ----------------------------------------------------------------------------------------------
+# row rules: one bad row among 200 good ones is rejected; the file is accepted
+# ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("amount", ["abc", "12,5", "1.2.3", "12 000", "inf", "NaN"])
+def test_unparseable_number_is_rejected(tmp_path, amount):
+    result = assert_one_bad_row(tmp_path, {"amount": amount}, "unparseable_number:amount")
+    raw = json.loads(rejected_of(result).iloc[0]["raw_record"])
+    assert raw["amount"] == amount
+
+
+@pytest.mark.parametrize("booking_date", ["05/03/2024", "2024-3-5", "March 5", "20240305", "2024-03-05T10:00"])
+def test_unparseable_date_is_rejected(tmp_path, booking_date):
+    assert_one_bad_row(tmp_path, {"booking_date": booking_date}, "unparseable_date:booking_date")
+
+
+def test_impossible_date_is_rejected_not_rolled_over(tmp_path):
+    rows = good_txns(200, booking_date="2024-02-28")
+    rows.append(txn("BAD", booking_date="2024-02-30"))
+    f = write_csv(tmp_path, "transactions_2024-02.csv", rows)
+    result = validate_txns([f])
+    assert "unparseable_date:booking_date" in rules_at(result, f.name, 201)
+    assert_accepted(result, f.name, read=201, rejected=1)
+    assert "BAD" not in set(result.accepted["txn_id"])
+    assert len(result.accepted) == 200
+
+
+@pytest.mark.parametrize("amount", ["-5", "0", "0.00", "-0.01"])
+def test_negative_and_zero_amounts_are_rejected(tmp_path, amount):
+    assert_one_bad_row(tmp_path, {"amount": amount}, "not_positive:amount")
+
+
+@pytest.mark.parametrize("column, value", [
+    ("direction", "X"), ("direction", "c"), ("txn_type", "wire"), ("purpose", "gift"),
+])
+def test_values_outside_a_transaction_enum_are_rejected(tmp_path, column, value):
+    assert_one_bad_row(tmp_path, {column: value}, f"not_allowed:{column}")
+
+
+def test_unknown_product_is_rejected(tmp_path):
+    rows = [account(f"X{i:03d}") for i in range(1, 201)] + [account("BAD", product="mortgage_xl")]
+    f = write_csv(tmp_path, "accounts_2024-03-31.csv", rows)
+    result = validate_accounts([f])
+    assert "not_allowed:product" in rules_at(result, f.name, 201)
+    assert_accepted(result, f.name, read=201, rejected=1)
+    assert "BAD" not in set(result.accepted["account_id"])
+
+
+def test_unknown_client_type_is_rejected(tmp_path):
+    rows = [client(f"k{i:03d}") for i in range(1, 201)]
+    rows.insert(0, client("BAD", client_type="government"))
+    f = write_csv(tmp_path, "clients_2024-03-31.csv", rows)
+    result = validate_extract(CLIENTS, [f], ReadSettings())
+    assert "not_allowed:client_type" in rules_at(result, f.name, 1)
+    assert_accepted(result, f.name, read=201, rejected=1)
+    assert sorted(result.accepted["client_id"]) == [f"k{i:03d}" for i in range(1, 201)]
+
+
+@pytest.mark.parametrize("column", ["txn_id", "account_id", "booking_date", "amount", "direction", "txn_type"])
+def test_missing_required_value_is_rejected(tmp_path, column):
+    result = assert_one_bad_row(tmp_path, {column: ""}, f"missing_value:{column}")
+    rule = rejected_of(result).iloc[0]["rule"]
+    if column == "account_id":
+        assert "unknown_account_id" not in rule  # an empty value is missing, not an orphan
+
+
+def test_whitespace_only_required_value_is_missing(tmp_path):
+    assert_one_bad_row(tmp_path, {"txn_type": "   "}, "missing_value:txn_type")
+
+
+def test_unknown_account_is_rejected_as_orphan(tmp_path):
+    result = assert_one_bad_row(tmp_path, {"account_id": "Z9"}, "unknown_account_id")
+    assert "Z9" not in set(result.accepted["account_id"])
+
+
+def test_balance_of_unknown_account_is_rejected(tmp_path):
+    rows = [balance(a, f"2024-03-{d:02d}") for a in ("A1", "A2", "B1") for d in range(1, 32)]  # 93 good rows
+    rows.append(balance("ORPHAN", "2024-03-05"))
+    f = write_csv(tmp_path, "balances_2024-03.csv", rows)
+    result = validate_balances([f], ReadSettings(max_rejected_share=0.05))
+    assert rules_at(result, f.name, 94) == {"unknown_account_id"}
+    assert_accepted(result, f.name, read=94, rejected=1)
+    assert len(result.accepted) == 93
+    # with the default 1 % threshold, 1 of 94 is too many
+    assert_refused(validate_balances([f]), f.name, "threshold")
+
+
+def test_account_of_unknown_client_is_rejected(tmp_path):
+    rows = [account(f"X{i:03d}", "c1" if i % 2 else "c2") for i in range(1, 201)]
+    rows.insert(49, account("ORPHAN", "c404"))
+    f = write_csv(tmp_path, "accounts_2024-03-31.csv", rows)
+    result = validate_accounts([f])
+    assert "unknown_client_id" in rules_at(result, f.name, 50)
+    assert_accepted(result, f.name, read=201, rejected=1)
+    assert "ORPHAN" not in set(result.accepted["account_id"])
+    assert len(result.accepted) == 200
+
+
+def test_references_must_be_given(tmp_path):
+    f = write_csv(tmp_path, TXN_FILE, good_txns(3))
+    with pytest.raises(ValueError, match="accounts"):
+        validate_extract(TRANSACTIONS, [f], ReadSettings(), references={}, accounts=ACCOUNTS_FRAME)
+
+
+# ---- duplicates ------------------------------------------------------------------------------
+
+def test_identical_duplicate_in_a_file_is_redelivered_and_does_not_count(tmp_path):
+    rows = good_txns(5)
+    rows.insert(3, dict(rows[1]))  # row 4 repeats row 2 exactly
+    f = write_csv(tmp_path, TXN_FILE, rows)
+    result = validate_txns([f])
+    assert rules_at(result, f.name, 4) == {"duplicate_redelivered"}
+    # 1 of 6 rows rejected, but a re-delivery does not count toward the rejected share
+    assert_accepted(result, f.name, read=6, rejected=1, redelivered=1)
+    assert accepted_ids(result) == [f"g{i:04d}" for i in range(1, 6)]
+    assert result.ok
+
+
+def test_conflicting_duplicate_key_in_a_file_is_rejected_first_wins(tmp_path):
+    rows = good_txns(200)
+    rows.insert(150, txn("g0010", amount="999.99"))  # row 151: same key as row 10, other values
+    f = write_csv(tmp_path, TXN_FILE, rows)
+    result = validate_txns([f])
+    assert rules_at(result, f.name, 151) == {"duplicate_key_conflict"}
+    assert_accepted(result, f.name, read=201, rejected=1, redelivered=0)
+    kept = result.accepted.set_index("txn_id").loc["g0010", "amount"]
+    assert kept == pytest.approx(20.25)  # the first occurrence wins
+    assert accepted_ids(result) == [f"g{i:04d}" for i in range(1, 201)]
+
+
+def test_conflicting_duplicate_counts_toward_the_threshold(tmp_path):
+    rows = good_txns(5) + [txn("g0001", amount="1.00")]
+    f = write_csv(tmp_path, TXN_FILE, rows)
+    result = validate_txns([f])
+    assert rules_at(result, f.name, 6) == {"duplicate_key_conflict"}
+    assert_refused(result, f.name, "threshold")
+
+
+def test_same_transaction_in_daily_and_monthly_file_is_redelivered(tmp_path):
+    landing = tmp_path / "landing"
+    monthly = good_txns(30, booking_date="2024-03-05")
+    write_csv(landing, "transactions_2024-03.csv", monthly)
+    daily = [dict(monthly[0]), dict(monthly[1]), txn("d0001")]  # two re-delivered, one new
+    write_csv(landing, "transactions_2024-03-05.csv", daily)
+    files = scan_landing(landing).for_month("transactions", date(2024, 3, 1))
+    result = validate_txns(files)
+    check_reconciliation(result)
+    second = files[1].name
+    assert set(rejected_of(result)["rule"]) == {"duplicate_redelivered"}
+    assert set(rejected_of(result)["source_file"]) == {second}
+    assert audit_of(result, second)["rows_redelivered"] == 2
+    for f in files:
+        assert audit_of(result, f.name)["status"] == "accepted"
+    ids = list(result.accepted["txn_id"])
+    assert len(ids) == len(set(ids)) == 31
+    assert result.ok
+
+
+def test_fully_redelivered_file_is_accepted(tmp_path):
+    landing = tmp_path / "landing"
+    rows = good_txns(4)
+    write_csv(landing, "transactions_2024-03-05.csv", rows)
+    write_csv(landing, "transactions_2024-03.csv", rows)
+    files = scan_landing(landing).for_month("transactions", date(2024, 3, 1))
+    result = validate_txns(files)
+    check_reconciliation(result)
+    assert audit_of(result, files[1].name)["rows_redelivered"] == 4
+    assert (result.audit["status"] == "accepted").all()
+    assert accepted_ids(result) == [f"g{i:04d}" for i in range(1, 5)]
+
+
+def test_same_key_with_other_values_across_files_is_a_conflict(tmp_path):
+    landing = tmp_path / "landing"
+    write_csv(landing, "transactions_2024-03.csv", good_txns(200))
+    write_csv(landing, "transactions_2024-03-05.csv", [txn("g0007", amount="5.00")] + good_txns(150, prefix="d"))
+    files = scan_landing(landing).for_month("transactions", date(2024, 3, 1))
+    result = validate_txns(files)
+    second = files[1].name
+    other = "transactions_2024-03-05.csv" if second != "transactions_2024-03-05.csv" else "transactions_2024-03.csv"
+    check_reconciliation(result)
+    assert list(rejected_of(result)["rule"]) == ["duplicate_key_conflict"]
+    assert list(rejected_of(result)["source_file"]) == [second]
+    assert audit_of(result, other)["rows_rejected"] == 0
+    assert len(result.accepted) == 350
+    assert (result.accepted["txn_id"] == "g0007").sum() == 1
+
+
+def test_duplicate_balance_key_conflict(tmp_path):
+    rows = [balance(a, f"2024-03-{d:02d}") for a in ("A1", "B1") for d in range(1, 32)] * 2
+    rows = rows[:62] + [balance("A1", "2024-03-03", "-1")]  # A1 on 2024-03-03 twice, other value
+    f = write_csv(tmp_path, "balances_2024-03.csv", rows)
+    result = validate_balances([f], ReadSettings(max_rejected_share=0.02))
+    assert rules_at(result, f.name, 63) == {"duplicate_key_conflict"}
+    assert_accepted(result, f.name, read=63, rejected=1)
+    assert result.accepted.duplicated(["account_id", "balance_date"]).sum() == 0
+
+
+def test_negative_and_zero_balances_are_valid(tmp_path):
+    rows = [balance("A1", "2024-03-05", "-1500.25"), balance("A2", "2024-03-05", "0"),
+            balance("B1", "2024-03-05", "42")]
+    f = write_csv(tmp_path, "balances_2024-03-05.csv", rows)
+    result = validate_balances([f])
+    assert_accepted(result, f.name, read=3, rejected=0)
+    assert sorted(result.accepted["balance"]) == [-1500.25, 0.0, 42.0]
+
+
+# ---- dates: file period, account open/closed, closed before opened ------------------------------
+
+def test_booking_date_outside_monthly_file_period_is_rejected(tmp_path):
+    for i, day in enumerate(["2024-04-01", "2024-02-29"]):
+        sub = tmp_path / str(i)
+        assert_one_bad_row(sub, {"booking_date": day}, "outside_file_period:booking_date")
+
+
+def test_booking_date_outside_daily_file_period_is_rejected(tmp_path):
+    assert_one_bad_row(tmp_path, {"booking_date": "2024-03-06"}, "outside_file_period:booking_date",
+                       name="transactions_2024-03-05.csv")
+
+
+def test_balance_date_outside_daily_file_period_is_rejected(tmp_path):
+    rows = [balance("A1", "2024-03-05"), balance("B1", "2024-03-04")]
+    f = write_csv(tmp_path, "balances_2024-03-05.csv", rows)
+    result = validate_balances([f])
+    assert rules_at(result, f.name, 2) == {"outside_file_period:balance_date"}
+    assert_refused(result, f.name, "threshold")
+    assert list(result.accepted["account_id"]) == ["A1"]  # the good row is still validated
+
+
+def test_dates_on_the_period_edges_are_inside(tmp_path):
+    rows = [txn("t1", booking_date="2024-03-01"), txn("t2", booking_date="2024-03-31")]
+    f = write_csv(tmp_path, TXN_FILE, rows)
+    result = validate_txns([f])
+    assert_accepted(result, f.name, read=2, rejected=0)
+
+
+def test_transaction_booked_before_the_account_opened_is_rejected(tmp_path):
+    # A2 opened 2024-03-10
+    assert_one_bad_row(tmp_path, {"account_id": "A2", "booking_date": "2024-03-09"},
+                       "account_not_open_on:booking_date")
+
+
+def test_transaction_booked_after_the_account_closed_is_rejected(tmp_path):
+    # B1 closed 2024-03-20 (its last open day)
+    assert_one_bad_row(tmp_path, {"account_id": "B1", "booking_date": "2024-03-21"},
+                       "account_not_open_on:booking_date")
+
+
+def test_transactions_on_opening_and_closing_day_are_accepted(tmp_path):
+    rows = [txn("t1", account_id="A2", booking_date="2024-03-10"), txn("t2", account_id="B1", booking_date="2024-03-20")]
+    f = write_csv(tmp_path, TXN_FILE, rows)
+    result = validate_txns([f])
+    assert_accepted(result, f.name, read=2, rejected=0)
+
+
+def test_closed_on_before_opened_on_is_rejected(tmp_path):
+    rows = [account(f"X{i:03d}") for i in range(1, 201)]
+    rows.append(account("BAD", opened_on="2024-03-10", closed_on="2024-03-09"))
+    rows.append(account("SAMEDAY", opened_on="2024-03-10", closed_on="2024-03-10"))
+    f = write_csv(tmp_path, "accounts_2024-03-31.csv", rows)
+    result = validate_accounts([f])
+    assert rules_at(result, f.name, 201) == {"closed_on_before_opened_on"}
+    assert_accepted(result, f.name, read=202, rejected=1)
+    assert "SAMEDAY" in set(result.accepted["account_id"])
+
+
+def test_offboarded_before_onboarded_is_rejected(tmp_path):
+    rows = [client("c1"), client("c2", onboarded_on="2024-03-10", offboarded_on="2024-01-01")]
+    f = write_csv(tmp_path, "clients_2024-03-31.csv", rows)
+    result = validate_extract(CLIENTS, [f], ReadSettings())
+    assert rules_at(result, f.name, 2) == {"offboarded_on_before_onboarded_on"}
+    check_reconciliation(result)
+
+
+# ---- currency codes and other extracts ------------------------------------------------------
+
+@pytest.mark.parametrize("currency", ["usd", "US", "EURO", "U$D", "12A"])
+def test_bad_currency_code_is_rejected(tmp_path, currency):
+    rows = [account(f"X{i:03d}", currency="EUR" if i % 2 else "USD") for i in range(1, 201)]
+    rows.append(account("BAD", currency=currency))
+    f = write_csv(tmp_path, "accounts_2024-03-31.csv", rows)
+    result = validate_accounts([f])
+    assert rules_at(result, f.name, 201) == {"bad_currency_code:currency"}
+    assert_accepted(result, f.name, read=201, rejected=1)
+    assert len(result.accepted) == 200
+
+
+def test_currency_code_not_in_iso_4217_is_rejected(tmp_path):
+    """SPEC §3: currency is ISO 4217. ZZZ has the right shape but is no ISO 4217 code."""
+    rows = [account(f"X{i:03d}") for i in range(1, 201)] + [account("BAD", currency="ZZZ")]
+    f = write_csv(tmp_path, "accounts_2024-03-31.csv", rows)
+    result = validate_accounts([f])
+    assert "bad_currency_code:currency" in rules_at(result, f.name, 201)
+
+
+def test_bad_fx_rate_rows_are_rejected(tmp_path):
+    rows = [{"rate_date": f"2024-03-{d:02d}", "currency": c, "usd_per_unit": "1.08"}
+            for d in range(1, 32) for c in ("EUR", "GBP", "CHF", "JPY", "BGN", "RUB", "CNY")]  # 217 rows
+    rows.append({"rate_date": "2024-03-05", "currency": "SEK", "usd_per_unit": "0"})
+    rows.append({"rate_date": "2024-03-05", "currency": "eur", "usd_per_unit": "1.1"})
+    f = write_csv(tmp_path, "fx_rates_2024-03.csv", rows)
+    result = validate_extract(FX_RATES, [f], ReadSettings())
+    assert rules_at(result, f.name, 218) == {"not_positive:usd_per_unit"}
+    assert rules_at(result, f.name, 219) == {"bad_currency_code:currency"}
+    assert_accepted(result, f.name, read=219, rejected=2)
+    assert len(result.accepted) == 217
+
+
+def test_client_pnl_month_and_minimum_rules(tmp_path):
+    rows = [
+        {"client_id": "c1", "month": "2024-03", "revenue_usd": "100", "cost_usd": "40"},
+        {"client_id": "c2", "month": "2024-03-01", "revenue_usd": "0", "cost_usd": "0"},
+        {"client_id": "c1", "month": "2024-03-15", "revenue_usd": "1", "cost_usd": "1"},
+        {"client_id": "c2", "month": "2024-04", "revenue_usd": "1", "cost_usd": "1"},
+        {"client_id": "c3", "month": "2024-03", "revenue_usd": "-1", "cost_usd": "1"},
+    ]
+    f = write_csv(tmp_path, "client_pnl_2024-03.csv", rows)
+    result = validate_extract(CLIENT_PNL, [f], ReadSettings(), references={"clients": CLIENT_IDS})
+    check_reconciliation(result)
+    assert rules_at(result, f.name, 3) == {"unparseable_month:month"}
+    assert rules_at(result, f.name, 4) == {"outside_file_period:month"}
+    assert rules_at(result, f.name, 5) == {"unknown_client_id", "below_minimum:revenue_usd"}
+    assert list(result.accepted["month"]) == [pd.Timestamp("2024-03-01")] * 2
+
+
+def test_client_rules_bool_and_minimum(tmp_path):
+    rows = [client(f"k{i:03d}", monopoly_position=v, strategic=v.upper())
+            for i, v in enumerate(["true", "false", "yes", "no", "1", "0", "t", "f"] * 25, start=1)]  # 200
+    rows.append(client("BADBOOL", strategic="maybe"))
+    rows.append(client("BADSALES", annual_sales_usd="-10"))
+    rows.append(client("BADMODEL", service_model="premium"))
+    f = write_csv(tmp_path, "clients_2024-03-31.csv", rows)
+    result = validate_extract(CLIENTS, [f], ReadSettings(max_rejected_share=0.02))
+    assert rules_at(result, f.name, 201) == {"unparseable_bool:strategic"}
+    assert rules_at(result, f.name, 202) == {"below_minimum:annual_sales_usd"}
+    assert rules_at(result, f.name, 203) == {"not_allowed:service_model"}
+    assert_accepted(result, f.name, read=203, rejected=3)
+    acc = result.accepted.set_index("client_id")
+    assert acc["monopoly_position"].dtype == bool
+    assert acc.loc["k001", "monopoly_position"] and not acc.loc["k002", "monopoly_position"]
+    assert acc.loc["k005", "strategic"] and not acc.loc["k008", "strategic"]
+
+
+def test_row_with_several_failures_lists_all_rules_and_counts_once(tmp_path):
+    result, good_ids, row = one_bad_txn(tmp_path, {"amount": "-3", "direction": "X", "account_id": "Z9"})
+    assert rules_at(result, TXN_FILE, row) == {"not_positive:amount", "not_allowed:direction", "unknown_account_id"}
+    assert_accepted(result, TXN_FILE, read=201, rejected=1)
+    assert accepted_ids(result) == good_ids
+
+
+# ----------------------------------------------------------------------------------------------
+# the rejected-share threshold
+# ----------------------------------------------------------------------------------------------
+
+def test_one_bad_row_in_a_small_file_refuses_the_file(tmp_path):
+    rows = good_txns(10)
+    rows.insert(4, txn("BAD", amount="-1"))
+    f = write_csv(tmp_path, TXN_FILE, rows)
+    result = validate_txns([f])
+    message = assert_refused(result, f.name, "threshold", "1.0%")
+    assert "1 of 11" in message
+    a = audit_of(result, f.name)
+    assert (a["rows_read"], a["rows_rejected"]) == (11, 1)
+    assert rules_at(result, f.name, 5) == {"not_positive:amount"}  # the row is still reported
+
+
+@pytest.mark.parametrize("total", [100, 200, 300, 700, 1000])
+def test_exactly_one_percent_rejected_is_not_refused(tmp_path, total):
+    bad = total // 100
+    rows = good_txns(total - bad) + [txn(f"BAD{i}", amount="0") for i in range(bad)]
+    f = write_csv(tmp_path, TXN_FILE, rows)
+    result = validate_txns([f])
+    assert_accepted(result, f.name, read=total, rejected=bad)
+    assert result.ok
+
+
+@pytest.mark.parametrize("total, bad", [(99, 1), (199, 2), (1000, 11), (301, 4)])
+def test_just_above_one_percent_rejected_is_refused(tmp_path, total, bad):
+    rows = good_txns(total - bad) + [txn(f"BAD{i}", amount="0") for i in range(bad)]
+    f = write_csv(tmp_path, TXN_FILE, rows)
+    result = validate_txns([f])
+    assert_refused(result, f.name, "threshold", f"{bad} of {total}")
+    a = audit_of(result, f.name)
+    assert (a["rows_read"], a["rows_rejected"]) == (total, bad)
+    assert len(rejected_of(result, f.name)) == bad
+
+
+def test_threshold_is_configurable(tmp_path):
+    rows = good_txns(10) + [txn("BAD", amount="0")]
+    f = write_csv(tmp_path, TXN_FILE, rows)
+    assert_accepted(validate_txns([f], ReadSettings(max_rejected_share=0.10)), f.name, read=11, rejected=1)
+    assert_refused(validate_txns([f], ReadSettings(max_rejected_share=0.05)), f.name, "threshold")
+    zero = validate_txns([write_csv(tmp_path / "z", TXN_FILE, good_txns(10))], ReadSettings(max_rejected_share=0.0))
+    assert_accepted(zero, TXN_FILE, read=10, rejected=0)
+
+
+def test_threshold_is_judged_per_file(tmp_path):
+    landing = tmp_path / "landing"
+    write_csv(landing, "transactions_2024-03-04.csv", good_txns(3, prefix="a", booking_date="2024-03-04")
+              + [txn("BAD", booking_date="2024-03-04", direction="X")])
+    write_csv(landing, "transactions_2024-03-05.csv", good_txns(300, prefix="b") + [txn("BAD2", amount="x")])
+    files = scan_landing(landing).for_month("transactions", date(2024, 3, 1))
+    result = validate_txns(files)
+    assert_refused(result, "transactions_2024-03-04.csv", "threshold")
+    assert audit_of(result, "transactions_2024-03-05.csv")["status"] == "accepted"
+    assert len(result.refused) == 1
+
+
+# ----------------------------------------------------------------------------------------------
+# whole files: delimiter, encoding, empty, header only, truncated, columns, corrupt, formats
+# ----------------------------------------------------------------------------------------------
+
+def test_semicolon_file_read_with_comma_is_refused_naming_the_delimiter(tmp_path):
+    f = write_csv(tmp_path, TXN_FILE, good_txns(5), delimiter=";")
+    result = validate_txns([f])
+    assert_refused(result, f.name, TXN_FILE, "delimiter")
+    assert result.accepted.empty
+
+
+def test_semicolon_file_is_read_with_the_semicolon_setting(tmp_path):
+    rows = good_txns(5)
+    rows[2]["amount"] = "1234.5"
+    f = write_csv(tmp_path, TXN_FILE, rows, delimiter=";")
+    result = validate_txns([f], ReadSettings(delimiter=";"))
+    assert_accepted(result, f.name, read=5, rejected=0)
+    assert accepted_ids(result) == [f"g{i:04d}" for i in range(1, 6)]
+    assert result.accepted.set_index("txn_id").loc["g0003", "amount"] == 1234.5
+
+
+CYRILLIC = ["ООО Ромашка", "АО «Север»", "ИП Ёлкин"]
+
+
+def cyrillic_clients() -> list[dict[str, str]]:
+    return [client(f"c{i}", name=n, region="Москва") for i, n in enumerate(CYRILLIC, start=1)]
+
+
+def test_cp1251_file_read_as_utf8_is_refused_naming_the_encoding(tmp_path):
+    f = write_csv(tmp_path, "clients_2024-03-31.csv", cyrillic_clients(), encoding="cp1251")
+    result = validate_extract(CLIENTS, [f], ReadSettings())
+    assert_refused(result, f.name, f.name, "utf-8")
+    assert result.accepted.empty
+
+
+def test_cp1251_file_is_read_with_the_cp1251_setting(tmp_path):
+    f = write_csv(tmp_path, "clients_2024-03-31.csv", cyrillic_clients(), encoding="cp1251")
+    result = validate_extract(CLIENTS, [f], ReadSettings(encoding="cp1251"))
+    assert_accepted(result, f.name, read=3, rejected=0)
+    assert list(result.accepted["name"]) == CYRILLIC
+    assert set(result.accepted["region"]) == {"Москва"}
+
+
+def test_cp1251_semicolon_gz_file_as_exported_in_the_field(tmp_path):
+    text = csv_text(cyrillic_clients() + [client("c9", name="Ёж", client_type="космос")], header("clients"), ";")
+    f = write_text(tmp_path, "clients_2024-03-31.csv.gz", text, encoding="cp1251")
+    result = validate_extract(CLIENTS, [f], ReadSettings(encoding="cp1251", delimiter=";",
+                                                         max_rejected_share=0.5))
+    assert_accepted(result, f.name, read=4, rejected=1)
+    assert list(result.accepted["name"]) == CYRILLIC
+    raw = json.loads(rejected_of(result).iloc[0]["raw_record"])
+    assert (raw["name"], raw["client_type"]) == ("Ёж", "космос")  # original text, not escaped or mangled
+
+
+def test_utf8_with_bom_and_crlf_line_ends_is_read(tmp_path):
+    text = "\ufeff" + csv_text(good_txns(3), header("transactions")).replace("\n", "\r\n")
+    f = write_text(tmp_path, TXN_FILE, text)
+    result = validate_txns([f])
+    assert_accepted(result, f.name, read=3, rejected=0)
+    assert accepted_ids(result) == ["g0001", "g0002", "g0003"]
+    assert set(result.accepted["txn_type"]) == {"payment"}
+
+
+@pytest.mark.parametrize("name", [TXN_FILE, "transactions_2024-03.csv.gz", "transactions_2024-03.parquet"])
+def test_empty_file_is_refused(tmp_path, name):
+    (tmp_path / name).write_bytes(b"")
+    f = parse_file_name(tmp_path / name)
+    result = validate_txns([f])
+    assert_refused(result, name, name, "empty")
+    assert audit_of(result, name)["rows_read"] == 0
+
+
+def test_empty_file_does_not_stop_the_other_files(tmp_path):
+    landing = tmp_path / "landing"
+    (landing).mkdir()
+    (landing / "transactions_2024-03-04.csv").write_bytes(b"")
+    write_csv(landing, "transactions_2024-03-05.csv", good_txns(3))
+    files = scan_landing(landing).for_month("transactions", date(2024, 3, 1))
+    result = validate_txns(files)
+    assert_refused(result, "transactions_2024-03-04.csv", "empty")
+    assert audit_of(result, "transactions_2024-03-05.csv")["status"] == "accepted"
+    assert accepted_ids(result) == ["g0001", "g0002", "g0003"]
+
+
+def test_header_only_file_reads_zero_rows_and_is_accepted(tmp_path):
+    f = write_csv(tmp_path, TXN_FILE, [])
+    result = validate_txns([f])
+    assert_accepted(result, f.name, read=0, rejected=0)
+    assert result.accepted.empty
+    assert list(result.accepted.columns) == TRANSACTIONS.column_names
+    assert result.ok
+
+
+def test_header_only_gz_file_reads_zero_rows_and_is_accepted(tmp_path):
+    f = write_text(tmp_path, "balances_2024-03-05.csv.gz", ",".join(header("balances")) + "\n")
+    result = validate_balances([f])
+    assert_accepted(result, f.name, read=0, rejected=0)
+
+
+def test_truncated_last_line_is_rejected_as_malformed(tmp_path):
+    text = csv_text(good_txns(200), header("transactions"))
+    text += "T201,A1,2024-03-05,1"  # cut off mid-row, no newline
+    f = write_text(tmp_path, TXN_FILE, text)
+    result = validate_txns([f])
+    rules = rules_at(result, f.name, 201)
+    assert len(rules) == 1
+    assert rules.pop().startswith("malformed_row: expected 9 fields, got 4")
+    assert_accepted(result, f.name, read=201, rejected=1)
+    assert accepted_ids(result) == [f"g{i:04d}" for i in range(1, 201)]
+    assert "T201,A1,2024-03-05,1" in rejected_of(result).iloc[0]["raw_record"]
+
+
+def test_malformed_rows_in_the_middle_keep_the_row_numbers_right(tmp_path):
+    rows = good_txns(300)
+    lines = csv_text(rows, header("transactions")).splitlines()
+    lines.insert(50, "T050,A1,2024-03-05")                     # data row 50: too few fields
+    lines.insert(120, "T120,A1,2024-03-05,1,C,payment,,,,extra")  # data row 120: too many fields
+    lines[200] = lines[200].replace(",payment,", ",wire,")     # data row 200: a bad enum
+    f = write_text(tmp_path, TXN_FILE, "\n".join(lines) + "\n")
+    result = validate_txns([f], ReadSettings(max_rejected_share=0.01))
+    assert next(iter(rules_at(result, f.name, 50))).startswith("malformed_row: expected 9 fields, got 3")
+    assert next(iter(rules_at(result, f.name, 120))).startswith("malformed_row: expected 9 fields, got 10")
+    assert rules_at(result, f.name, 200) == {"not_allowed:txn_type"}
+    raw200 = json.loads(rejected_of(result).set_index("row_number").loc[200, "raw_record"])
+    assert raw200["txn_id"] == lines[200].split(",")[0]
+    assert_accepted(result, f.name, read=302, rejected=3)
+    assert len(result.accepted) == 299
+
+
+def test_unknown_extra_column_is_accepted_with_a_note(tmp_path):
+    columns = header("transactions") + ["branch_code"]
+    rows = [dict(r, branch_code="B7") for r in good_txns(5)]
+    f = write_csv(tmp_path, TXN_FILE, rows, columns=columns)
+    result = validate_txns([f])
+    assert_accepted(result, f.name, read=5, rejected=0)
+    assert "branch_code" in audit_of(result, f.name)["note"]
+    assert list(result.accepted.columns) == TRANSACTIONS.column_names
+
+
+def test_extra_column_note_is_only_on_the_file_that_has_it(tmp_path):
+    landing = tmp_path / "landing"
+    write_csv(landing, "transactions_2024-03-04.csv", [dict(r, branch_code="B7") for r in good_txns(
+        2, prefix="a", booking_date="2024-03-04")], columns=header("transactions") + ["branch_code"])
+    write_csv(landing, "transactions_2024-03-05.csv", good_txns(2))
+    files = scan_landing(landing).for_month("transactions", date(2024, 3, 1))
+    result = validate_txns(files)
+    check_reconciliation(result)
+    assert "branch_code" in audit_of(result, "transactions_2024-03-04.csv")["note"]
+    assert "branch_code" not in audit_of(result, "transactions_2024-03-05.csv")["note"]
+
+
+def test_rejected_row_raw_record_keeps_the_extra_column(tmp_path):
+    columns = header("transactions") + ["branch_code"]
+    rows = [dict(r, branch_code="B7") for r in good_txns(200)] + [txn("BAD", amount="-1", branch_code="B9")]
+    f = write_csv(tmp_path, TXN_FILE, rows, columns=columns)
+    result = validate_txns([f])
+    raw = json.loads(rejected_of(result).iloc[0]["raw_record"])
+    assert raw["branch_code"] == "B9"
+
+
+@pytest.mark.parametrize("missing", ["amount", "account_id", "txn_id"])
+def test_missing_required_column_is_refused_naming_the_column(tmp_path, missing):
+    columns = [c for c in header("transactions") if c != missing]
+    f = write_csv(tmp_path, TXN_FILE, good_txns(5), columns=columns)
+    result = validate_txns([f])
+    assert_refused(result, f.name, f.name, missing)
+    assert result.accepted.empty
+
+
+def test_missing_optional_column_is_read_as_empty(tmp_path):
+    columns = [c for c in header("transactions") if c not in ("purpose", "counterparty_country")]
+    f = write_csv(tmp_path, TXN_FILE, good_txns(4), columns=columns)
+    result = validate_txns([f])
+    assert_accepted(result, f.name, read=4, rejected=0)
+    assert result.accepted["purpose"].isna().all()
+    assert result.accepted["counterparty_country"].isna().all()
+
+
+def test_columns_in_another_order_are_read_by_name(tmp_path):
+    columns = list(reversed(header("transactions")))
+    f = write_csv(tmp_path, TXN_FILE, good_txns(3), columns=columns)
+    result = validate_txns([f])
+    assert_accepted(result, f.name, read=3, rejected=0)
+    assert list(result.accepted["amount"]) == [11.25, 12.25, 13.25]
+
+
+def test_corrupt_parquet_is_refused_naming_the_file(tmp_path):
+    name = "transactions_2024-03.parquet"
+    (tmp_path / name).write_bytes(b"PAR1 this is not really parquet, just some bytes " * 20)
+    result = validate_txns([parse_file_name(tmp_path / name)])
+    assert_refused(result, name, name, "parquet")
+
+
+def test_truncated_parquet_is_refused_naming_the_file(tmp_path):
+    f = write_parquet(tmp_path, "balances_2024-03-05.parquet",
+                      pa.table({"account_id": ["A1"] * 50, "balance_date": [date(2024, 3, 5)] * 50,
+                                "balance": [1.0] * 50}))
+    data = f.path.read_bytes()
+    f.path.write_bytes(data[: len(data) // 2])
+    result = validate_balances([f])
+    assert_refused(result, f.name, f.name)
+
+
+def test_corrupt_csv_gz_is_refused_naming_the_file(tmp_path):
+    name = "transactions_2024-03.csv.gz"
+    (tmp_path / name).write_bytes(b"\x1f\x8b\x08\x00 definitely not a gzip stream " * 10)
+    result = validate_txns([parse_file_name(tmp_path / name)])
+    assert_refused(result, name, name)
+
+
+def test_plain_text_named_csv_gz_is_refused_naming_the_file(tmp_path):
+    name = "transactions_2024-03.csv.gz"
+    (tmp_path / name).write_text(csv_text(good_txns(3), header("transactions")))
+    result = validate_txns([parse_file_name(tmp_path / name)])
+    assert_refused(result, name, name)
+
+
+def test_truncated_csv_gz_is_refused_naming_the_file(tmp_path):
+    f = write_text(tmp_path, "transactions_2024-03.csv.gz", csv_text(good_txns(300), header("transactions")))
+    data = f.path.read_bytes()
+    f.path.write_bytes(data[: len(data) // 2])
+    result = validate_txns([f])
+    assert_refused(result, f.name, f.name)
+
+
+def test_read_raw_raises_unreadable_file_with_name_and_reason(tmp_path):
+    (tmp_path / TXN_FILE).write_bytes(b"")
+    with pytest.raises(UnreadableFile) as info:
+        read_raw(parse_file_name(tmp_path / TXN_FILE))
+    assert info.value.file_name == TXN_FILE
+    assert TXN_FILE in str(info.value) and info.value.reason
+
+
+def test_csv_gz_file_is_read(tmp_path):
+    rows = good_txns(200) + [txn("BAD", direction="X")]
+    f = write_text(tmp_path, "transactions_2024-03-05.csv.gz", csv_text(rows, header("transactions")))
+    result = validate_txns([f])
+    assert rules_at(result, f.name, 201) == {"not_allowed:direction"}
+    assert_accepted(result, f.name, read=201, rejected=1)
+    assert accepted_ids(result) == [f"g{i:04d}" for i in range(1, 201)]
+
+
+def test_parquet_file_with_typed_columns_is_read_and_validated(tmp_path):
+    n = 200
+    table = pa.table({
+        "txn_id": [f"p{i:04d}" for i in range(n)] + ["BAD"],
+        "account_id": ["A1"] * n + ["A1"],
+        "booking_date": pa.array([date(2024, 3, 5)] * n + [date(2024, 3, 6)], pa.date32()),
+        "amount": [100.5] * n + [-1.0],
+        "direction": ["C"] * n + ["D"],
+        "txn_type": ["payment"] * n + ["fee"],
+        "counterparty_account_id": [None] * (n + 1),
+        "counterparty_country": ["DE"] * n + [None],
+        "purpose": ["export"] * n + [None],
+    })
+    f = write_parquet(tmp_path, "transactions_2024-03-05.parquet", table)
+    result = validate_txns([f])
+    assert rules_at(result, f.name, n + 1) == {"not_positive:amount", "outside_file_period:booking_date"}
+    assert_accepted(result, f.name, read=n + 1, rejected=1)
+    acc = result.accepted
+    assert len(acc) == n and (acc["amount"] == 100.5).all()
+    assert (acc["booking_date"] == pd.Timestamp("2024-03-05")).all()
+    assert acc["counterparty_account_id"].isna().all()
+    raw = json.loads(rejected_of(result).iloc[0]["raw_record"])
+    assert raw["txn_id"] == "BAD" and raw["booking_date"] == "2024-03-06"
+
+
+def test_parquet_clients_with_bool_columns(tmp_path):
+    table = pa.table({
+        "client_id": ["c1", "c2"], "name": ["Alpha", "Beta"], "client_type": ["corporate", "sme"],
+        "related_party": [None, "affiliate"], "industry": ["energy", None], "region": [None, None],
+        "onboarded_on": pa.array([date(2020, 1, 1), date(2021, 6, 1)], pa.date32()),
+        "offboarded_on": pa.array([None, None], pa.date32()),
+        "annual_sales_usd": [6e6, None], "monopoly_position": [True, False], "strategic": [False, True],
+        "service_model": ["vip", "standard"],
+    })
+    f = write_parquet(tmp_path, "clients_2024-03-31.parquet", table)
+    result = validate_extract(CLIENTS, [f], ReadSettings())
+    assert_accepted(result, f.name, read=2, rejected=0)
+    acc = result.accepted.set_index("client_id")
+    assert list(acc["related_party"]) == ["none", "affiliate"]
+    assert list(acc["monopoly_position"]) == [True, False] and list(acc["strategic"]) == [False, True]
+    assert np.isnan(acc.loc["c2", "annual_sales_usd"])
+
+
+def test_parquet_missing_required_column_is_refused(tmp_path):
+    f = write_parquet(tmp_path, "balances_2024-03-05.parquet",
+                      pa.table({"account_id": ["A1"], "balance_date": ["2024-03-05"]}))
+    result = validate_balances([f])
+    assert_refused(result, f.name, f.name, "balance")
+
+
+# ----------------------------------------------------------------------------------------------
+# snapshots, defaults and optional values, raw records
+# ----------------------------------------------------------------------------------------------
+
+def test_latest_clients_snapshot_wins_and_older_is_superseded(tmp_path):
+    landing = tmp_path / "landing"
+    write_csv(landing, "clients_2024-02-29.csv", [client("c1", name="Old Name"), client("c_old")])
+    write_csv(landing, "clients_2024-03-31.csv", [client("c1", name="New Name"), client("c2")])
+    files = scan_landing(landing).of("clients")
+    result = load_snapshot(CLIENTS, files, ReadSettings())
+    check_reconciliation(result)
+    assert sorted(result.accepted["client_id"]) == ["c1", "c2"]
+    assert result.accepted.set_index("client_id").loc["c1", "name"] == "New Name"
+    old = audit_of(result, "clients_2024-02-29.csv")
+    assert old["status"] == "superseded"
+    assert "clients_2024-03-31.csv" in old["note"]
+    assert audit_of(result, "clients_2024-03-31.csv")["status"] == "accepted"
+    assert result.ok
+
+
+def test_latest_accounts_snapshot_wins(tmp_path):
+    landing = tmp_path / "landing"
+    write_csv(landing, "accounts_2024-03.csv", [account("OLD1")])
+    write_csv(landing, "accounts_2024-04-01.csv", [account("NEW1"), account("NEW2", "c2")])
+    files = scan_landing(landing).of("accounts")
+    result = load_snapshot(ACCOUNTS, files, ReadSettings(), references={"clients": CLIENT_IDS})
+    check_reconciliation(result)
+    assert sorted(result.accepted["account_id"]) == ["NEW1", "NEW2"]
+    assert audit_of(result, "accounts_2024-03.csv")["status"] == "superseded"
+
+
+def test_no_snapshot_file_is_an_error_naming_the_extract():
+    with pytest.raises(UnreadableFile, match="clients"):
+        load_snapshot(CLIENTS, [], ReadSettings())
+
+
+def test_empty_related_party_means_none(tmp_path):
+    rows = [client("c1", related_party=""), client("c2", related_party="shareholder"), client("c3", related_party="none")]
+    f = write_csv(tmp_path, "clients_2024-03-31.csv", rows)
+    result = validate_extract(CLIENTS, [f], ReadSettings())
+    assert_accepted(result, f.name, read=3, rejected=0)
+    assert list(result.accepted.set_index("client_id")["related_party"]) == ["none", "shareholder", "none"]
+
+
+def test_related_party_outside_the_list_is_rejected(tmp_path):
+    rows = [client("c1"), client("c2", related_party="cousin")]
+    f = write_csv(tmp_path, "clients_2024-03-31.csv", rows)
+    result = validate_extract(CLIENTS, [f], ReadSettings())
+    assert rules_at(result, f.name, 2) == {"not_allowed:related_party"}
+
+
+def test_optional_empty_values_become_missing(tmp_path):
+    rows = [client("c1", industry="", region="", offboarded_on="", annual_sales_usd=""), client("c2")]
+    f = write_csv(tmp_path, "clients_2024-03-31.csv", rows)
+    result = validate_extract(CLIENTS, [f], ReadSettings())
+    assert_accepted(result, f.name, read=2, rejected=0)
+    c1 = result.accepted.set_index("client_id").loc["c1"]
+    assert c1["industry"] is None and c1["region"] is None
+    assert pd.isna(c1["offboarded_on"]) and pd.isna(c1["annual_sales_usd"])
+    c2 = result.accepted.set_index("client_id").loc["c2"]
+    assert c2["industry"] == "energy" and c2["annual_sales_usd"] == 6_000_000.0
+
+    tf = write_csv(tmp_path, TXN_FILE, [txn("t1"), txn("t2", counterparty_account_id="X9", counterparty_country="DE",
+                                                   purpose="export")])
+    tr = validate_txns([tf]).accepted.set_index("txn_id")
+    assert tr.loc["t1", "counterparty_account_id"] is None
+    assert tr.loc["t1", "counterparty_country"] is None
+    assert tr.loc["t1", "purpose"] is None
+    assert (tr.loc["t2", "counterparty_country"], tr.loc["t2", "purpose"]) == ("DE", "export")
+
+    af = write_csv(tmp_path, "accounts_2024-03-31.csv", [account("A1")])
+    assert validate_accounts([af]).accepted["closed_on"].isna().all()
+
+
+def test_accepted_rows_are_typed(tmp_path):
+    f = write_csv(tmp_path, TXN_FILE, good_txns(3))
+    acc = validate_txns([f]).accepted
+    assert acc["booking_date"].dtype == "datetime64[ns]"
+    assert acc["amount"].dtype == "float64"
+    TRANSACTIONS.pandera_schema().validate(acc)
+
+
+def test_raw_record_holds_the_original_text_values(tmp_path):
+    rows = good_txns(200) + [txn("007", amount="-5.00", booking_date="2024-03-05", direction="D",
+                                 counterparty_account_id="00012", purpose="")]
+    f = write_csv(tmp_path, TXN_FILE, rows)
+    result = validate_txns([f])
+    rej = rejected_of(result, f.name)
+    assert len(rej) == 1
+    r = rej.iloc[0]
+    assert (r["extract"], r["source_file"], r["row_number"], r["rule"]) == (
+        "transactions", TXN_FILE, 201, "not_positive:amount")
+    raw = json.loads(r["raw_record"])
+    assert raw == {"txn_id": "007", "account_id": "A1", "booking_date": "2024-03-05", "amount": "-5.00",
+                   "direction": "D", "txn_type": "payment", "counterparty_account_id": "00012",
+                   "counterparty_country": "", "purpose": ""}
+    assert all(isinstance(v, str) for v in raw.values())
+
+
+def test_accepted_plus_rejected_equals_read_across_a_messy_month(tmp_path):
+    landing = tmp_path / "landing"
+    write_csv(landing, "transactions_2024-03.csv", good_txns(300) + [
+        txn("e1", amount="x"), txn("e2", account_id="Z9"), txn("g0005")])
+    write_csv(landing, "transactions_2024-03-05.csv", good_txns(3) + [txn("n1")])
+    (landing / "transactions_2024-03-06.csv").write_bytes(b"")
+    write_csv(landing, "transactions_2024-03-07.csv", [txn("s1", booking_date="2024-03-07"),
+                                                      txn("s2", booking_date="2024-03-08")])
+    (landing / "transactions_2024-03-08.csv.gz").write_bytes(b"garbage")
+    files = scan_landing(landing).for_month("transactions", date(2024, 3, 1))
+    result = validate_txns(files)
+    check_reconciliation(result)
+    assert len(result.audit) == 5
+    statuses = dict(zip(result.audit["source_file"], result.audit["status"]))
+    assert statuses == {
+        "transactions_2024-03.csv": "accepted",
+        "transactions_2024-03-05.csv": "accepted",
+        "transactions_2024-03-06.csv": "refused",
+        "transactions_2024-03-07.csv": "refused",
+        "transactions_2024-03-08.csv.gz": "refused",
+    }
+    assert sorted(m.split(":", 1)[0] for m in result.refused) == [
+        "transactions_2024-03-06.csv", "transactions_2024-03-07.csv", "transactions_2024-03-08.csv.gz"]
