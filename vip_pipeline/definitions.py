@@ -1,13 +1,16 @@
-"""The Dagster code location: assets, resources (and, as they are added, checks, schedules and sensors)."""
+"""The Dagster code location: assets (with their checks), the monthly job, the nightly schedule, the landing sensor."""
 
 from __future__ import annotations
 
 from dagster import Definitions, load_assets_from_modules
 
 from vip_pipeline.assets import decisions, extracts, monthly
+from vip_pipeline.jobs import refresh_month
 from vip_pipeline.resources import (
     DecisionRulesResource, LandingResource, MetricRulesResource, StagingResource, WarehouseResource,
 )
+from vip_pipeline.schedules import nightly_refresh
+from vip_pipeline.sensors import landing_sensor
 from vip_pipeline.storage.staging import StagingIOManager
 
 all_assets = load_assets_from_modules([extracts, monthly, decisions])
@@ -27,4 +30,5 @@ def build_resources(landing_dir: str | None = None, database_url: str | None = N
     }
 
 
-defs = Definitions(assets=all_assets, resources=build_resources())
+defs = Definitions(assets=all_assets, jobs=[refresh_month], schedules=[nightly_refresh], sensors=[landing_sensor],
+                   resources=build_resources())

@@ -95,8 +95,8 @@ _SALES = {
 # distinct products: (low, high) uniform, or {k: p}
 _N_PRODUCTS = {
     BIG_VIP: (5, 7), BIG_APPROACH: (4, 6), WATCH_PRODUCTS: (4, 5), WATCH_STRATEGIC: (2, 3), REVIEW: (1, 3),
-    BALLAST: (5, 7), MID: {1: .1, 2: .35, 3: .4, 4: .15}, SMALL: {1: .3, 2: .45, 3: .25}, BANK_LARGE: (4, 6),
-    BANK_SMALL: {1: .4, 2: .6}, RETAIL: {1: .25, 2: .45, 3: .3}, WEALTHY: (4, 5),
+    BALLAST: (5, 7), MID: {1: .1, 2: .35, 3: .4, 4: .15}, SMALL: {1: .2, 2: .45, 3: .35}, BANK_LARGE: (4, 6),
+    BANK_SMALL: {1: .3, 2: .7}, RETAIL: {1: .15, 2: .45, 3: .4}, WEALTHY: (4, 5),
 }
 _EXTRA_CURRENT = {BIG_VIP: .4, BIG_APPROACH: .3, BANK_LARGE: .5, MID: .1}
 _ACTIVITY = {BIG_VIP: 6, BIG_APPROACH: 5, WATCH_PRODUCTS: 4, WATCH_STRATEGIC: 3, REVIEW: 1.5, BALLAST: 1.0, MID: 2,
@@ -1091,7 +1091,13 @@ def _balances(acc, lvl, credit_prod, tx, amount, cal, ms, me, m, full_balances, 
         flow = np.zeros((ns, nd))
         has_txn = np.zeros((ns, nd), dtype=bool)
     level_ccy = lvl[sel] / BASE_USD_PER_UNIT[acc["ccy"][sel]]
-    bal = level_ccy[:, None] + np.cumsum(flow, axis=1)
+    # the month's postings move the balance around its level: cumulative flow without its drift,
+    # damped so that a few large payments do not push a current account through zero
+    cum = np.cumsum(flow, axis=1)
+    swing = cum - cum[:, -1:] * (np.arange(1, nd + 1) / nd)[None, :]
+    reach = np.abs(swing).max(axis=1)
+    damp = np.minimum(1.0, .7 * np.abs(level_ccy) / np.maximum(reach, 1e-9))
+    bal = level_ccy[:, None] + damp[:, None] * swing
     cp = credit_prod[sel]
     bal = np.where(cp[:, None], np.minimum(bal, 0), np.maximum(bal, 0))
     o = opened[sel][:, None]

@@ -70,9 +70,16 @@ def account(account_id: str, client_id: str = "c1", **values: str) -> dict[str, 
     return row
 
 
+def _cell(value: str, delimiter: str) -> str:
+    """A CSV cell: quoted (with doubled quotes) only when it holds the delimiter, a quote or a newline."""
+    if delimiter in value or '"' in value or "\n" in value:
+        return '"' + value.replace('"', '""') + '"'
+    return value
+
+
 def csv_text(rows: list[dict[str, str]], columns: list[str], delimiter: str = ",") -> str:
     lines = [delimiter.join(columns)]
-    lines += [delimiter.join(str(r.get(c, "")) for c in columns) for r in rows]
+    lines += [delimiter.join(_cell(str(r.get(c, "")), delimiter) for c in columns) for r in rows]
     return "\n".join(lines) + "\n"
 
 

@@ -8,7 +8,6 @@ are still accepted.
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 from datetime import date
@@ -132,10 +131,13 @@ def one_bad_txn(tmp_path: Path, bad: dict[str, str], name: str = TXN_FILE, n_goo
                 bad_position: int = 100) -> tuple[LoadResult, list[str], int]:
     """`n_good` good transactions with one bad one at data row `bad_position`."""
     rows = good_txns(n_good, booking_date="2024-03-05" if name == TXN_FILE else name[13:23])
-    rows.insert(bad_position - 1, txn("BAD", **bad))
+    good_ids = sorted(r["txn_id"] for r in rows)
+    bad_row = txn("BAD")
+    bad_row.update(bad)
+    rows.insert(bad_position - 1, bad_row)
     f = write_csv(tmp_path, name, rows)
     result = validate_txns([f])
-    return result, sorted(r["txn_id"] for r in rows if r["txn_id"] != "BAD"), bad_position
+    return result, good_ids, bad_position
 
 
 def assert_one_bad_row(tmp_path: Path, bad: dict[str, str], rule: str, name: str = TXN_FILE) -> LoadResult:
@@ -246,7 +248,7 @@ def test_unparseable_number_is_rejected(tmp_path, amount):
     assert raw["amount"] == amount
 
 
-@pytest.mark.parametrize("booking_date", ["05/03/2024", "2024-3-5", "March 5", "20240305", "2024-03-05T10:00"])
+@pytest.mark.parametrize("booking_date", ["05/03/2024", "2024/03/05", "March 5", "20240305", "2024-03-05T10:00"])
 def test_unparseable_date_is_rejected(tmp_path, booking_date):
     assert_one_bad_row(tmp_path, {"booking_date": booking_date}, "unparseable_date:booking_date")
 
@@ -769,6 +771,24 @@ def test_malformed_rows_in_the_middle_keep_the_row_numbers_right(tmp_path):
     assert raw200["txn_id"] == lines[200].split(",")[0]
     assert_accepted(result, f.name, read=302, rejected=3)
     assert len(result.accepted) == 299
+
+
+def test_malformed_row_deep_in_a_large_file_gets_its_row_number(tmp_path):
+    """Over 1 MB, so the parser works in several blocks (threads); the row number must still be exact."""
+    lines = csv_text(good_txns(30000), header("transactions")).splitlines()
+    lines.insert(27000, "T27000,A1,2024-03-05")  # data row 27000
+    f = write_text(tmp_path, TXN_FILE, "\n".join(lines) + "\n")
+    assert f.path.stat().st_size > 1_100_000
+    result = validate_txns([f])
+    assert next(iter(rules_at(result, f.name, 27000))).startswith("malformed_row: expected 9 fields, got 3")
+    assert_accepted(result, f.name, read=30001, rejected=1)
+    assert len(result.accepted) == 30000
+
+
+def test_whitespace_only_file_is_refused(tmp_path):
+    f = write_text(tmp_path, TXN_FILE, "\n\n   \n")
+    result = validate_txns([f])
+    assert_refused(result, f.name, f.name, "empty")
 
 
 def test_unknown_extra_column_is_accepted_with_a_note(tmp_path):

@@ -22,6 +22,8 @@ from vip_pipeline.resources import LandingResource, MetricRulesResource, Staging
 def opening_state(context: AssetExecutionContext, staging: StagingResource, inventory: Inventory) -> pd.DataFrame | None:
     """The balance state at the end of the previous month (None before the first month of data)."""
     month = date.fromisoformat(context.partition_key)
+    if not inventory.for_month("transactions", month) and not inventory.for_month("balances", month):
+        raise Failure(description=f"no transactions or balances landed for {month:%Y-%m}: nothing to compute")
     previous = (pd.Timestamp(month) - pd.DateOffset(months=1)).date()
     state = staging.store.read("balance_state", partition_key(previous))
     if state is None and any(m < month for m in inventory.months):

@@ -41,7 +41,7 @@ class StagingIOManager(ConfigurableIOManager):
         return StagingStore(self.base_dir)
 
     def handle_output(self, context: OutputContext, obj: pd.DataFrame) -> None:
-        partition = context.partition_key if context.has_partition_key else None
+        partition = context.asset_partition_key if context.has_asset_partitions else None
         path = self.store.write(context.asset_key.path[-1], obj, partition)
         context.add_output_metadata({"staging_path": str(path)})
 

@@ -1,0 +1,624 @@
+"""Client decisions (SPEC §1, §2): LTV and pyramid, VIP criteria, service category, action.
+
+Small hand-built monthly client metrics; every expectation is worked out by hand in a comment.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from vip_pipeline.decisions.assess import active_clients, assess
+from vip_pipeline.decisions.rules import DecisionRules
+
+D = pd.Timestamp
+DEC = D("2024-12-01")
+NOV = D("2024-11-01")
+
+CLIENT_DEFAULTS = dict(client_type="corporate", related_party="none", industry="steel", region="north",
+                       onboarded_on="2015-01-01", offboarded_on=None, annual_sales_usd=float("nan"),
+                       monopoly_position=False, strategic=False, service_model="standard")
+
+
+def clients(*rows: dict) -> pd.DataFrame:
+    """rows: dicts with at least client_id; the rest defaults to a plain corporate client."""
+    full = [{"client_id": r["client_id"], "name": f"Name {r['client_id']}", **CLIENT_DEFAULTS,
+             **{k: v for k, v in r.items() if k != "client_id"}} for r in rows]
+    frame = pd.DataFrame(full)
+    frame["onboarded_on"] = pd.to_datetime(frame["onboarded_on"])
+    frame["offboarded_on"] = pd.to_datetime(frame["offboarded_on"])
+    frame["annual_sales_usd"] = frame["annual_sales_usd"].astype("float64")
+    frame["monopoly_position"] = frame["monopoly_position"].astype(bool)
+    frame["strategic"] = frame["strategic"].astype(bool)
+    return frame
+
+
+def c(client_id: str, **kw) -> dict:
+    return {"client_id": client_id, **kw}
+
+
+def _seq(value, n: int) -> list:
+    return list(value) if isinstance(value, (list, tuple)) else [value] * n
+
+
+def months_of(client_id: str, last: pd.Timestamp, margins, turnover=0.0, export=0.0, adb=0.0, products=1,
+              skip: tuple = ()) -> pd.DataFrame:
+    """Consecutive monthly rows ending at `last` (len(margins) months); revenue = margin + 50, cost = 50.
+
+    Months whose 0-based position is in `skip` are dropped (no row at all: no activity that month).
+    """
+    n = len(margins)
+    months = pd.date_range(end=last, periods=n, freq="MS")
+    frame = pd.DataFrame({
+        "client_id": client_id, "month": months,
+        "revenue_usd": [m + 50.0 for m in margins], "cost_usd": 50.0, "margin_usd": [float(m) for m in margins],
+        "settlement_turnover_usd": [float(x) for x in _seq(turnover, n)],
+        "export_usd": [float(x) for x in _seq(export, n)],
+        "adb_usd": [float(x) for x in _seq(adb, n)],
+        "products_used": _seq(products, n),
+        "is_complete_month": True,
+    })
+    return frame.drop(index=list(skip)).reset_index(drop=True)
+
+
+def metrics(*frames: pd.DataFrame) -> pd.DataFrame:
+    return pd.concat(frames, ignore_index=True)
+
+
+def decide(m: pd.DataFrame, cl: pd.DataFrame, as_of: pd.Timestamp = DEC,
+           rules: DecisionRules = DecisionRules()):
+    """assess() for the single complete month `as_of`."""
+    return assess(m, cl, [as_of], rules)
+
+
+def one(frame: pd.DataFrame, client_id: str, as_of: pd.Timestamp = DEC) -> pd.Series:
+    hit = frame[(frame["client_id"] == client_id) & (frame["as_of_month"] == as_of)]
+    assert len(hit) == 1, f"expected one row for {client_id} / {as_of.date()}, got {len(hit)}"
+    return hit.iloc[0]
+
+
+def by_client(frame: pd.DataFrame, column: str, as_of: pd.Timestamp = DEC) -> dict:
+    rows = frame[frame["as_of_month"] == as_of]
+    return dict(zip(rows["client_id"], rows[column]))
+
+
+# =========================================================================== LTV measures
+
+def test_ltv_is_sum_of_margin_up_to_as_of_month():
+    # margins Jan..Jun 2024: 100, 200, −50, 300, 400, 1,000
+    m = months_of("C1", D("2024-06-01"), [100, 200, -50, 300, 400, 1000])
+    ltv = assess(m, clients(c("C1")), [D("2024-04-01"), D("2024-06-01")]).client_ltv
+    apr, jun = one(ltv, "C1", D("2024-04-01")), one(ltv, "C1", D("2024-06-01"))
+    # April: 100 + 200 − 50 + 300 = 550 (May and June must not count); tenure Jan..Apr = 4
+    assert apr["ltv_usd"] == pytest.approx(550.0)
+    assert apr["tenure_months"] == 4
+    assert apr["revenue_usd"] == pytest.approx(550.0 + 4 * 50)   # Σ (margin + 50) = 750
+    assert apr["cost_usd"] == pytest.approx(4 * 50.0)             # 200
+    assert apr["avg_monthly_margin_usd"] == pytest.approx(550.0 / 4)  # 137.5
+    assert apr["first_month"] == D("2024-01-01")
+    # June: 550 + 400 + 1,000 = 1,950; tenure 6; avg 325
+    assert jun["ltv_usd"] == pytest.approx(1950.0)
+    assert jun["tenure_months"] == 6
+    assert jun["avg_monthly_margin_usd"] == pytest.approx(325.0)
+
+
+def test_tenure_and_average_count_months_without_activity():
+    # rows for Jan, Feb, Apr (March missing), margin 100 each; as of April:
+    # tenure Jan..Apr = 4, LTV 300, avg = 300 / 4 = 75
+    # CV over [100, 100, 0, 100]: mean 75; var = (3 × 25² + 75²) / 4 = (1,875 + 5,625) / 4 = 1,875
+    #   std = √1,875 = 43.30127; CV = 43.30127 / 75 = 0.577350
+    m = months_of("C1", D("2024-04-01"), [100, 100, 100, 100], skip=(2,))
+    r = one(decide(m, clients(c("C1")), D("2024-04-01")).client_ltv, "C1", D("2024-04-01"))
+    assert r["tenure_months"] == 4
+    assert r["ltv_usd"] == pytest.approx(300.0)
+    assert r["avg_monthly_margin_usd"] == pytest.approx(75.0)
+    assert r["margin_cv"] == pytest.approx(math.sqrt(1875.0) / 75.0)
+
+
+def test_margin_cv_is_population_std_over_mean_for_short_history():
+    # 3 months: 100, 300, 200 → window is the 3 months it has (not 12 with zeros)
+    # mean 200; population var = (100² + 100² + 0²) / 3 = 6,666.67; std 81.6497; CV 0.408248
+    # (sample std would give CV 0.5; a 12-month window with zeros would give mean 50)
+    m = months_of("C1", DEC, [100, 300, 200])
+    r = one(decide(m, clients(c("C1"))).client_ltv, "C1")
+    assert r["margin_cv"] == pytest.approx(math.sqrt(20000.0 / 3) / 200.0)
+    assert r["margin_mean_12m_usd"] == pytest.approx(200.0)
+
+
+def test_margin_cv_uses_only_the_last_12_months():
+    # 14 months: 10,000 twice, then 12 × 100. LTV = 20,000 + 1,200 = 21,200; avg = 21,200 / 14
+    # last 12 months all 100 → mean 100, std 0, CV 0
+    m = months_of("C1", DEC, [10_000, 10_000] + [100] * 12)
+    r = one(decide(m, clients(c("C1"))).client_ltv, "C1")
+    assert r["tenure_months"] == 14
+    assert r["ltv_usd"] == pytest.approx(21_200.0)
+    assert r["avg_monthly_margin_usd"] == pytest.approx(21_200.0 / 14)
+    assert r["margin_mean_12m_usd"] == pytest.approx(100.0)
+    assert r["margin_cv"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_margin_cv_12_month_window_counts_missing_months_as_zero():
+    # 13 months; the first month 999 falls out of the window; inside the window months 2..12 (positions 1..11)
+    # have no rows except position 12 (the as-of month) with 1,200:
+    # window values: 11 × 0 and 1,200 → mean 100; var = (11 × 100² + 1,100²) / 12 = 110,000; std 331.662; CV 3.31662
+    m = months_of("C1", DEC, [999] + [0] * 11 + [1200], skip=tuple(range(1, 12)))
+    r = one(decide(m, clients(c("C1"))).client_ltv, "C1")
+    assert r["tenure_months"] == 13
+    assert r["margin_mean_12m_usd"] == pytest.approx(100.0)
+    assert r["margin_cv"] == pytest.approx(math.sqrt(110_000.0) / 100.0)
+
+
+@pytest.mark.parametrize("margins", [[100, -100], [100, -300, 50], [-10, -10, -10]])
+def test_margin_cv_is_null_when_mean_is_not_positive(margins):
+    # means: 0, −50, −10 → margin_cv NULL
+    r = one(decide(months_of("C1", DEC, margins), clients(c("C1"))).client_ltv, "C1")
+    assert pd.isna(r["margin_cv"])
+
+
+def test_client_without_any_metrics_has_zero_ltv_and_no_first_month():
+    m = months_of("C1", DEC, [100])
+    # C9 is active but has no metrics; C8's first month is after the as-of month (January 2025)
+    later = months_of("C8", D("2025-01-01"), [500])
+    out = decide(metrics(m, later), clients(c("C1"), c("C8"), c("C9")))
+    for cid in ("C8", "C9"):
+        r = one(out.client_ltv, cid)
+        assert r["ltv_usd"] == 0.0
+        assert r["tenure_months"] == 0
+        assert r["avg_monthly_margin_usd"] == 0.0
+        assert r["revenue_usd"] == 0.0 and r["cost_usd"] == 0.0
+        assert pd.isna(r["first_month"])
+        assert pd.isna(r["margin_cv"])
+    # with no metrics at all
+    empty = m.iloc[0:0]
+    r = one(decide(empty, clients(c("C9"))).client_ltv, "C9")
+    assert r["ltv_usd"] == 0.0 and r["tenure_months"] == 0 and pd.isna(r["first_month"])
+
+
+def test_a_single_complete_month_can_be_assessed():
+    # the data holds one complete month only (a new installation): every active client gets its decisions,
+    # previous_category / previous_ltv_tier are NULL (no previous complete month)
+    m = months_of("C1", DEC, [100, 100, 100])
+    out = assess(m, clients(c("C1")), [DEC])
+    r = one(out.client_ltv, "C1")
+    assert r["ltv_usd"] == pytest.approx(300.0)  # 3 × 100
+    seg = one(out.client_segments, "C1")
+    assert seg["ltv_tier"] == "most_valuable"    # N = 1 → ceil(0.2) = 1
+    assert pd.isna(seg["previous_category"]) and pd.isna(seg["previous_ltv_tier"])
+
+
+# =========================================================================== LTV pyramid
+
+def _flat(client_id: str, ltv: float, months: int = 12) -> pd.DataFrame:
+    """`months` equal monthly margins summing to `ltv` (stable: CV 0 when positive)."""
+    return months_of(client_id, DEC, [ltv / months] * months)
+
+
+def _tiers(frames, rules: DecisionRules = DecisionRules(), extra_clients=()) -> dict:
+    m = metrics(*frames)
+    ids = sorted(set(m["client_id"]) | set(extra_clients))
+    return by_client(decide(m, clients(*(c(i) for i in ids)), DEC, rules).client_segments, "ltv_tier")
+
+
+@pytest.mark.parametrize("n, top", [(15, 3), (5, 1), (6, 2), (10, 2), (11, 3), (1, 1)])
+def test_most_valuable_is_ceil_20_percent_of_clients_with_non_negative_ltv(n, top):
+    # LTVs 1,200 × 1..n; the `top` highest are most_valuable: ceil(0.2 × n) (15 → 3, 5 → 1, 6 → 2, 10 → 2, 11 → 3)
+    tiers = _tiers([_flat(f"C{i:02d}", 1200.0 * i) for i in range(1, n + 1)])
+    expected_top = {f"C{i:02d}" for i in range(n - top + 1, n + 1)}
+    assert {k for k, v in tiers.items() if v == "most_valuable"} == expected_top
+    # the rest are stable with 12 months → strategic
+    assert all(v == "strategic" for k, v in tiers.items() if k not in expected_top)
+
+
+def test_ballast_for_negative_ltv_and_ballast_not_counted_in_n():
+    # 5 clients with LTV ≥ 0 (one exactly 0) + 3 with LTV < 0:
+    # top count = ceil(0.2 × 5) = 1 (ceil(0.2 × 8) = 2 would be wrong)
+    frames = [_flat("P1", 12_000), _flat("P2", 6_000), _flat("P3", 2_400), _flat("P4", 1_200),
+              months_of("Z0", DEC, [100, -100, 100, -100]),      # LTV exactly 0 → not ballast
+              _flat("N1", -12), _flat("N2", -1_200), _flat("N3", -120_000)]
+    tiers = _tiers(frames)
+    assert tiers["P1"] == "most_valuable"
+    assert tiers["P2"] == "strategic"
+    assert tiers["Z0"] != "ballast"
+    assert tiers["N1"] == tiers["N2"] == tiers["N3"] == "ballast"
+    assert sum(v == "most_valuable" for v in tiers.values()) == 1
+
+
+def test_pyramid_counts_only_clients_active_in_the_as_of_month():
+    # GONE (offboarded in June) has the highest LTV but is not active in December: not assessed, not in N.
+    # Active: 5 clients → ceil(0.2 × 5) = 1 top (with GONE counted, N = 6 → 2)
+    frames = [_flat("GONE", 1_000_000), _flat("A", 6_000), _flat("B", 4_800), _flat("C", 3_600),
+              _flat("D", 2_400), _flat("E", 1_200)]
+    cl = clients(c("GONE", offboarded_on="2024-06-30"), c("A"), c("B"), c("C"), c("D"), c("E"))
+    seg = decide(metrics(*frames), cl).client_segments
+    tiers = by_client(seg, "ltv_tier")
+    assert "GONE" not in tiers
+    assert tiers == {"A": "most_valuable", "B": "strategic", "C": "strategic", "D": "strategic", "E": "strategic"}
+    assert by_client(seg, "ltv_rank")["A"] == 1
+
+
+def test_most_valuable_ties_broken_by_client_id():
+    # 5 clients → 1 top; "B" and "A" tie at the highest LTV 2,400 → "A" wins (input lists B first)
+    frames = [_flat("B", 2_400), _flat("A", 2_400), _flat("C", 1_200), _flat("D", 600), _flat("E", 120)]
+    tiers = _tiers(frames)
+    assert tiers["A"] == "most_valuable"
+    assert tiers["B"] == "strategic"
+
+
+def test_workhorse_and_strategic_rules():
+    frames = [
+        _flat("TOP1", 120_000), _flat("TOP2", 60_000),           # 8 clients with LTV ≥ 0 → top ceil(1.6) = 2
+        _flat("S_STABLE", 1_200),                                 # CV 0, 12 months → strategic
+        months_of("S_CV1", DEC, [0, 200] * 6),                    # mean 100, pop std 100 → CV exactly 1 → strategic
+        months_of("W_CV", DEC, [0] * 11 + [1200]),                # mean 100, std 331.66 → CV 3.3 > 1 → workhorse
+        months_of("W_MEAN", DEC, [5000, 5000] + [-10] * 12),      # LTV 9,880 ≥ 0 but 12-month mean −10 → workhorse
+        months_of("W_TENURE", DEC, [100, 100]),                   # CV 0 but tenure 2 < 3 → workhorse
+        months_of("S_TENURE3", DEC, [100, 100, 100]),             # tenure exactly 3, CV 0 → strategic
+        _flat("BALLAST", -120),
+    ]
+    tiers = _tiers(frames)
+    assert tiers == {
+        "TOP1": "most_valuable", "TOP2": "most_valuable",
+        "S_STABLE": "strategic", "S_CV1": "strategic", "S_TENURE3": "strategic",
+        "W_CV": "workhorse", "W_MEAN": "workhorse", "W_TENURE": "workhorse",
+        "BALLAST": "ballast",
+    }
+
+
+def test_workhorse_with_zero_mean_margin():
+    # 12 months alternating +50 / −50: LTV 0 (≥ 0), mean 0 → CV NULL → workhorse (not top: 5 clients → 1 top)
+    frames = [_flat("A", 12_000), _flat("B", 6_000), _flat("C", 3_000), _flat("D", 1_200),
+              months_of("Z", DEC, [50, -50] * 6)]
+    assert _tiers(frames)["Z"] == "workhorse"
+
+
+def test_active_client_without_metrics_is_workhorse():
+    # LTV 0 ≥ 0, tenure 0 < 3 → workhorse (N = 5 → 1 top, which is A)
+    frames = [_flat("A", 12_000), _flat("B", 6_000), _flat("C", 3_000), _flat("D", 1_200)]
+    tiers = _tiers(frames, extra_clients=["E_NEW"])
+    assert tiers["E_NEW"] == "workhorse"
+    assert tiers["A"] == "most_valuable"
+
+
+def test_configurable_rules_change_the_pyramid():
+    frames = [_flat(f"C{i}", 1200.0 * i) for i in range(1, 6)]  # 5 clients
+    # top_share 0.4 → ceil(0.4 × 5) = 2 most_valuable (default 0.2 → 1)
+    tiers = _tiers(frames, DecisionRules(top_share=0.4))
+    assert {k for k, v in tiers.items() if v == "most_valuable"} == {"C4", "C5"}
+    # min_history_months 13 → every 12-month client is too young → workhorse (except the top)
+    tiers = _tiers(frames, DecisionRules(min_history_months=13))
+    assert tiers["C1"] == "workhorse" and tiers["C5"] == "most_valuable"
+    # max_margin_cv 0.5 → a CV of 1 becomes unstable
+    frames2 = frames + [months_of("CV1", DEC, [0, 200] * 6)]  # 6 clients → 2 top (C5, C4)
+    assert _tiers(frames2)["CV1"] == "strategic"
+    assert _tiers(frames2, DecisionRules(max_margin_cv=0.5))["CV1"] == "workhorse"
+
+
+def test_ltv_rank_over_all_active_clients_ties_by_client_id():
+    # LTVs: D 100, B −50, C 100, A 100, E (no metrics) 0, F 5,000
+    # rank: F 1; A, C, D tie at 100 → 2, 3, 4; E (0) 5; B (−50) 6
+    m = metrics(_flat("D", 120), _flat("B", -60), _flat("C", 120), _flat("A", 120), _flat("F", 6000))
+    seg = decide(m, clients(c("D"), c("B"), c("C"), c("A"), c("E"), c("F"))).client_segments
+    assert by_client(seg, "ltv_rank") == {"F": 1, "A": 2, "C": 3, "D": 4, "E": 5, "B": 6}
+    assert by_client(seg, "ltv_usd")["D"] == pytest.approx(120.0)
+
+
+# =========================================================================== VIP criteria
+
+def _vip(frames, client_rows, as_of=DEC, rules: DecisionRules = DecisionRules()):
+    return decide(metrics(*frames), clients(*client_rows), as_of, rules)
+
+
+def _vip_row(frames, client_row: dict, **kw) -> pd.Series:
+    return one(_vip(frames, [client_row], **kw).vip_assessment, client_row["client_id"])
+
+
+@pytest.mark.parametrize("products, met", [(4, True), (5, True), (3, False)])
+def test_products_criterion_at_least_4(products, met):
+    r = _vip_row([months_of("C1", DEC, [10] * 3, products=products)], c("C1"))
+    assert r["products_used"] == products
+    assert bool(r["products_met"]) is met
+
+
+def test_products_are_those_of_the_as_of_month():
+    # 6 products in November, 3 in December → as of December: 3, not met
+    r = _vip_row([months_of("C1", DEC, [10, 10], products=[6, 3])], c("C1"))
+    assert r["products_used"] == 3
+    assert not r["products_met"]
+
+
+@pytest.mark.parametrize("sales, met", [(5_000_000.0, False), (5_000_000.01, True), (float("nan"), False)])
+def test_scale_by_annual_sales_strictly_more_than_5m(sales, met):
+    r = _vip_row([months_of("C1", DEC, [10] * 12)], c("C1", annual_sales_usd=sales))
+    assert bool(r["scale_met"]) is met
+
+
+@pytest.mark.parametrize("monthly, met", [(500_000.0, False), (500_000.01, True)])
+def test_scale_by_average_monthly_settlement_turnover_strictly_more_than_500k(monthly, met):
+    # 12 months of `monthly` → average = monthly
+    r = _vip_row([months_of("C1", DEC, [10] * 12, turnover=monthly)], c("C1"))
+    assert r["avg_monthly_settlement_turnover_usd"] == pytest.approx(monthly, abs=1e-6)
+    assert bool(r["scale_met"]) is met
+
+
+def test_scale_thresholds_with_cent_amounts_exactly_at_the_threshold_are_not_met():
+    # turnover alternating 500,000.10 / 499,999.90 → 12-month total 6,000,000.00 → average exactly 500,000 → not met
+    # exports 1,234,567.89 + 3,765,432.11 = 5,000,000.00 exactly → not met
+    m = months_of("C1", DEC, [10] * 12, turnover=[500_000.10, 499_999.90] * 6,
+                  export=[0] * 10 + [1_234_567.89, 3_765_432.11])
+    r = _vip_row([m], c("C1"))
+    assert r["avg_monthly_settlement_turnover_usd"] == pytest.approx(500_000.0)
+    assert r["export_12m_usd"] == pytest.approx(5_000_000.0)
+    assert not r["scale_met"]
+
+
+def test_average_turnover_window_is_shorter_for_shorter_history():
+    # 3 months of history, 500,000.01 each → average over 3 months = 500,000.01 → met
+    # (dividing by 12 would give 125,000.0025 → not met)
+    r = _vip_row([months_of("C1", DEC, [10] * 3, turnover=500_000.01)], c("C1"))
+    assert r["avg_monthly_settlement_turnover_usd"] == pytest.approx(500_000.01)
+    assert r["scale_met"]
+
+
+def test_average_turnover_counts_missing_months_as_zero_and_uses_last_12_months():
+    # 14 months; first 2 months 9,000,000 each (outside the window); in the window 6 months have
+    # rows with 1,000,000 and 6 months have no row → average = 6,000,000 / 12 = 500,000 → NOT met (strict)
+    turnover = [9_000_000, 9_000_000] + [1_000_000, 0] * 6
+    skip = tuple(range(3, 14, 2))  # the positions with 0 have no row at all
+    r = _vip_row([months_of("C1", DEC, [10] * 14, turnover=turnover, skip=skip)], c("C1"))
+    assert r["avg_monthly_settlement_turnover_usd"] == pytest.approx(500_000.0)
+    assert not r["scale_met"]
+
+
+@pytest.mark.parametrize("export, met", [(5_000_000.0, False), (5_000_000.01, True)])
+def test_scale_by_12_month_exports_strictly_more_than_5m(export, met):
+    # exports split over two months of the last 12: 1,000,000 + (export − 1,000,000)
+    exports = [0] * 10 + [1_000_000, export - 1_000_000]
+    r = _vip_row([months_of("C1", DEC, [10] * 12, export=exports)], c("C1"))
+    assert r["export_12m_usd"] == pytest.approx(export)
+    assert bool(r["scale_met"]) is met
+
+
+def test_exports_older_than_12_months_do_not_count():
+    # 13 months; 6,000,000 exported in the first one, which is outside the trailing 12-month window
+    r = _vip_row([months_of("C1", DEC, [10] * 13, export=[6_000_000] + [0] * 12)], c("C1"))
+    assert r["export_12m_usd"] == pytest.approx(0.0)
+    assert not r["scale_met"]
+
+
+@pytest.mark.parametrize("adb, met", [(100_000.0, False), (100_000.01, True)])
+def test_scale_by_as_of_month_adb_strictly_more_than_100k(adb, met):
+    r = _vip_row([months_of("C1", DEC, [10] * 3, adb=adb)], c("C1"))
+    assert r["adb_usd"] == pytest.approx(adb)
+    assert bool(r["scale_met"]) is met
+
+
+def test_adb_criterion_uses_the_as_of_month_only():
+    # 1,000,000 in Oct and Nov, 50,000 in Dec → as of Dec: 50,000 → not met
+    r = _vip_row([months_of("C1", DEC, [10] * 3, adb=[1_000_000, 1_000_000, 50_000])], c("C1"))
+    assert r["adb_usd"] == pytest.approx(50_000.0)
+    assert not r["scale_met"]
+
+
+def test_monopoly_and_strategic_flags_are_criteria():
+    r = _vip_row([months_of("C1", DEC, [10])], c("C1", monopoly_position=True, strategic=False))
+    assert r["monopoly_met"] and not r["strategic_met"] and r["criteria_met"] == 1
+    r = _vip_row([months_of("C1", DEC, [10])], c("C1", monopoly_position=False, strategic=True))
+    assert not r["monopoly_met"] and r["strategic_met"] and r["criteria_met"] == 1
+
+
+@pytest.mark.parametrize("before, after, growth, met", [
+    (100_000, 125_000, 0.25, True),         # 1,500,000 / 1,200,000 − 1 = 0.25 exactly → met (≥)
+    (40_000.40, 50_000.50, 0.25, True),     # 600,006.00 / 480,004.80 − 1 = 0.25 exactly (cents) → met
+    (100_000, 124_999, 0.24999, False),     # 1,499,988 / 1,200,000 − 1 = 0.24999 → not met
+    (100_000, 200_000, 1.0, True),          # doubled
+    (100_000, 90_000, -0.1, False),         # shrank
+])
+def test_growth_criterion_at_least_25_percent(before, after, growth, met):
+    # 24 months: 12 × `before` then 12 × `after`
+    m = months_of("C1", DEC, [10] * 24, turnover=[before] * 12 + [after] * 12)
+    r = _vip_row([m], c("C1"))
+    assert r["turnover_growth"] == pytest.approx(growth)
+    assert bool(r["growth_met"]) is met
+
+
+def test_growth_null_with_fewer_than_24_months():
+    # 23 months, turnover tripled → still "insufficient history": NULL, not met
+    m = months_of("C1", DEC, [10] * 23, turnover=[100_000] * 11 + [300_000] * 12)
+    r = _vip_row([m], c("C1"))
+    assert pd.isna(r["turnover_growth"])
+    assert not r["growth_met"]
+
+
+def test_growth_null_with_zero_turnover_in_earlier_12_months():
+    m = months_of("C1", DEC, [10] * 24, turnover=[0] * 12 + [100_000] * 12)
+    r = _vip_row([m], c("C1"))
+    assert pd.isna(r["turnover_growth"])
+    assert not r["growth_met"]
+
+
+def test_growth_compares_trailing_12_with_the_12_before_with_missing_months_as_zero():
+    # 30 months. Months 1..6: 1,000,000 each (outside both windows).
+    # Earlier window (months 7..18): 12 × 100,000 = 1,200,000.
+    # Last window (months 19..30): 6 rows of 250,000 and 6 months with no row = 1,500,000.
+    # growth = 1,500,000 / 1,200,000 − 1 = 0.25 → met
+    turnover = [1_000_000] * 6 + [100_000] * 12 + [250_000, 0] * 6
+    skip = tuple(range(19, 30, 2))
+    r = _vip_row([months_of("C1", DEC, [10] * 30, turnover=turnover, skip=skip)], c("C1"))
+    assert r["turnover_growth"] == pytest.approx(0.25)
+    assert r["growth_met"]
+
+
+def test_three_criteria_eligible_two_not():
+    frames = [months_of("THREE", DEC, [10] * 3, products=4), months_of("TWO", DEC, [10] * 3, products=4)]
+    out = _vip(frames, [c("THREE", monopoly_position=True, strategic=True),   # products + monopoly + strategic
+                        c("TWO", monopoly_position=False, strategic=True)])   # products + strategic
+    three, two = one(out.vip_assessment, "THREE"), one(out.vip_assessment, "TWO")
+    assert three["criteria_met"] == 3 and three["vip_eligible"]
+    assert two["criteria_met"] == 2 and not two["vip_eligible"]
+
+
+def test_all_five_criteria_counted():
+    # products 4; scale via annual sales; monopoly; strategic; growth 0.5 (1,800,000 / 1,200,000 − 1)
+    m = months_of("C1", DEC, [10] * 24, products=4, turnover=[100_000] * 12 + [150_000] * 12)
+    r = _vip_row([m], c("C1", annual_sales_usd=6_000_000, monopoly_position=True, strategic=True))
+    assert [bool(r[k]) for k in ("products_met", "scale_met", "monopoly_met", "strategic_met", "growth_met")] == [True] * 5
+    assert r["criteria_met"] == 5
+    assert r["vip_eligible"]
+
+
+def test_individuals_are_never_vip_eligible():
+    # an individual meeting all the flag criteria and scale: 4 criteria, still not eligible
+    m = months_of("P1", DEC, [10] * 3, products=5)
+    out = _vip([m], [c("P1", client_type="individual", annual_sales_usd=9_000_000,
+                       monopoly_position=True, strategic=True)])
+    r = one(out.vip_assessment, "P1")
+    assert r["criteria_met"] == 4
+    assert not r["vip_eligible"]
+    seg = one(out.client_segments, "P1")
+    assert seg["category"] == "mass"
+    assert seg["recommended_action"] is None or pd.isna(seg["recommended_action"])
+
+
+def test_vip_rules_are_configurable():
+    m = months_of("C1", DEC, [10] * 3, products=3, turnover=200_000)
+    row = c("C1", strategic=True)
+    # defaults: strategic only → 1 criterion
+    assert _vip_row([m], row)["criteria_met"] == 1
+    # min_products 3 and turnover threshold 150,000 → products + scale + strategic = 3 → eligible
+    r = _vip_row([m], row, rules=DecisionRules(min_products=3, avg_monthly_settlement_turnover_usd=150_000))
+    assert r["criteria_met"] == 3 and r["vip_eligible"]
+    # min_criteria 1 → eligible with a single criterion
+    assert _vip_row([m], row, rules=DecisionRules(min_criteria=1))["vip_eligible"]
+
+
+# =========================================================================== categories and actions
+
+def _segments(rows_and_frames, as_of_months=(DEC,), rules: DecisionRules = DecisionRules()):
+    frames = [f for _, f in rows_and_frames if f is not None]
+    m = metrics(*frames) if frames else months_of("X", DEC, [0]).iloc[0:0]
+    return assess(m, clients(*(r for r, _ in rows_and_frames)), list(as_of_months), rules).client_segments
+
+
+ELIGIBLE = dict(monopoly_position=True, strategic=True)   # + products 4 → 3 criteria
+
+
+def test_service_categories_first_matching_rule():
+    seg = _segments([
+        # key beats everything, even an eligible client and one with no activity
+        (c("KEY_ELIG", related_party="shareholder", **ELIGIBLE), months_of("KEY_ELIG", DEC, [10], products=4)),
+        (c("KEY_SMALL", related_party="subsidiary"), months_of("KEY_SMALL", DEC, [10], turnover=10)),
+        (c("KEY_INDIV", related_party="affiliate", client_type="individual"), months_of("KEY_INDIV", DEC, [10])),
+        # vip beats mass: eligible with tiny turnover
+        (c("VIP_SMALL", **ELIGIBLE), months_of("VIP_SMALL", DEC, [10], products=4, turnover=100)),
+        # mass: average turnover < 50,000 (49,999.99)
+        (c("MASS", client_type="sme"), months_of("MASS", DEC, [10] * 12, turnover=49_999.99)),
+        # corporate: exactly 50,000 is not < 50,000
+        (c("CORP_50K", client_type="bank"), months_of("CORP_50K", DEC, [10] * 12, turnover=50_000)),
+        (c("CORP"), months_of("CORP", DEC, [10] * 12, turnover=400_000)),
+        # individuals are mass whatever their turnover
+        (c("INDIV", client_type="individual"), months_of("INDIV", DEC, [10] * 12, turnover=1_000_000)),
+        # no metrics at all: average turnover 0 → mass
+        (c("NEW"), None),
+    ])
+    assert by_client(seg, "category") == {
+        "KEY_ELIG": "key", "KEY_SMALL": "key", "KEY_INDIV": "key", "VIP_SMALL": "vip", "MASS": "mass",
+        "CORP_50K": "corporate", "CORP": "corporate", "INDIV": "mass", "NEW": "mass",
+    }
+
+
+def test_mass_uses_12_month_average_not_the_as_of_month():
+    # 12 months: 11 × 0 (rows present) and 600,000 in December → average 600,000 / 12 = 50,000 → corporate
+    m = months_of("C1", DEC, [10] * 12, turnover=[0] * 11 + [600_000])
+    assert by_client(_segments([(c("C1"), m)]), "category")["C1"] == "corporate"
+    m = months_of("C2", DEC, [10] * 12, turnover=[0] * 11 + [599_999.88])   # average 49,999.99 → mass
+    assert by_client(_segments([(c("C2"), m)]), "category")["C2"] == "mass"
+
+
+def test_recommended_actions():
+    corp = dict(turnover=400_000)
+    seg = _segments([
+        (c("APPROACH", service_model="standard", **ELIGIBLE), months_of("APPROACH", DEC, [10], products=4, **corp)),
+        (c("APPROACH_MASS", service_model="mass", **ELIGIBLE), months_of("APPROACH_MASS", DEC, [10], products=4)),
+        (c("VIP_OK", service_model="vip", **ELIGIBLE), months_of("VIP_OK", DEC, [10], products=4, **corp)),
+        (c("WATCH", service_model="standard", **ELIGIBLE), months_of("WATCH", DEC, [10], products=3, **corp)),
+        (c("REVIEW", service_model="vip", **ELIGIBLE), months_of("REVIEW", DEC, [10], products=3, **corp)),
+        (c("REVIEW0", service_model="vip"), months_of("REVIEW0", DEC, [10], **corp)),
+        (c("KEY_VIP", service_model="vip", related_party="shareholder"), months_of("KEY_VIP", DEC, [10], **corp)),
+        (c("ONE", service_model="standard", strategic=True), months_of("ONE", DEC, [10], **corp)),
+        (c("NONE_MET", service_model="standard"), months_of("NONE_MET", DEC, [10], **corp)),
+    ])
+    actions = {k: (None if v is None or (isinstance(v, float) and math.isnan(v)) else v)
+               for k, v in by_client(seg, "recommended_action").items()}
+    assert actions == {
+        "APPROACH": "approach",        # eligible (3), served standard
+        "APPROACH_MASS": "approach",   # eligible (3), served mass
+        "VIP_OK": None,                # eligible and already served as VIP
+        "WATCH": "watch",              # 2 criteria (monopoly, strategic), not served as VIP
+        "REVIEW": "review",            # served as VIP, not related, 2 criteria → no longer eligible
+        "REVIEW0": "review",           # served as VIP, 0 criteria
+        "KEY_VIP": None,               # served as VIP but a related party → no review
+        "ONE": None,                   # 1 criterion
+        "NONE_MET": None,             # 0 criteria
+    }
+
+
+def test_previous_category_and_tier_from_previous_complete_month():
+    # C1: products 3 in November (2 criteria → corporate, turnover 400,000), 4 in December (3 → vip)
+    m1 = months_of("C1", DEC, [1000] * 12, turnover=400_000, products=[3] * 11 + [4])
+    # C2 onboarded in December: no previous row → previous_* NULL
+    m2 = months_of("C2", DEC, [10], turnover=400_000)
+    seg = _segments([(c("C1", **ELIGIBLE), m1), (c("C2", onboarded_on="2024-12-15"), m2)], as_of_months=(NOV, DEC))
+    nov, dec = one(seg, "C1", NOV), one(seg, "C1", DEC)
+    assert nov["category"] == "corporate" and dec["category"] == "vip"
+    assert pd.isna(nov["previous_category"]) and pd.isna(nov["previous_ltv_tier"])
+    assert dec["previous_category"] == "corporate"
+    # tiers: C2 is not active in November → N = 1 → ceil(0.2) = 1 → C1 most_valuable;
+    # December: C1 (12,000) and C2 (10) → N = 2 → ceil(0.4) = 1 → C1 most_valuable, C2 workhorse (tenure 1)
+    assert nov["ltv_tier"] == "most_valuable"
+    assert dec["previous_ltv_tier"] == "most_valuable"
+    c2 = one(seg, "C2", DEC)
+    assert c2["ltv_tier"] == "workhorse"
+    assert pd.isna(c2["previous_category"]) and pd.isna(c2["previous_ltv_tier"])
+    assert len(seg[(seg["client_id"] == "C2") & (seg["as_of_month"] == NOV)]) == 0
+
+
+def test_previous_tier_changes_are_visible():
+    # C1 has LTV < 0 in November (ballast), ≥ 0 in December
+    m = months_of("C1", DEC, [-100, 500])
+    seg = _segments([(c("C1"), m), (c("C2"), months_of("C2", DEC, [10_000, 10_000]))], as_of_months=(NOV, DEC))
+    dec = one(seg, "C1", DEC)
+    assert one(seg, "C1", NOV)["ltv_tier"] == "ballast"
+    assert dec["previous_ltv_tier"] == "ballast"
+    assert dec["ltv_tier"] == "workhorse"  # 2 clients → C2 top; C1 tenure 2 < 3
+
+
+# =========================================================================== active clients
+
+def test_active_clients_boundaries():
+    cl = clients(
+        c("ON_LAST_DAY", onboarded_on="2024-06-30"),                            # active
+        c("ON_NEXT_MONTH", onboarded_on="2024-07-01"),                          # not yet
+        c("OFF_BEFORE", onboarded_on="2020-01-01", offboarded_on="2024-05-31"),  # gone before June 1 → not
+        c("OFF_FIRST_DAY", onboarded_on="2020-01-01", offboarded_on="2024-06-01"),  # offboarded on June 1 → active
+        c("OFF_LATER", onboarded_on="2020-01-01", offboarded_on="2024-09-01"),  # active
+    )
+    june = D("2024-06-01")
+    active = active_clients(cl, [june])
+    assert sorted(active["client_id"]) == ["OFF_FIRST_DAY", "OFF_LATER", "ON_LAST_DAY"]
+    # assess publishes exactly the active clients
+    out = assess(months_of("OFF_LATER", june, [10]), cl, [D("2024-05-01"), june])
+    for table in (out.client_segments, out.client_ltv, out.vip_assessment):
+        assert sorted(table.loc[table["as_of_month"] == june, "client_id"]) == ["OFF_FIRST_DAY", "OFF_LATER", "ON_LAST_DAY"]
+    # in May, OFF_BEFORE (offboarded May 31) is still active and ON_LAST_DAY (onboarded June 30) is not yet
+    may = out.client_segments[out.client_segments["as_of_month"] == D("2024-05-01")]
+    assert sorted(may["client_id"]) == ["OFF_BEFORE", "OFF_FIRST_DAY", "OFF_LATER"]
+
+
+def test_active_clients_per_month():
+    cl = clients(c("A", onboarded_on="2024-11-20"), c("B", onboarded_on="2020-01-01", offboarded_on="2024-11-15"))
+    active = active_clients(cl, [NOV, DEC])
+    pairs = sorted(zip(active["client_id"], active["as_of_month"]))
+    # Nov: A (onboarded Nov 20 ≤ Nov 30), B (offboarded Nov 15 ≥ Nov 1); Dec: A only
+    assert pairs == [("A", NOV), ("A", DEC), ("B", NOV)]
