@@ -66,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     g = sub.add_parser("generate-sample", help="write a synthetic bank's extracts into a landing directory")
     g.add_argument("--out", required=True, type=Path)
     g.add_argument("--clients", type=int, default=300)
-    g.add_argument("--months", type=int, default=24)
+    g.add_argument("--months", type=int, default=27,
+                   help="calendar months of history (≥ 26 so that the 24-month growth criterion can be met)")
     g.add_argument("--seed", type=int, default=42)
     g.add_argument("--end-date", help="last business date in the data (default: yesterday)",
                    default=None)

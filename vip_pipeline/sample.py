@@ -25,7 +25,6 @@ deterministic for the same arguments.
 
 from __future__ import annotations
 
-import calendar
 import datetime as _dt
 import gzip
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -381,6 +380,9 @@ def _build_clients(rng, n: int, ws: int, we: int) -> dict:
         elif prof == MID:
             monopoly[m] = mono < .02
             strategic[m] = strat < .03
+    # tiny banks still show both flags
+    if (profile == BIG_VIP).any() and not monopoly.any():
+        monopoly[np.flatnonzero(profile == BIG_VIP)[0]] = True
     # ballast: fees waived for most
     waived = (profile == BALLAST) & (rng.random(n) < .8)
     fee[(profile == BALLAST) & ~waived] = rng.uniform(1, 5, int(((profile == BALLAST) & ~waived).sum()))
@@ -401,6 +403,8 @@ def _build_clients(rng, n: int, ws: int, we: int) -> dict:
     onboarded = _uniform_day(rng, np.full(n, _day(_dt.date(2001, 1, 1))), np.full(n, ws - 60))
     mutable = np.isin(profile, (MID, SMALL, RETAIL, BANK_SMALL, BALLAST)) & (related == 0)
     new = mutable & (rng.random(n) < .10)
+    if n >= 10 and not new.any() and mutable.any():
+        new[np.flatnonzero(mutable)[0]] = True
     if we - ws > 20:
         onboarded[new] = _uniform_day(rng, np.full(int(new.sum()), ws + 1), np.full(int(new.sum()), we - 5))
     else:
@@ -532,7 +536,8 @@ def _build_accounts(rng, c: dict, ws: int, we: int) -> dict:
     # economics, in USD per month unless noted
     t0 = c["turnover"][client]
     cur_count = np.bincount(client[product == CUR], minlength=n)[client]
-    share = np.where(product == CUR, np.where(cur_count > 1, np.where(primary, .75, .25 / np.maximum(cur_count - 1, 1)), 1.0), 0)
+    split = np.where(primary, .75, .25 / np.maximum(cur_count - 1, 1))  # of the client's current-account turnover
+    share = np.where(product == CUR, np.where(cur_count > 1, split, 1.0), 0)
     u = rng.random(a)
     level = np.select(
         [product == CUR, product == DEP, product == SAV, product == LOAN, product == OVD, product == CRL,
@@ -584,7 +589,8 @@ def _external_pool(rng, n_dom: int = 1500, n_for: int = 500):
     digits = rng.integers(0, 10, (n_dom + n_for, 16))
     banks = letters[rng.integers(0, 26, (n_dom + n_for, 4))]
     country = np.concatenate([np.zeros(n_dom, dtype=np.int64), rng.integers(1, len(COUNTRIES), n_for)])
-    ids = [COUNTRIES[country[i]] + "".join(map(str, digits[i, :2])) + "".join(banks[i]) + "".join(map(str, digits[i, 2:]))
+    ids = [COUNTRIES[country[i]] + "".join(map(str, digits[i, :2])) + "".join(banks[i])
+           + "".join(map(str, digits[i, 2:]))
            for i in range(n_dom + n_for)]
     return ids, country, n_dom
 
@@ -642,191 +648,193 @@ def generate_sample(out_dir: str | Path, clients: int = 300, months: int = 24, s
     def submit(fn, *args):
         pending.append(pool.submit(fn, *args))
 
-    # ---- snapshots
-    rows["clients"] += _write_clients(c, client_ids, out / f"clients_{end.isoformat()}.csv", None)
-    files.append(f"clients_{end.isoformat()}.csv")
-    old = end - _dt.timedelta(days=30)
-    rows["clients"] += _write_clients(c, client_ids, out / f"clients_{old.isoformat()}.csv", _day(old))
-    files.append(f"clients_{old.isoformat()}.csv")
-    acc_df = pd.DataFrame({
-        "account_id": account_ids,
-        "client_id": np.array(client_ids, dtype=object)[acc["client"]] if n_acc else [],
-        "product": np.array(PRODUCTS, dtype=object)[acc["product"]],
-        "currency": np.array(CURRENCIES, dtype=object)[acc["ccy"]],
-        "opened_on": [_date(d).isoformat() for d in acc["opened"]],
-        "closed_on": ["" if d >= _NEVER else _date(d).isoformat() for d in acc["closed"]],
-    }, columns=COLUMNS["accounts"])
-    acc_df.to_csv(out / f"accounts_{end.isoformat()}.csv", index=False, lineterminator="\n")
-    files.append(f"accounts_{end.isoformat()}.csv")
-    rows["accounts"] += len(acc_df)
+    try:
+        # ---- snapshots
+        rows["clients"] += _write_clients(c, client_ids, out / f"clients_{end.isoformat()}.csv", None)
+        files.append(f"clients_{end.isoformat()}.csv")
+        old = end - _dt.timedelta(days=30)
+        rows["clients"] += _write_clients(c, client_ids, out / f"clients_{old.isoformat()}.csv", _day(old))
+        files.append(f"clients_{old.isoformat()}.csv")
+        acc_df = pd.DataFrame({
+            "account_id": account_ids,
+            "client_id": np.array(client_ids, dtype=object)[acc["client"]] if n_acc else [],
+            "product": np.array(PRODUCTS, dtype=object)[acc["product"]],
+            "currency": np.array(CURRENCIES, dtype=object)[acc["ccy"]],
+            "opened_on": [_date(d).isoformat() for d in acc["opened"]],
+            "closed_on": ["" if d >= _NEVER else _date(d).isoformat() for d in acc["closed"]],
+        }, columns=COLUMNS["accounts"])
+        acc_df.to_csv(out / f"accounts_{end.isoformat()}.csv", index=False, lineterminator="\n")
+        files.append(f"accounts_{end.isoformat()}.csv")
+        rows["accounts"] += len(acc_df)
 
-    # ---- FX rates: weekdays (no rates on 1 Jan, 25-26 Dec) from the month before the window to end_date
-    fx_start = int((end_m - months).astype("datetime64[D]").astype(np.int64))
-    all_days = np.arange(fx_start, we + 1)
-    md = all_days.astype("datetime64[D]").astype(object)
-    holiday = np.array([(d.month, d.day) in ((1, 1), (12, 25), (12, 26)) for d in md], dtype=bool)
-    fx_days = all_days[_is_business(all_days) & ~holiday]
-    frng = np.random.default_rng([seed, 31337])
-    steps = frng.normal(0, .0035, (len(fx_days), 3))
-    steps[0] = 0
-    walk = np.exp(np.cumsum(steps, axis=0))
-    eur = BASE_USD_PER_UNIT[EUR] * walk[:, 0]
-    fx_cols = {"BGN": eur / BGN_PER_EUR, "CHF": BASE_USD_PER_UNIT[CHF] * walk[:, 2], "EUR": eur,
-               "GBP": BASE_USD_PER_UNIT[GBP] * walk[:, 1]}
-    fx_day = np.repeat(fx_days, 4)
-    fx_ccy = np.tile(np.arange(4), len(fx_days))
-    fx_val = np.column_stack(list(fx_cols.values())).ravel()
-    fx_table = pa.table({"rate_date": _dates(fx_day), "currency": _categorical(fx_ccy, list(fx_cols)),
-                         "usd_per_unit": _money(fx_val, 6)})
+        # ---- FX rates: weekdays (no rates on 1 Jan, 25-26 Dec) from the month before the window to end_date
+        fx_start = int((end_m - months).astype("datetime64[D]").astype(np.int64))
+        all_days = np.arange(fx_start, we + 1)
+        md = all_days.astype("datetime64[D]").astype(object)
+        holiday = np.array([(d.month, d.day) in ((1, 1), (12, 25), (12, 26)) for d in md], dtype=bool)
+        fx_days = all_days[_is_business(all_days) & ~holiday]
+        frng = np.random.default_rng([seed, 31337])
+        steps = frng.normal(0, .0035, (len(fx_days), 3))
+        steps[0] = 0
+        walk = np.exp(np.cumsum(steps, axis=0))
+        eur = BASE_USD_PER_UNIT[EUR] * walk[:, 0]
+        fx_cols = {"BGN": eur / BGN_PER_EUR, "CHF": BASE_USD_PER_UNIT[CHF] * walk[:, 2], "EUR": eur,
+                   "GBP": BASE_USD_PER_UNIT[GBP] * walk[:, 1]}
+        fx_day = np.repeat(fx_days, 4)
+        fx_ccy = np.tile(np.arange(4), len(fx_days))
+        fx_val = np.column_stack(list(fx_cols.values())).ravel()
+        fx_table = pa.table({"rate_date": _dates(fx_day), "currency": _categorical(fx_ccy, list(fx_cols)),
+                             "usd_per_unit": _money(fx_val, 6)})
 
-    def fx_slice(lo_day: int, hi_day: int) -> pa.Table:
-        i, j = np.searchsorted(fx_day, [lo_day, hi_day + 1])
-        return fx_table.slice(int(i), int(j - i))
+        def fx_slice(lo_day: int, hi_day: int) -> pa.Table:
+            i, j = np.searchsorted(fx_day, [lo_day, hi_day + 1])
+            return fx_table.slice(int(i), int(j - i))
 
-    prev_label = str(end_m - months)
-    t = fx_slice(fx_start, ws - 1)
-    submit(_write_csv, t, out / f"fx_rates_{prev_label}.csv")
-    files.append(f"fx_rates_{prev_label}.csv")
-    rows["fx_rates"] += t.num_rows
+        prev_label = str(end_m - months)
+        t = fx_slice(fx_start, ws - 1)
+        submit(_write_csv, t, out / f"fx_rates_{prev_label}.csv")
+        files.append(f"fx_rates_{prev_label}.csv")
+        rows["fx_rates"] += t.num_rows
 
-    # ---- per-account monthly drivers
-    client_of = acc["client"]
-    usd_rate = BASE_USD_PER_UNIT[acc["ccy"]]
-    credit_prod = IS_CREDIT_PRODUCT[acc["product"]]
-    sys_postings = 2.0  # fees, interest, own transfers, repayments per account-month (approx.)
-    base = max(txns_per_account_month - sys_postings, .25 * txns_per_account_month)
-    lam_full = base * acc["weight"] / (acc["weight"].mean() if n_acc else 1.0)
-    first_bd_window = int(_snap_forward(ws))
+        # ---- per-account monthly drivers
+        client_of = acc["client"]
+        usd_rate = BASE_USD_PER_UNIT[acc["ccy"]]
+        credit_prod = IS_CREDIT_PRODUCT[acc["product"]]
+        sys_postings = 2.0  # fees, interest, own transfers, repayments per account-month (approx.)
+        base = max(txns_per_account_month - sys_postings, .25 * txns_per_account_month)
+        lam_full = base * acc["weight"] / (acc["weight"].mean() if n_acc else 1.0)
+        first_bd_window = int(_snap_forward(ws))
 
-    txn_counter = 0
-    tx_bad_i = 0
-    bal_file_i = 0
-    for m in range(months):
-        mrng = np.random.default_rng([seed, 7919, m])
-        ms, me_full = int(month_starts[m]), month_ends[m]
-        me = min(me_full, we)
-        label = str(np.datetime64(_date(ms), "M"))
-        daily = m >= months - daily_months
-        cal = np.arange(ms, me + 1)
-        full_bd = np.arange(ms, me_full + 1)
-        full_bd = full_bd[_is_business(full_bd)]
-        nb_full = len(full_bd)
-        bd = full_bd[full_bd <= me]
-        nb = len(bd)
-        month_done = nb_full > 0 and full_bd[-1] <= me
+        txn_counter = 0
+        tx_bad_i = 0
+        bal_file_i = 0
+        for m in range(months):
+            mrng = np.random.default_rng([seed, 7919, m])
+            ms, me_full = int(month_starts[m]), month_ends[m]
+            me = min(me_full, we)
+            label = str(np.datetime64(_date(ms), "M"))
+            daily = m >= months - daily_months
+            cal = np.arange(ms, me + 1)
+            full_bd = np.arange(ms, me_full + 1)
+            full_bd = full_bd[_is_business(full_bd)]
+            nb_full = len(full_bd)
+            bd = full_bd[full_bd <= me]
+            nb = len(bd)
+            month_done = nb_full > 0 and full_bd[-1] <= me
 
-        # client turnover and account balance levels of the month
-        moy = _date(ms).month
-        trend = np.exp(c["growth"] * (m - (months - 1)) / 12)
-        season = 1 + .08 * np.sin(2 * np.pi * (moy - 3) / 12)
-        tm = c["turnover"] * trend * season * np.exp(.15 * mrng.standard_normal(n_cli) - .01125)
-        za = mrng.standard_normal(n_acc)
-        lvl = acc["level"] * trend[client_of] * np.exp(.08 * za)
-        amort = np.clip(1 - (acc["age0"] + np.maximum(0, _month_index(ms) - acc["opened_month"])) / acc["term"],
-                        .1, 1)
-        lvl = np.where(np.isin(acc["product"], (LOAN, LEAS)), acc["level"] * amort, lvl)
-        lvl = np.where(np.isin(acc["product"], (OVD, CRL)), acc["level"] * np.exp(.2 * za), lvl)
+            # client turnover and account balance levels of the month
+            moy = _date(ms).month
+            trend = np.exp(c["growth"] * (m - (months - 1)) / 12)
+            season = 1 + .08 * np.sin(2 * np.pi * (moy - 3) / 12)
+            tm = c["turnover"] * trend * season * np.exp(.15 * mrng.standard_normal(n_cli) - .01125)
+            za = mrng.standard_normal(n_acc)
+            lvl = acc["level"] * trend[client_of] * np.exp(.08 * za)
+            amort = np.clip(1 - (acc["age0"] + np.maximum(0, _month_index(ms) - acc["opened_month"])) / acc["term"],
+                            .1, 1)
+            lvl = np.where(np.isin(acc["product"], (LOAN, LEAS)), acc["level"] * amort, lvl)
+            lvl = np.where(np.isin(acc["product"], (OVD, CRL)), acc["level"] * np.exp(.2 * za), lvl)
 
-        parts = []
-        if nb:
-            lo = np.searchsorted(bd, acc["opened"], "left")
-            hi = np.searchsorted(bd, acc["closed"], "right") - 1
-            is_open = lo <= hi
-            n_open = np.where(is_open, hi - lo + 1, 0)
-            frac = n_open / nb_full
-            parts += _activity(mrng, acc, c, tm, lam_full, frac, lo, n_open, bd, n_acc, n_dom, len(ext_ids),
-                               ext_country)
-            parts += _own_transfers(mrng, acc, tm, frac, lo, hi, is_open, bd)
-            parts += _systematic(mrng, acc, tm, lvl, usd_rate, credit_prod, lo, hi, is_open, n_open, nb_full, bd,
-                                 ms, me, month_done)
-        tx = _combine(parts, mrng)
-        k = len(tx["acc"])
-        amount = np.maximum(np.round(tx["usd"] / usd_rate[tx["acc"]], 2), .01) if k else np.zeros(0)
-        ids = np.arange(txn_counter + 1, txn_counter + k + 1)
-        txn_counter += k
+            parts = []
+            if nb:
+                lo = np.searchsorted(bd, acc["opened"], "left")
+                hi = np.searchsorted(bd, acc["closed"], "right") - 1
+                is_open = lo <= hi
+                n_open = np.where(is_open, hi - lo + 1, 0)
+                frac = n_open / nb_full
+                parts += _activity(mrng, acc, c, tm, lam_full, frac, lo, n_open, bd, n_acc, n_dom, len(ext_ids),
+                                   ext_country)
+                parts += _own_transfers(mrng, acc, tm, frac, lo, hi, is_open, bd)
+                parts += _systematic(mrng, acc, lvl, credit_prod, lo, hi, is_open, n_open, nb_full, bd,
+                                     ms, me, month_done)
+            tx = _combine(parts, mrng)
+            k = len(tx["acc"])
+            amount = np.maximum(np.round(tx["usd"] / usd_rate[tx["acc"]], 2), .01) if k else np.zeros(0)
+            ids = np.arange(txn_counter + 1, txn_counter + k + 1)
+            txn_counter += k
 
-        # balances
-        b_acc, b_day, b_val = _balances(acc, lvl, credit_prod, tx, amount, cal, ms, me, m, full_balances,
-                                        first_bd_window, we, month_ends[m])
+            # balances
+            b_acc, b_day, b_val = _balances(acc, lvl, credit_prod, tx, amount, cal, ms, me, m, full_balances,
+                                            first_bd_window, we, month_ends[m])
 
-        # ---- write transactions
-        if daily:
-            t_tab = _txn_table(ids, tx, amount, acc_id_arr, cp_arr, np.arange(k))
-            days_file = bd
-            bounds = np.searchsorted(tx["day"], days_file)
-            ends = np.searchsorted(tx["day"], days_file, "right")
-            for d, i, j in zip(days_file, bounds, ends):
-                name = f"transactions_{_date(d).isoformat()}.csv"
-                submit(_write_csv, t_tab.slice(int(i), int(j - i)), out / name)
-                files.append(name)
-            rows["transactions"] += k
-        else:
-            order = np.arange(k)
-            name = f"transactions_{label}.csv.gz"
-            if bad_rows and k >= _MIN_ROWS_FOR_BAD:
-                n_bad = 1 if k < 2000 else 2 if k < 5000 else 3
-                kinds = [_BAD_TXN_KINDS[(tx_bad_i + j) % 4] for j in range(n_bad)]
-                tx_bad_i += n_bad
-                order, tx, amount, entries = _inject_txn_bad(mrng, kinds, tx, amount, ids, n_acc, ms, name)
-                bad += entries
-            t_tab = _txn_table(ids, tx, amount, acc_id_arr, cp_arr, order)
-            submit(_write_csv, t_tab, out / name, True)
-            files.append(name)
-            rows["transactions"] += len(order)
-
-        # ---- write balances
-        if daily:
-            b_tab = pa.table({"account_id": pc.take(acc_id_arr, pa.array(b_acc)), "balance_date": _dates(b_day),
-                              "balance": _money(b_val)})
-            if full_balances:
-                days_file = cal
+            # ---- write transactions
+            if daily:
+                t_tab = _txn_table(ids, tx, amount, acc_id_arr, cp_arr, np.arange(k))
+                days_file = bd
+                bounds = np.searchsorted(tx["day"], days_file)
+                ends = np.searchsorted(tx["day"], days_file, "right")
+                for d, i, j in zip(days_file, bounds, ends):
+                    name = f"transactions_{_date(d).isoformat()}.csv"
+                    submit(_write_csv, t_tab.slice(int(i), int(j - i)), out / name)
+                    files.append(name)
+                rows["transactions"] += k
             else:
-                days_file = cal[_is_business(cal) | (cal == me_full) | (cal == we)]
-            bounds = np.searchsorted(b_day, days_file)
-            ends = np.searchsorted(b_day, days_file, "right")
-            for d, i, j in zip(days_file, bounds, ends):
-                name = f"balances_{_date(d).isoformat()}.csv"
-                submit(_write_csv, b_tab.slice(int(i), int(j - i)), out / name)
+                order = np.arange(k)
+                name = f"transactions_{label}.csv.gz"
+                if bad_rows and k >= _MIN_ROWS_FOR_BAD:
+                    n_bad = 1 if k < 2000 else 2 if k < 5000 else 3
+                    kinds = [_BAD_TXN_KINDS[(tx_bad_i + j) % 4] for j in range(n_bad)]
+                    tx_bad_i += n_bad
+                    order, tx, amount, entries = _inject_txn_bad(mrng, kinds, tx, amount, ids, n_acc, ms, name)
+                    bad += entries
+                t_tab = _txn_table(ids, tx, amount, acc_id_arr, cp_arr, order)
+                submit(_write_csv, t_tab, out / name, True)
                 files.append(name)
-        else:
-            name = f"balances_{label}.parquet"
-            bal_col = pc.cast(_money(b_val), pa.string())
-            if bad_rows and len(b_val) >= _MIN_ROWS_FOR_BAD:
-                if bal_file_i % 6 == 0:
-                    r = int(mrng.integers(0, len(b_val)))
-                    mask = np.zeros(len(b_val), dtype=bool)
-                    mask[r] = True
-                    bal_col = pc.if_else(pa.array(mask), pa.scalar("12,5x"), bal_col)
-                    bad.append({"file": name, "kind": "unparseable_balance", "row": r + 1,
-                                "key": f"{account_ids[b_acc[r]]} {_date(b_day[r]).isoformat()}"})
-                bal_file_i += 1
-            b_tab = pa.table({"account_id": pc.take(acc_id_arr, pa.array(b_acc)), "balance_date": _dates(b_day),
-                              "balance": bal_col})
-            submit(_write_parquet_text, b_tab, out / name)
-            files.append(name)
-        rows["balances"] += len(b_val)
+                rows["transactions"] += len(order)
 
-        # ---- write fx rates
-        if daily:
-            for d in fx_days[(fx_days >= ms) & (fx_days <= me)]:
-                name = f"fx_rates_{_date(d).isoformat()}.csv"
-                t = fx_slice(int(d), int(d))
+            # ---- write balances
+            if daily:
+                b_tab = pa.table({"account_id": pc.take(acc_id_arr, pa.array(b_acc)), "balance_date": _dates(b_day),
+                                  "balance": _money(b_val)})
+                if full_balances:
+                    days_file = cal
+                else:
+                    days_file = cal[_is_business(cal) | (cal == me_full) | (cal == we)]
+                bounds = np.searchsorted(b_day, days_file)
+                ends = np.searchsorted(b_day, days_file, "right")
+                for d, i, j in zip(days_file, bounds, ends):
+                    name = f"balances_{_date(d).isoformat()}.csv"
+                    submit(_write_csv, b_tab.slice(int(i), int(j - i)), out / name)
+                    files.append(name)
+            else:
+                name = f"balances_{label}.parquet"
+                bal_col = pc.cast(_money(b_val), pa.string())
+                if bad_rows and len(b_val) >= _MIN_ROWS_FOR_BAD:
+                    if bal_file_i % 6 == 0:
+                        r = int(mrng.integers(0, len(b_val)))
+                        mask = np.zeros(len(b_val), dtype=bool)
+                        mask[r] = True
+                        bal_col = pc.if_else(pa.array(mask), pa.scalar("12,5x"), bal_col)
+                        bad.append({"file": name, "kind": "unparseable_balance", "row": r + 1,
+                                    "key": f"{account_ids[b_acc[r]]} {_date(b_day[r]).isoformat()}"})
+                    bal_file_i += 1
+                b_tab = pa.table({"account_id": pc.take(acc_id_arr, pa.array(b_acc)), "balance_date": _dates(b_day),
+                                  "balance": bal_col})
+                submit(_write_parquet_text, b_tab, out / name)
+                files.append(name)
+            rows["balances"] += len(b_val)
+
+            # ---- write fx rates
+            if daily:
+                for d in fx_days[(fx_days >= ms) & (fx_days <= me)]:
+                    name = f"fx_rates_{_date(d).isoformat()}.csv"
+                    t = fx_slice(int(d), int(d))
+                    submit(_write_csv, t, out / name)
+                    files.append(name)
+                    rows["fx_rates"] += t.num_rows
+            else:
+                t = fx_slice(ms, me)
+                name = f"fx_rates_{label}.csv"
                 submit(_write_csv, t, out / name)
                 files.append(name)
                 rows["fx_rates"] += t.num_rows
-        else:
-            t = fx_slice(ms, me)
-            name = f"fx_rates_{label}.csv"
-            submit(_write_csv, t, out / name)
-            files.append(name)
-            rows["fx_rates"] += t.num_rows
 
-        # bound memory: wait for the previous months' writes
-        while len(pending) > 64 or (pending and m < months - 1 and _unfinished(pending) > 8):
-            pending.pop(0).result()
-    for f in pending:
-        f.result()
-    pool.shutdown()
+            # bound memory: wait for the previous months' writes
+            while len(pending) > 64 or (pending and m < months - 1 and _unfinished(pending) > 8):
+                pending.pop(0).result()
+        for f in pending:
+            f.result()
+    finally:
+        pool.shutdown(wait=True)
 
     profiles = np.bincount(c["profile"], minlength=len(PROFILES))
     return {
@@ -949,7 +957,6 @@ def _activity(rng, acc, c, tm, lam_full, frac, lo, n_open, bd, n_acc, n_dom, n_e
                   np.where(own, own_primary, np.where(internal, other, n_acc + ext_dom)))
     cp = np.where(with_cp, cp, -1)
     country = np.where(foreign, ext_country[ext_for], np.where(with_cp, 0, -1))
-    # some foreign counterparties among ordinary payments of big clients
     return [_part(ia, day, usd, (~is_c).astype(np.int8), ttype, cp, country, purpose, 0)]
 
 
@@ -969,15 +976,15 @@ def _own_transfers(rng, acc, tm, frac, lo, hi, is_open, bd):
         return []
     day = bd[lo2[ia] + np.floor(rng.random(k) * (hi2[ia] - lo2[ia] + 1)).astype(np.int64)]
     pa_ = partner[ia]
-    usd = tm[acc["client"][ia]] * _OWN_FRAC[acc["product"][ia]] * np.where(
-        acc["product"][ia] == CUR, 1.0, 1.0) * _lognormal_noise(rng, k, .6)
+    usd = tm[acc["client"][ia]] * _OWN_FRAC[acc["product"][ia]] * _lognormal_noise(rng, k, .6)
     usd = np.maximum(usd, 1.0)
     return [_part(ia, day, usd, 0, T_TRF, pa_, 0, P_NONE, 1),
             _part(pa_, day, usd, 1, T_TRF, ia, 0, P_NONE, 1)]
 
 
-def _systematic(rng, acc, tm, lvl, usd_rate, credit_prod, lo, hi, is_open, n_open, nb_full, bd, ms, me,
+def _systematic(rng, acc, lvl, credit_prod, lo, hi, is_open, n_open, nb_full, bd, ms, me,
                 month_done):
+    """Monthly fees, interest postings and loan repayments (with the matching debit on the current account)."""
     parts = []
     prod = acc["product"]
     nb = len(bd)
@@ -1003,7 +1010,8 @@ def _systematic(rng, acc, tm, lvl, usd_rate, credit_prod, lo, hi, is_open, n_ope
             day = bd[idx]
             usd = np.abs(lvl[r]) / acc["term"][r]
             src = acc["start"][acc["client"][r]]
-            src_ok = (acc["product"][src] == CUR) & (src != r) & (acc["opened"][src] <= day) & (acc["closed"][src] >= day)
+            src_ok = ((acc["product"][src] == CUR) & (src != r)
+                      & (acc["opened"][src] <= day) & (acc["closed"][src] >= day))
             cp = np.where(src_ok, src, -1)
             parts.append(_part(r, day, usd, 0, T_LOAN, cp, np.where(src_ok, 0, -1), P_LOAN, 4))
             s = np.flatnonzero(src_ok)

@@ -286,6 +286,10 @@ def test_configurable_rules_change_the_pyramid():
     # top_share 0.4 → ceil(0.4 × 5) = 2 most_valuable (default 0.2 → 1)
     tiers = _tiers(frames, DecisionRules(top_share=0.4))
     assert {k for k, v in tiers.items() if v == "most_valuable"} == {"C4", "C5"}
+    # top_share 0.1 with 30 clients → ceil(0.1 × 30) = 3
+    thirty = [_flat(f"T{i:02d}", 1200.0 * i) for i in range(1, 31)]
+    tiers30 = _tiers(thirty, DecisionRules(top_share=0.1))
+    assert {k for k, v in tiers30.items() if v == "most_valuable"} == {"T28", "T29", "T30"}
     # min_history_months 13 → every 12-month client is too young → workhorse (except the top)
     tiers = _tiers(frames, DecisionRules(min_history_months=13))
     assert tiers["C1"] == "workhorse" and tiers["C5"] == "most_valuable"

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
+from contextlib import contextmanager
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from dagster import DagsterInstance, SkipReason, build_schedule_context, build_sensor_context, instance_for_test
+from dagster import DagsterInstance, build_schedule_context, build_sensor_context
 
 from vip_pipeline.definitions import build_resources, defs
 from vip_pipeline.schedules import months_to_refresh, nightly_refresh
@@ -16,6 +16,16 @@ from vip_pipeline.storage.warehouse import Warehouse
 from vip_pipeline_tests.tiny_bank import write_tiny_bank
 
 SOFIA = ZoneInfo("Europe/Sofia")
+
+
+@contextmanager
+def ephemeral_instance():
+    """An in-memory instance (instance_for_test leaves a global load context pointing at its deleted temp dir)."""
+    instance = DagsterInstance.ephemeral()
+    try:
+        yield instance
+    finally:
+        instance.dispose()
 REPO = defs.get_repository_def()
 
 
@@ -29,7 +39,7 @@ def test_months_to_refresh_adds_previous_month_on_first_days():
 def test_nightly_schedule_requests_current_and_late_months(tmp_path, monkeypatch):
     monkeypatch.setenv("VIP_LANDING_DIR", str(write_tiny_bank(tmp_path / "landing")))
     assert nightly_refresh.cron_schedule == "0 2 * * *" and nightly_refresh.execution_timezone == "Europe/Sofia"
-    with instance_for_test() as instance:
+    with ephemeral_instance() as instance:
         ctx = build_schedule_context(instance=instance, repository_def=REPO, scheduled_execution_time=datetime(2024, 3, 2, 2, tzinfo=SOFIA))
         requests = nightly_refresh.evaluate_tick(ctx).run_requests
         assert [r.partition_key for r in requests] == ["2024-02-01", "2024-03-01"]
@@ -42,7 +52,7 @@ def test_nightly_schedule_requests_current_and_late_months(tmp_path, monkeypatch
 def test_landing_sensor_runs_once_per_file_version(tmp_path, monkeypatch):
     landing = write_tiny_bank(tmp_path / "landing")
     monkeypatch.setenv("VIP_LANDING_DIR", str(landing))
-    with instance_for_test() as instance:
+    with ephemeral_instance() as instance:
         first = landing_sensor.evaluate_tick(build_sensor_context(instance=instance, repository_def=REPO))
         assert sorted(r.partition_key for r in first.run_requests) == ["2024-02-01", "2024-03-01"]
         again = landing_sensor.evaluate_tick(build_sensor_context(instance=instance, repository_def=REPO, cursor=first.cursor))
@@ -60,7 +70,7 @@ def test_refresh_month_job_runs_through_dagster(tmp_path):
     url = f"sqlite:///{tmp_path / 'vip.db'}"
     job = defs.resolve_job_def("refresh_month")
     resources = build_resources(str(landing), url, str(tmp_path / "staging"))
-    with instance_for_test() as instance:
+    with ephemeral_instance() as instance:
         for month in ("2024-02-01", "2024-03-01"):
             result = job.execute_in_process(partition_key=month, instance=instance, resources=resources)
             assert result.success
