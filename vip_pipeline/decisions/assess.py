@@ -64,11 +64,11 @@ def assess(metrics: pd.DataFrame, clients: pd.DataFrame, as_of_months: list[pd.T
         measures = ltv_measures(panel, rules).merge(vip_measures(panel, rules), on=["client_id", "midx"])
         frame = frame.merge(measures, on=["client_id", "midx"], how="left")
     else:
-        frame = frame.assign(first_midx=None, tenure_months=None)
+        frame = frame.assign(first_midx=float("nan"), tenure_months=0)
     zero = ["tenure_months", "revenue_usd", "cost_usd", "ltv_usd", "avg_monthly_margin_usd", "products_used",
             "avg_monthly_settlement_turnover_usd", "export_12m_usd", "adb_usd"]
     for column in zero:  # an active client without accounts (yet): no history, everything 0
-        frame[column] = frame[column].fillna(0.0) if column in frame else 0.0
+        frame[column] = frame[column].astype("float64").fillna(0.0) if column in frame else 0.0
     for column in ("margin_mean_12m_usd", "margin_std_12m_usd", "margin_cv", "turnover_growth"):
         frame[column] = frame[column].astype("float64") if column in frame else float("nan")
     frame["tenure_months"] = frame["tenure_months"].astype("int64")

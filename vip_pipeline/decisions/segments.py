@@ -18,7 +18,7 @@ def service_category(frame: pd.DataFrame, rules: DecisionRules) -> pd.Series:
             frame["related_party"] != "none",
             frame["vip_eligible"],
             (frame["client_type"] == "individual")
-            | (frame["avg_monthly_settlement_turnover_usd"] < rules.mass_turnover_usd),
+            | (frame["avg_monthly_settlement_turnover_usd"].round(9) < rules.mass_turnover_usd),
         ],
         ["key", "vip", "mass"],
         default="corporate",

@@ -27,18 +27,23 @@ def vip_measures(panel: pd.DataFrame, rules: DecisionRules) -> pd.DataFrame:
     })
 
 
+def _measure(values: pd.Series) -> pd.Series:
+    """Measures compared with thresholds, without floating-point noise (0.24999999999999978 is 25 %)."""
+    return values.astype("float64").round(9)
+
+
 def vip_criteria(frame: pd.DataFrame, rules: DecisionRules) -> pd.DataFrame:
     """Met flags, their count and eligibility; `frame` has the measures plus the client master columns."""
     products_met = frame["products_used"] >= rules.min_products
     scale_met = (
-        (frame["annual_sales_usd"].fillna(0) > rules.annual_sales_usd)
-        | (frame["avg_monthly_settlement_turnover_usd"] > rules.avg_monthly_settlement_turnover_usd)
-        | (frame["export_12m_usd"] > rules.export_12m_usd)
-        | (frame["adb_usd"] > rules.adb_usd)
+        (_measure(frame["annual_sales_usd"].fillna(0)) > rules.annual_sales_usd)
+        | (_measure(frame["avg_monthly_settlement_turnover_usd"]) > rules.avg_monthly_settlement_turnover_usd)
+        | (_measure(frame["export_12m_usd"]) > rules.export_12m_usd)
+        | (_measure(frame["adb_usd"]) > rules.adb_usd)
     )
     monopoly_met = frame["monopoly_position"].astype(bool)
     strategic_met = frame["strategic"].astype(bool)
-    growth_met = (frame["turnover_growth"] >= rules.min_turnover_growth).fillna(False).astype(bool)
+    growth_met = (_measure(frame["turnover_growth"]) >= rules.min_turnover_growth).fillna(False).astype(bool)
     met = pd.DataFrame({
         "products_met": products_met, "scale_met": scale_met, "monopoly_met": monopoly_met,
         "strategic_met": strategic_met, "growth_met": growth_met,

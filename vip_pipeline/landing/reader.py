@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import gzip
+import zlib
 from dataclasses import dataclass, field
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401 - pa.compute
 import pyarrow.csv as pv
 import pyarrow.parquet as pq
 
@@ -42,7 +44,7 @@ def _header(file: LandedFile, encoding: str, delimiter: str) -> list[str]:
     try:
         with opener(file.path, "rb") as fh:
             first = fh.readline()
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zlib.error) as exc:
         raise UnreadableFile(file.name, f"cannot be opened ({exc})") from exc
     if not first.strip():
         raise UnreadableFile(file.name, "empty file: no header row")
@@ -65,7 +67,7 @@ def _read_csv(file: LandedFile, encoding: str, delimiter: str) -> RawFile:
         bad.clear()
         return pv.read_csv(
             file.path,
-            read_options=pv.ReadOptions(encoding=encoding, use_threads=use_threads),
+            read_options=pv.ReadOptions(encoding=encoding, use_threads=use_threads, column_names=names, skip_rows=1),
             parse_options=pv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid),
             convert_options=pv.ConvertOptions(
                 column_types={n: pa.string() for n in names},
@@ -77,7 +79,7 @@ def _read_csv(file: LandedFile, encoding: str, delimiter: str) -> RawFile:
         table = read(True)
         if bad and any(number is None for number, _, _ in bad):
             table = read(False)  # single-threaded parsing knows the line number of every bad row
-    except (pa.ArrowInvalid, pa.ArrowKeyError, UnicodeDecodeError, OSError, EOFError) as exc:
+    except (pa.ArrowInvalid, pa.ArrowKeyError, UnicodeDecodeError, OSError, EOFError, zlib.error) as exc:
         reason = str(exc).splitlines()[0]
         if "UTF8" in reason or "decode" in reason.lower():
             reason = f"not valid {encoding} text ({reason}); set VIP_CSV_ENCODING (e.g. cp1251)"
@@ -111,10 +113,17 @@ def _read_parquet(file: LandedFile) -> RawFile:
         col = table[name]
         if pa.types.is_boolean(col.type):
             col = pa.compute.if_else(col, "true", "false")
+        elif pa.types.is_timestamp(col.type) and _all_midnight(col):
+            col = col.cast(pa.date32())  # dates written as timestamps by some exporters
         columns[name] = col.cast(pa.string()).fill_null("")
     rows = pa.table(columns).to_pandas() if columns else pd.DataFrame(index=range(table.num_rows))
     rows[ROW] = range(1, len(rows) + 1)
     return RawFile(file, rows)
+
+
+def _all_midnight(col: pa.ChunkedArray) -> bool:
+    as_date = pa.compute.cast(pa.compute.cast(col, pa.date32()), col.type)
+    return bool(pa.compute.all(pa.compute.or_kleene(pa.compute.equal(as_date, col), pa.compute.is_null(col))).as_py())
 
 
 def read_raw(file: LandedFile, encoding: str = "utf-8", delimiter: str = ",") -> RawFile:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from vip_pipeline.contracts.extracts import Col, ExtractContract
+from vip_pipeline.contracts.extracts import ISO_4217, Col, ExtractContract
 from vip_pipeline.landing.inventory import LandedFile
 from vip_pipeline.landing.reader import ROW, RawFile, UnreadableFile, read_raw
 
@@ -74,7 +74,7 @@ def _parse(col: Col, text: pd.Series) -> tuple[pd.Series, pd.Series]:
         values = lowered.isin(TRUE_VALUES)
         return values, present & ~(values | lowered.isin(FALSE_VALUES))
     if col.kind == "currency":
-        return text, present & ~text.str.fullmatch(r"[A-Z]{3}")
+        return text, present & ~text.isin(ISO_4217)
     if col.kind == "country":
         return text, present & ~text.str.fullmatch(r"[A-Z]{2}")
     if col.kind == "enum":
@@ -161,7 +161,7 @@ def read_files(contract: ExtractContract, files: list[LandedFile], settings: Rea
         if required & set(missing):
             hint = "" if len(present) > 1 else f"; only one column found: is the delimiter {settings.delimiter!r} right?"
             refusals.append({"source_file": f.name, "reason": f"missing column(s) {', '.join(missing)}{hint}",
-                             "rows_read": raw.rows_read})
+                             "rows_read": raw.rows_read, "raw": raw})
             continue
         for name in missing:  # absent optional columns are read as empty values
             raw.rows[name] = ""
@@ -181,6 +181,8 @@ def validate_extract(contract: ExtractContract, files: list[LandedFile], setting
                           pd.DataFrame(columns=AUDIT_COLUMNS))
     raws, refusals = read_files(contract, files, settings)
     frames, malformed = [], []
+    names = contract.column_names
+    extras_of = {raw.file.name: [c for c in raw.rows.columns if c not in (*names, ROW)] for raw in raws}
     for raw in raws:
         rows = raw.rows.copy()
         rows[FILE] = raw.file.name
@@ -190,7 +192,6 @@ def validate_extract(contract: ExtractContract, files: list[LandedFile], setting
         frames.append(rows)
         if len(raw.malformed):
             malformed.append(raw.malformed.assign(source_file=raw.file.name))
-    names = contract.column_names
     rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[*names, ROW, FILE])
     extras = [c for c in rows.columns if c not in (*names, ROW, FILE)]
     raw_columns = names + extras
@@ -219,6 +220,12 @@ def validate_extract(contract: ExtractContract, files: list[LandedFile], setting
         "rule": reasons,
         "raw_record": _raw_records(rejected_rows, raw_columns),
     })
+    for r in refusals:  # rows of a file refused for its columns are kept too, with the file's reason
+        if "raw" in r and len(r["raw"].rows):
+            whole = r["raw"].rows
+            malformed.append(pd.DataFrame({
+                ROW: whole[ROW], "raw": _raw_records(whole, [c for c in whole.columns if c != ROW]),
+                "rule": f"file_refused: {r['reason']}", "source_file": r["source_file"]}))
     if malformed:
         m = pd.concat(malformed, ignore_index=True)
         rejected = pd.concat([rejected, pd.DataFrame({
@@ -229,13 +236,13 @@ def validate_extract(contract: ExtractContract, files: list[LandedFile], setting
 
     accepted = typed.drop(index=reasons.index).reset_index(drop=True)
 
-    audit = _audit(contract.name, files, raws, rejected, refusals, extras, settings)
+    audit = _audit(contract.name, files, raws, rejected, refusals, extras_of, settings)
     refused = [f"{a.source_file}: {a.note}" for a in audit.itertuples() if a.status == "refused"]
     return LoadResult(contract.name, accepted, rejected, audit, refused)
 
 
 def _audit(extract: str, files: list[LandedFile], raws: list[RawFile], rejected: pd.DataFrame,
-           refusals: list[dict], extras: list[str], settings: ReadSettings) -> pd.DataFrame:
+           refusals: list[dict], extras_of: dict[str, list[str]], settings: ReadSettings) -> pd.DataFrame:
     """One row per file: read = accepted + rejected, and whether the file blocks publication."""
     read = {r.file.name: r.rows_read for r in raws}
     counts = rejected.groupby("source_file")["rule"].agg(
@@ -252,6 +259,7 @@ def _audit(extract: str, files: list[LandedFile], raws: list[RawFile], rejected:
         rej = int(counts["rejected"].get(f.name, 0))
         redelivered = int(counts["redelivered"].get(f.name, 0))
         share = (rej - redelivered) / n if n else 0.0
+        extras = extras_of.get(f.name)
         note = f"extra column(s) ignored: {', '.join(extras)}" if extras else ""
         status = "accepted"
         if share > settings.max_rejected_share:
