@@ -5,6 +5,7 @@ from dagster import AssetCheckSpec, AssetExecutionContext, AssetSpec, Failure, M
 
 from vip_pipeline import checks
 from vip_pipeline.assets.metadata import check_results, column_schema, failed_checks, preview
+from vip_pipeline.assets.pyramid import as_markdown, pyramid_png
 from vip_pipeline.constants import DECISIONS
 from vip_pipeline.contracts.tables import CLIENT_LTV, CLIENT_SEGMENTS, VIP_ASSESSMENT
 from vip_pipeline.decisions.assess import active_clients, assess
@@ -74,7 +75,14 @@ def client_decisions(context: AssetExecutionContext, staging: StagingResource, w
         "dagster/row_count": written["vip_assessment"], "as_of_months": period,
         "eligible_current": int(current["vip_eligible"].sum()) if len(current) else 0,
     })
+    picture = {}
+    if len(current):
+        as_of_label = f"{pd.Timestamp(current['as_of_month'].iloc[0]):%Y-%m}"
+        png = pyramid_png(current, as_of_label)
+        path = staging.store.write_bytes(f"reports/ltv_pyramid_{as_of_label}.png", png)
+        picture = {"ltv_pyramid": MetadataValue.md(as_markdown(png)), "ltv_pyramid_png": MetadataValue.path(str(path))}
     yield MaterializeResult(asset_key="client_segments", metadata={
+        **picture,
         "dagster/row_count": written["client_segments"], "as_of_months": period,
         "category_distribution": MetadataValue.json(distribution(current, "category")),
         "ltv_tier_distribution": MetadataValue.json(distribution(current, "ltv_tier")),

@@ -26,6 +26,14 @@ class StagingStore:
         os.replace(tmp, path)
         return path
 
+    def write_bytes(self, relative: str, data: bytes) -> Path:
+        path = self.base / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+        return path
+
     def read(self, name: str, partition: str | None = None) -> pd.DataFrame | None:
         path = self.path(name, partition)
         return pd.read_parquet(path) if path.exists() else None

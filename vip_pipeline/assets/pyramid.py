@@ -1,0 +1,40 @@
+"""A picture of the LTV pyramid (PNG) for the segments materialisation."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+LEVELS = [("most_valuable", "#1b7837"), ("strategic", "#5aae61"), ("workhorse", "#d9f0d3"), ("ballast", "#c2a5cf")]
+
+
+def pyramid_png(segments: pd.DataFrame, as_of: str) -> bytes:
+    """Tiers from the top (most valuable) to the bottom (ballast), width ∝ clients, labelled with Σ LTV."""
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    counts = segments["ltv_tier"].value_counts()
+    ltv = segments.groupby("ltv_tier")["ltv_usd"].sum()
+    widest = max(int(counts.max()) if len(counts) else 1, 1)
+    for level, (tier, colour) in enumerate(reversed(LEVELS)):
+        n = int(counts.get(tier, 0))
+        width = max(n / widest, 0.02)
+        ax.barh(level, width, left=-width / 2, color=colour, edgecolor="#333333", height=0.9)
+        total = float(ltv.get(tier, 0.0))
+        ax.text(0, level, f"{tier.replace('_', ' ')}: {n} clients, LTV {'−' if total < 0 else ''}${abs(total):,.0f}",
+                ha="center", va="center", fontsize=9)
+    ax.set_xlim(-0.55, 0.55)
+    ax.axis("off")
+    ax.set_title(f"LTV pyramid as of {as_of} ({len(segments)} active clients)")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def as_markdown(png: bytes) -> str:
+    return f"![LTV pyramid](data:image/png;base64,{base64.b64encode(png).decode()})"
