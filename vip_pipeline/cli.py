@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -40,15 +41,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     staging = args.staging_dir or os.environ.get("VIP_STAGING_DIR") or "data/staging"
     _print(f"vip-pipeline run: landing {landing} → {redact(url)}")
     started = time.perf_counter()
+    only = [date.fromisoformat(f"{m}-01") for m in args.month] if args.month else None
     try:
-        run_pipeline(landing, url, staging, progress=_print, workers=args.workers)
+        run_pipeline(landing, url, staging, progress=_print, workers=args.workers, only_months=only)
     except PipelineFailed as exc:
         _print(f"\nFAILED: {exc}")
         _print("Nothing downstream of the failure was published; rejected rows and the load audit are in the database.")
         return 1
     _print(f"\ndone in {time.perf_counter() - started:.1f}s\n")
-    _print(summarise(url))
+    if args.timings:
+        from vip_pipeline.timing import snapshot
+
+        Path(args.timings).write_text(json.dumps(snapshot(), indent=2))
+    if not args.quiet:
+        _print(summarise(url))
     return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from vip_pipeline.bench import run_benchmark
+
+    return run_benchmark(args.dir, clients=args.clients, workers=args.workers, progress=_print)
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
@@ -82,7 +95,17 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--database-url", help="SQLAlchemy URL (default $VIP_DATABASE_URL or sqlite:///data/vip.db)")
     r.add_argument("--staging-dir", help="Parquet staging directory (default $VIP_STAGING_DIR or data/staging)")
     r.add_argument("--workers", type=int, default=1, help="months computed in parallel processes")
+    r.add_argument("--month", action="append", metavar="YYYY-MM",
+                   help="only this month (repeatable) and everything downstream, as the nightly job does")
+    r.add_argument("--timings", help="write per-stage seconds and rows (JSON) to this file")
+    r.add_argument("--quiet", action="store_true", help="no summary at the end")
     r.set_defaults(func=cmd_run)
+
+    b = sub.add_parser("bench", help="benchmark on the bank-M dataset (generated once, cached)")
+    b.add_argument("--dir", default="bench", type=Path, help="cache and work directory (default ./bench)")
+    b.add_argument("--clients", type=int, default=5000)
+    b.add_argument("--workers", type=int, default=1)
+    b.set_defaults(func=cmd_bench)
 
     s = sub.add_parser("summary", help="print row counts and the current segment distribution")
     s.add_argument("--database-url")

@@ -63,8 +63,10 @@ def materialise(selection: list[str], resources: dict, instance: DagsterInstance
 
 
 def run_pipeline(landing: str, database_url: str, staging_dir: str,
-                 progress: Callable[[str], None] = print, workers: int = 1) -> list[date]:
-    """Materialise every month in the landing directory and everything downstream; returns the months."""
+                 progress: Callable[[str], None] = print, workers: int = 1,
+                 only_months: list[date] | None = None) -> list[date]:
+    """Materialise every month in the landing directory (or only `only_months`, as the nightly job does)
+    and everything downstream; returns the months materialised."""
     inventory = scan_landing(landing)
     if inventory.unrecognised:
         progress(f"warning: ignoring {len(inventory.unrecognised)} file(s) whose name does not follow the "
@@ -76,6 +78,11 @@ def run_pipeline(landing: str, database_url: str, staging_dir: str,
     months = inventory.months
     if not months:
         raise PipelineFailed(f"no transactions or balances files in {landing}")
+    if only_months is not None:
+        unknown = [m for m in only_months if m not in months]
+        if unknown:
+            raise PipelineFailed(f"no files landed for {', '.join(f'{m:%Y-%m}' for m in unknown)}")
+        months = sorted(only_months)
     resources = build_resources(landing, database_url, staging_dir)
     instance = _instance()
     progress(f"{len(inventory.files)} files, months {months[0]:%Y-%m} … {months[-1]:%Y-%m}")

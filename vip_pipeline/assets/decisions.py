@@ -10,6 +10,7 @@ from vip_pipeline.constants import DECISIONS
 from vip_pipeline.contracts.tables import CLIENT_LTV, CLIENT_SEGMENTS, VIP_ASSESSMENT
 from vip_pipeline.decisions.assess import active_clients, assess
 from vip_pipeline.resources import DecisionRulesResource, StagingResource, WarehouseResource
+from vip_pipeline.timing import stage
 
 def distribution(frame: pd.DataFrame, column: str) -> dict[str, int]:
     return {str(k): int(v) for k, v in frame[column].value_counts().sort_index().items()}
@@ -48,7 +49,9 @@ def client_decisions(context: AssetExecutionContext, staging: StagingResource, w
     if clients is None:
         raise FileNotFoundError("clients are not materialised yet; materialise the extracts first")
     as_of = list(pd.to_datetime(sorted(metrics.loc[metrics["is_complete_month"], "month"].unique())))
-    decisions = assess(metrics, clients, as_of, decision_rules.rules())
+    with stage("decisions") as timed:
+        timed.rows = len(metrics)
+        decisions = assess(metrics, clients, as_of, decision_rules.rules())
     results = check_results([
         ("client_ltv", "ltv_equals_sum_of_margins", checks.ltv_equals_sum_of_margins(decisions.client_ltv, metrics)),
         ("vip_assessment", "unique_key", checks.unique_key(decisions.vip_assessment, ["client_id", "as_of_month"])),
@@ -58,11 +61,13 @@ def client_decisions(context: AssetExecutionContext, staging: StagingResource, w
     if failed_checks(results):
         yield from results
         raise Failure(description=f"decisions not published: failed check(s) {failed_checks(results)}")
-    written = wh.replace_all({
-        "client_ltv": decisions.client_ltv,
-        "vip_assessment": decisions.vip_assessment,
-        "client_segments": decisions.client_segments,
-    })
+    with stage("publish") as timed:
+        written = wh.replace_all({
+            "client_ltv": decisions.client_ltv,
+            "vip_assessment": decisions.vip_assessment,
+            "client_segments": decisions.client_segments,
+        })
+        timed.rows = sum(written.values())
     segments = decisions.client_segments
     current = segments[segments["as_of_month"] == segments["as_of_month"].max()] if len(segments) else segments
     period = f"{pd.Timestamp(as_of[0]):%Y-%m} … {pd.Timestamp(as_of[-1]):%Y-%m}" if as_of else "no complete month"

@@ -18,6 +18,7 @@ from vip_pipeline.metrics.balances import carry_forward_state
 from vip_pipeline.metrics.fx import MissingFxRate
 from vip_pipeline.partitions import monthly_partitions, partition_key, previous_month
 from vip_pipeline.resources import LandingResource, MetricRulesResource, StagingResource, WarehouseResource
+from vip_pipeline.timing import stage
 
 def opening_state(context: AssetExecutionContext, staging: StagingResource, inventory: Inventory) -> pd.DataFrame | None:
     """The balance state at the end of the previous month (None before the first month of data)."""
@@ -84,8 +85,10 @@ def monthly_metrics(context: AssetExecutionContext, landing: LandingResource, st
 
     period = MonthPeriod.of(month, inventory.is_complete(month), _latest_day(month, inventory, balances, txns))
     try:
-        metrics = compute_month(period, accounts, opening, balances, txns, fx, pnl, metric_rules.margin_rules(),
-                                metric_rules.max_fx_age_days)
+        with stage("metrics") as timed:
+            timed.rows = len(balances) + len(txns)
+            metrics = compute_month(period, accounts, opening, balances, txns, fx, pnl, metric_rules.margin_rules(),
+                                    metric_rules.max_fx_age_days)
     except MissingFxRate as exc:
         raise Failure(description=f"FX rate missing: {exc}") from exc
     activity, client_metrics = metrics.account_activity, metrics.client_metrics
@@ -99,10 +102,9 @@ def monthly_metrics(context: AssetExecutionContext, landing: LandingResource, st
     if failed_checks(results):
         yield from results
         raise Failure(description=f"{key[:7]} not published: failed check(s) {failed_checks(results)}")
-    written = warehouse.warehouse.replace_partitions({
-        "monthly_account_activity": metrics.account_activity,
-        "monthly_client_metrics": metrics.client_metrics,
-    }, month)
+    with stage("publish") as timed:
+        written = warehouse.warehouse.replace_partitions({ACTIVITY: activity, CLIENT_METRICS: client_metrics}, month)
+        timed.rows = sum(written.values())
     common = {"period": f"{period.month:%Y-%m-%d} … {period.end:%Y-%m-%d}", "is_complete_month": period.is_complete}
     yield MaterializeResult(asset_key="monthly_account_activity", metadata={
         **common, "dagster/row_count": written["monthly_account_activity"],

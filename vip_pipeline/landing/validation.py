@@ -14,6 +14,7 @@ import pandas as pd
 from vip_pipeline.contracts.extracts import ISO_4217, Col, ExtractContract
 from vip_pipeline.landing.inventory import LandedFile
 from vip_pipeline.landing.reader import ROW, RawFile, UnreadableFile, read_raw
+from vip_pipeline.timing import stage
 
 FILE = "_file"
 REJECTED_COLUMNS = ["extract", "source_file", "row_number", "rule", "raw_record"]
@@ -179,7 +180,17 @@ def validate_extract(contract: ExtractContract, files: list[LandedFile], setting
     if not files:
         return LoadResult(contract.name, empty_accepted(contract), pd.DataFrame(columns=REJECTED_COLUMNS),
                           pd.DataFrame(columns=AUDIT_COLUMNS))
-    raws, refusals = read_files(contract, files, settings)
+    with stage("read") as timed:
+        raws, refusals = read_files(contract, files, settings)
+        timed.rows = sum(r.rows_read for r in raws)
+    with stage("validate") as timed:
+        timed.rows = sum(r.rows_read for r in raws)
+        return _validate(contract, files, settings, references, accounts, raws, refusals)
+
+
+def _validate(contract: ExtractContract, files: list[LandedFile], settings: ReadSettings,
+              references: dict[str, pd.Index] | None, accounts: pd.DataFrame | None,
+              raws: list[RawFile], refusals: list[dict]) -> LoadResult:
     frames, malformed = [], []
     names = contract.column_names
     extras_of = {raw.file.name: [c for c in raw.rows.columns if c not in (*names, ROW)] for raw in raws}

@@ -1,0 +1,110 @@
+"""`vip-pipeline bench`: full-history and nightly runs on the bank-M dataset, with wall time, rows/s and peak RSS.
+
+bank-M: 5,000 clients, ~14k accounts, 24 months, a balance row for every open account every day,
+~20 transactions per account-month. It is generated once into <dir>/bankM-<months> and cached; the last
+business day is held back so that the nightly scenario can "land" it. Every run is a separate
+`vip-pipeline run` process, so peak RSS is that process's own (os.wait4).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+END_DATE = date(2026, 11, 27)  # a Friday: the held-back day is a full business day
+
+
+def _dataset(root: Path, months: int, clients: int, progress: Callable[[str], None]) -> Path:
+    """The cached landing directory of bank-M with `months` of history, last day held back in `<root>/new_day`."""
+    from vip_pipeline.sample import generate_sample
+
+    home = root / f"bankM-{clients}-{months}"
+    if (home / "ready").exists():
+        return home
+    shutil.rmtree(home, ignore_errors=True)
+    progress(f"generating bank-M ({clients} clients, {months} months, full daily balances) into {home} …")
+    started = time.perf_counter()
+    summary = generate_sample(home / "landing", clients=clients, months=months, seed=7, end_date=END_DATE,
+                              daily_months=1, full_balances=True, txns_per_account_month=20, bad_rows=True)
+    (home / "new_day").mkdir()
+    for path in (home / "landing").glob(f"*_{END_DATE.isoformat()}.*"):
+        path.rename(home / "new_day" / path.name)
+    (home / "summary.json").write_text(json.dumps({"rows": summary["rows"]}, indent=2))
+    (home / "ready").write_text(f"{time.perf_counter() - started:.1f}s\n")
+    return home
+
+
+def _run(landing: Path, work: Path, extra: list[str], workers: int) -> dict:
+    """One `vip-pipeline run` in its own process: wall time, peak RSS and per-stage timings."""
+    timings = work / f"timings-{time.time_ns()}.json"
+    cmd = [sys.executable, "-m", "vip_pipeline.cli", "run", "--landing", str(landing), "--database-url",
+           f"sqlite:///{work / 'vip.db'}", "--staging-dir", str(work / "staging"), "--timings", str(timings),
+           "--quiet", "--workers", str(workers), *extra]
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"benchmark run failed:\n{output}")
+    return {"wall_s": round(wall, 1), "peak_rss_mb": round(usage.ru_maxrss / 1024), "stages": json.loads(timings.read_text())}
+
+
+def _nightly(home: Path, work: Path, workers: int) -> dict:
+    """Land the held-back day and refresh its month (and everything downstream)."""
+    for path in (home / "new_day").iterdir():
+        shutil.copy2(path, home / "landing" / path.name)
+    try:
+        return _run(home / "landing", work, ["--month", f"{END_DATE:%Y-%m}"], workers)
+    finally:
+        for path in (home / "new_day").iterdir():
+            (home / "landing" / path.name).unlink(missing_ok=True)
+
+
+def _table(name: str, result: dict) -> list[str]:
+    lines = [f"### {name}: wall {result['wall_s']} s, peak RSS {result['peak_rss_mb']} MB", "",
+             "| stage | seconds | rows | rows/s |", "|---|---:|---:|---:|"]
+    for stage, s in result["stages"].items():
+        rate = f"{s['rows'] / s['seconds']:,.0f}" if s["seconds"] > 0 else "–"
+        lines.append(f"| {stage} | {s['seconds']:.1f} | {s['rows']:,} | {rate} |")
+    return lines + [""]
+
+
+def run_benchmark(root: Path, clients: int = 5000, workers: int = 1,
+                  progress: Callable[[str], None] = print) -> int:
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    report: dict[str, dict] = {}
+    for months in (24, 12):
+        home = _dataset(root, months, clients, progress)
+        work = root / f"work-{clients}-{months}"
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir()
+        progress(f"[{months} months] full history run …")
+        full = _run(home / "landing", work, [], workers)
+        progress(f"  wall {full['wall_s']} s, peak RSS {full['peak_rss_mb']} MB")
+        progress(f"[{months} months] nightly run (one new day landed) …")
+        nightly = _nightly(home, work, workers)
+        progress(f"  wall {nightly['wall_s']} s, peak RSS {nightly['peak_rss_mb']} MB")
+        report[f"full_{months}m"] = full
+        report[f"nightly_{months}m"] = nightly
+        report[f"rows_{months}m"] = json.loads((home / "summary.json").read_text())["rows"]
+    ratio = report["nightly_24m"]["wall_s"] / max(report["nightly_12m"]["wall_s"], 1e-9)
+    lines = [f"## vip-pipeline bench ({clients} clients, {os.cpu_count()} cores, workers={workers})", "",
+             f"bank-M 24 months: {report['rows_24m']}", ""]
+    lines += _table("(a) full history, 24 months", report["full_24m"])
+    lines += _table("(b) nightly, 24 months of history", report["nightly_24m"])
+    lines += _table("(c) nightly, 12 months of history", report["nightly_12m"])
+    lines.append(f"(c) nightly 24 months ÷ nightly 12 months = {ratio:.2f}")
+    text = "\n".join(lines)
+    (root / "report.md").write_text(text + "\n")
+    (root / "report.json").write_text(json.dumps(report, indent=2))
+    progress("\n" + text)
+    return 0
