@@ -34,8 +34,9 @@ def _dataset(root: Path, months: int, clients: int, progress: Callable[[str], No
     summary = generate_sample(home / "landing", clients=clients, months=months, seed=7, end_date=END_DATE,
                               daily_months=1, full_balances=True, txns_per_account_month=20, bad_rows=True)
     (home / "new_day").mkdir()
-    for path in (home / "landing").glob(f"*_{END_DATE.isoformat()}.*"):
-        path.rename(home / "new_day" / path.name)
+    for extract in ("transactions", "balances", "fx_rates"):
+        for path in (home / "landing").glob(f"{extract}_{END_DATE.isoformat()}.*"):
+            path.rename(home / "new_day" / path.name)
     (home / "summary.json").write_text(json.dumps({"rows": summary["rows"]}, indent=2))
     (home / "ready").write_text(f"{time.perf_counter() - started:.1f}s\n")
     return home

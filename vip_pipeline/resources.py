@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 
-from dagster import ConfigurableResource
+from dagster import Backoff, ConfigurableResource, RetryPolicy
 from pydantic import Field
 
 from vip_pipeline.decisions.rules import DecisionRules
@@ -22,6 +22,14 @@ from vip_pipeline.storage.warehouse import Warehouse
 DEFAULT_LANDING_DIR = "data/landing"
 DEFAULT_DATABASE_URL = "sqlite:///data/vip.db"
 DEFAULT_STAGING_DIR = "data/staging"
+
+
+# Steps that write to the database retry transient failures (database restarting, network blip) with backoff.
+DATABASE_RETRY = RetryPolicy(
+    max_retries=int(os.environ.get("VIP_DB_RETRIES", "3")),
+    delay=float(os.environ.get("VIP_DB_RETRY_DELAY_S", "2")),
+    backoff=Backoff.EXPONENTIAL,
+)
 
 
 def _setting(value: str | None, env: str, default: str) -> str:

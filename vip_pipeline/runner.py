@@ -9,6 +9,7 @@ in the UI), else on an ephemeral one.
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable
 from datetime import date
@@ -46,8 +47,7 @@ def _failure_message(result) -> str:
             error = event.step_failure_data.error
             while error.cause is not None and "Failure" not in error.cls_name and error.cls_name != "MissingFxRate":
                 error = error.cause
-            text = error.message.strip()
-            text = text.split(": ", 1)[1] if text.startswith("dagster.") and ": " in text else text
+            text = re.sub(r"^[\w.]+(Error|Exception|Failure|Unavailable|Rate): ", "", error.message.strip())
             messages.append(f"[{event.step_key}] {text}")
     return "\n  ".join(messages) or "a step failed (see the Dagster run logs)"
 

@@ -9,7 +9,7 @@ from vip_pipeline.assets.pyramid import as_markdown, pyramid_png
 from vip_pipeline.constants import DECISIONS
 from vip_pipeline.contracts.tables import CLIENT_LTV, CLIENT_SEGMENTS, VIP_ASSESSMENT
 from vip_pipeline.decisions.assess import active_clients, assess
-from vip_pipeline.resources import DecisionRulesResource, StagingResource, WarehouseResource
+from vip_pipeline.resources import DATABASE_RETRY, DecisionRulesResource, StagingResource, WarehouseResource
 from vip_pipeline.timing import stage
 
 def distribution(frame: pd.DataFrame, column: str) -> dict[str, int]:
@@ -26,6 +26,7 @@ DECISION_CHECKS = [
 
 
 @multi_asset(
+    retry_policy=DATABASE_RETRY,
     group_name=DECISIONS,
     check_specs=DECISION_CHECKS,
     specs=[
@@ -60,7 +61,7 @@ def client_decisions(context: AssetExecutionContext, staging: StagingResource, w
     ])
     if failed_checks(results):
         yield from results
-        raise Failure(description=f"decisions not published: failed check(s) {failed_checks(results)}")
+        raise Failure(allow_retries=False, description=f"decisions not published: failed check(s) {failed_checks(results)}")
     with stage("publish") as timed:
         written = wh.replace_all({
             "client_ltv": decisions.client_ltv,

@@ -13,9 +13,10 @@ from vip_pipeline.contracts.extracts import (
     ACCOUNTS, BALANCES, CLIENT_PNL, CLIENTS, FX_RATES, TRANSACTIONS,
 )
 from vip_pipeline.landing.inventory import LandedFile
+from vip_pipeline.landing.reader import UnreadableFile
 from vip_pipeline.landing.validation import LoadResult, load_snapshot, validate_extract
 from vip_pipeline.partitions import monthly_partitions
-from vip_pipeline.resources import LandingResource, WarehouseResource
+from vip_pipeline.resources import DATABASE_RETRY, LandingResource, WarehouseResource
 
 def load_checks(name: str) -> list[AssetCheckSpec]:
     """Blocking checks of every extract: nothing downstream runs when one fails."""
@@ -53,7 +54,7 @@ def publish_load(context: AssetExecutionContext, warehouse: WarehouseResource, r
     if not result.ok:
         yield reconcile
         yield refused
-        raise Failure(
+        raise Failure(allow_retries=False,
             description=f"{result.extract}: publication stopped, refused file(s): " + " | ".join(result.refused),
             metadata=metadata,
         )
@@ -62,33 +63,45 @@ def publish_load(context: AssetExecutionContext, warehouse: WarehouseResource, r
     yield refused
 
 
+def snapshot(contract, files: list[LandedFile], landing: LandingResource, references=None) -> LoadResult:
+    try:
+        return load_snapshot(contract, files, landing.settings(), references)
+    except UnreadableFile as exc:
+        raise Failure(allow_retries=False, description=f"{contract.name}: {exc.reason} ({landing.path})") from exc
+
+
 def _month(context: AssetExecutionContext) -> date:
     return date.fromisoformat(context.partition_key)
 
-@asset(group_name=EXTRACTS, io_manager_key="staging_io_manager", metadata=column_schema(CLIENTS), check_specs=load_checks(CLIENTS.name),
-       description=CLIENTS.description)
+
+@asset(group_name=EXTRACTS, io_manager_key="staging_io_manager", retry_policy=DATABASE_RETRY,
+       metadata=column_schema(CLIENTS), check_specs=load_checks(CLIENTS.name), description=CLIENTS.description)
 def clients(context: AssetExecutionContext, landing: LandingResource, warehouse: WarehouseResource):
     files = landing.inventory().of("clients")
-    result = load_snapshot(CLIENTS, files, landing.settings())
+    result = snapshot(CLIENTS, files, landing)
     yield from publish_load(context, warehouse, result, files)
 
-@asset(group_name=EXTRACTS, io_manager_key="staging_io_manager", metadata=column_schema(ACCOUNTS), check_specs=load_checks(ACCOUNTS.name),
-       description=ACCOUNTS.description)
+
+@asset(group_name=EXTRACTS, io_manager_key="staging_io_manager", retry_policy=DATABASE_RETRY,
+       metadata=column_schema(ACCOUNTS), check_specs=load_checks(ACCOUNTS.name), description=ACCOUNTS.description)
 def accounts(context: AssetExecutionContext, landing: LandingResource, warehouse: WarehouseResource,
              clients: pd.DataFrame):
     files = landing.inventory().of("accounts")
-    result = load_snapshot(ACCOUNTS, files, landing.settings(), {"clients": pd.Index(clients["client_id"])})
+    result = snapshot(ACCOUNTS, files, landing, {"clients": pd.Index(clients["client_id"])})
     yield from publish_load(context, warehouse, result, files)
 
-@asset(group_name=EXTRACTS, io_manager_key="staging_io_manager", metadata=column_schema(FX_RATES), check_specs=load_checks(FX_RATES.name),
-       description=FX_RATES.description)
+
+@asset(group_name=EXTRACTS, io_manager_key="staging_io_manager", retry_policy=DATABASE_RETRY,
+       metadata=column_schema(FX_RATES), check_specs=load_checks(FX_RATES.name), description=FX_RATES.description)
 def fx_rates(context: AssetExecutionContext, landing: LandingResource, warehouse: WarehouseResource):
     files = landing.inventory().of("fx_rates")
     result = validate_extract(FX_RATES, files, landing.settings())
     yield from publish_load(context, warehouse, result, files)
 
-@asset(group_name=EXTRACTS, io_manager_key="staging_io_manager", partitions_def=monthly_partitions,
-       metadata=column_schema(TRANSACTIONS), check_specs=load_checks(TRANSACTIONS.name), description=TRANSACTIONS.description)
+
+@asset(group_name=EXTRACTS, io_manager_key="staging_io_manager", retry_policy=DATABASE_RETRY,
+       partitions_def=monthly_partitions, metadata=column_schema(TRANSACTIONS),
+       check_specs=load_checks(TRANSACTIONS.name), description=TRANSACTIONS.description)
 def transactions(context: AssetExecutionContext, landing: LandingResource, warehouse: WarehouseResource,
                  accounts: pd.DataFrame):
     files = landing.inventory().for_month("transactions", _month(context))
@@ -96,16 +109,20 @@ def transactions(context: AssetExecutionContext, landing: LandingResource, wareh
                               {"accounts": pd.Index(accounts["account_id"])}, accounts)
     yield from publish_load(context, warehouse, result, files)
 
-@asset(group_name=EXTRACTS, io_manager_key="staging_io_manager", partitions_def=monthly_partitions,
-       metadata=column_schema(BALANCES), check_specs=load_checks(BALANCES.name), description=BALANCES.description)
+
+@asset(group_name=EXTRACTS, io_manager_key="staging_io_manager", retry_policy=DATABASE_RETRY,
+       partitions_def=monthly_partitions, metadata=column_schema(BALANCES),
+       check_specs=load_checks(BALANCES.name), description=BALANCES.description)
 def balances(context: AssetExecutionContext, landing: LandingResource, warehouse: WarehouseResource,
              accounts: pd.DataFrame):
     files = landing.inventory().for_month("balances", _month(context))
     result = validate_extract(BALANCES, files, landing.settings(), {"accounts": pd.Index(accounts["account_id"])})
     yield from publish_load(context, warehouse, result, files)
 
-@asset(group_name=EXTRACTS, io_manager_key="staging_io_manager", partitions_def=monthly_partitions,
-       metadata=column_schema(CLIENT_PNL), check_specs=load_checks(CLIENT_PNL.name), description=CLIENT_PNL.description)
+
+@asset(group_name=EXTRACTS, io_manager_key="staging_io_manager", retry_policy=DATABASE_RETRY,
+       partitions_def=monthly_partitions, metadata=column_schema(CLIENT_PNL),
+       check_specs=load_checks(CLIENT_PNL.name), description=CLIENT_PNL.description)
 def client_pnl(context: AssetExecutionContext, landing: LandingResource, warehouse: WarehouseResource,
                clients: pd.DataFrame):
     files = landing.inventory().for_month("client_pnl", _month(context))

@@ -17,18 +17,18 @@ from vip_pipeline.metrics.activity import MonthPeriod, compute_month
 from vip_pipeline.metrics.balances import carry_forward_state
 from vip_pipeline.metrics.fx import MissingFxRate
 from vip_pipeline.partitions import monthly_partitions, partition_key, previous_month
-from vip_pipeline.resources import LandingResource, MetricRulesResource, StagingResource, WarehouseResource
+from vip_pipeline.resources import DATABASE_RETRY, LandingResource, MetricRulesResource, StagingResource, WarehouseResource
 from vip_pipeline.timing import stage
 
 def opening_state(context: AssetExecutionContext, staging: StagingResource, inventory: Inventory) -> pd.DataFrame | None:
     """The balance state at the end of the previous month (None before the first month of data)."""
     month = date.fromisoformat(context.partition_key)
     if not inventory.for_month("transactions", month) and not inventory.for_month("balances", month):
-        raise Failure(description=f"no transactions or balances landed for {month:%Y-%m}: nothing to compute")
+        raise Failure(allow_retries=False, description=f"no transactions or balances landed for {month:%Y-%m}: nothing to compute")
     previous = (pd.Timestamp(month) - pd.DateOffset(months=1)).date()
     state = staging.store.read("balance_state", partition_key(previous))
     if state is None and any(m < month for m in inventory.months):
-        raise Failure(description=(
+        raise Failure(allow_retries=False, description=(
             f"balance_state for {previous:%Y-%m} is not materialised: months are carried forward in order, "
             f"materialise {previous:%Y-%m} (and earlier) first"))
     return state
@@ -56,6 +56,7 @@ MONTHLY_CHECKS = [
 
 
 @multi_asset(
+    retry_policy=DATABASE_RETRY,
     group_name=MONTHLY,
     partitions_def=monthly_partitions,
     check_specs=MONTHLY_CHECKS,
@@ -81,7 +82,7 @@ def monthly_metrics(context: AssetExecutionContext, landing: LandingResource, st
     balances, txns = store.read("balances", key), store.read("transactions", key)
     pnl = store.read("client_pnl", key)
     if any(f is None for f in (accounts, fx, balances, txns)):
-        raise Failure(description=f"validated extracts for {key} are missing in staging; materialise the extracts first")
+        raise Failure(allow_retries=False, description=f"validated extracts for {key} are missing in staging; materialise the extracts first")
 
     period = MonthPeriod.of(month, inventory.is_complete(month), _latest_day(month, inventory, balances, txns))
     try:
@@ -90,7 +91,7 @@ def monthly_metrics(context: AssetExecutionContext, landing: LandingResource, st
             metrics = compute_month(period, accounts, opening, balances, txns, fx, pnl, metric_rules.margin_rules(),
                                     metric_rules.max_fx_age_days)
     except MissingFxRate as exc:
-        raise Failure(description=f"FX rate missing: {exc}") from exc
+        raise Failure(allow_retries=False, description=f"FX rate missing: {exc}") from exc
     activity, client_metrics = metrics.account_activity, metrics.client_metrics
     results = check_results([
         (ACTIVITY, "unique_key", checks.unique_key(activity, ["account_id", "month"])),
@@ -101,7 +102,7 @@ def monthly_metrics(context: AssetExecutionContext, landing: LandingResource, st
     ])
     if failed_checks(results):
         yield from results
-        raise Failure(description=f"{key[:7]} not published: failed check(s) {failed_checks(results)}")
+        raise Failure(allow_retries=False, description=f"{key[:7]} not published: failed check(s) {failed_checks(results)}")
     with stage("publish") as timed:
         written = warehouse.warehouse.replace_partitions({ACTIVITY: activity, CLIENT_METRICS: client_metrics}, month)
         timed.rows = sum(written.values())

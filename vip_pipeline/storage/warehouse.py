@@ -6,6 +6,7 @@ one transaction, so a BI reader sees either the previous or the new complete sta
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Iterable
 from pathlib import Path
@@ -58,6 +59,24 @@ def make_engine(url: str) -> Engine:
     return sa.create_engine(url, pool_pre_ping=True)
 
 
+class WarehouseUnavailable(Exception):
+    """The database cannot be reached or written; the message never contains the password."""
+
+
+def _guarded(method):
+    """Turn driver errors about connecting or writing into one clear, password-free message."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+            reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+            raise WarehouseUnavailable(f"database {redact(self.url)} unavailable or not writable: {reason}") from None
+
+    return wrapper
+
+
 class Warehouse:
     """The published tables of SPEC §4 in one database."""
 
@@ -74,6 +93,7 @@ class Warehouse:
     def is_postgres(self) -> bool:
         return self.engine.dialect.name == "postgresql"
 
+    @_guarded
     def ensure_schema(self) -> None:
         """Create missing tables, indexes and views (idempotent)."""
         with self.engine.begin() as conn:
@@ -85,6 +105,7 @@ class Warehouse:
                     conn.execute(sa.text(f"CREATE VIEW IF NOT EXISTS {name} AS {select}"))
 
     # -- writing ---------------------------------------------------------------------------------
+    @_guarded
     def replace_partitions(self, frames: dict[str, pd.DataFrame], value) -> dict[str, int]:
         """Replace one month's rows (each contract's partition column = value) of several tables, in one transaction."""
         month = pd.Timestamp(value).date()
@@ -96,6 +117,7 @@ class Warehouse:
                 counts[name] = self._insert(conn, TABLES[name], frame)
             return counts
 
+    @_guarded
     def replace_all(self, frames: dict[str, pd.DataFrame]) -> dict[str, int]:
         """Replace whole tables together, in one transaction."""
         with self.engine.begin() as conn:
@@ -105,6 +127,7 @@ class Warehouse:
                 counts[name] = self._insert(conn, TABLES[name], frame)
             return counts
 
+    @_guarded
     def replace_files(self, rejected: pd.DataFrame, audit: pd.DataFrame, files: Iterable[str]) -> None:
         """Record a load: the files' rejected rows replace earlier ones; audit rows are appended (a log)."""
         files = list(files)
@@ -124,6 +147,7 @@ class Warehouse:
         return len(frame)
 
     # -- reading ---------------------------------------------------------------------------------
+    @_guarded
     def read(self, name: str, where=None) -> pd.DataFrame:
         """A published table (optionally filtered with a SQLAlchemy expression), typed as in its contract."""
         table = self.tables[name]
@@ -134,6 +158,7 @@ class Warehouse:
             frame = pd.read_sql(query, conn)
         return typed(TABLES[name], frame)
 
+    @_guarded
     def count(self, name: str) -> int:
         with self.engine.connect() as conn:
             return conn.execute(sa.select(sa.func.count()).select_from(self.tables[name])).scalar_one()
