@@ -143,8 +143,7 @@ class Warehouse:
         frame = conform(contract, frame)
         if self.is_postgres:
             return _copy_postgres(conn, contract, frame)
-        conn.execute(self.tables[contract.name].insert(), _records(contract, frame))
-        return len(frame)
+        return _insert_rows(conn, contract, frame)
 
     # -- reading ---------------------------------------------------------------------------------
     @_guarded
@@ -189,17 +188,28 @@ def typed(contract: TableContract, frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _records(contract: TableContract, frame: pd.DataFrame) -> list[dict]:
-    out = {}
+def _insert_rows(conn: Connection, contract: TableContract, frame: pd.DataFrame) -> int:
+    """executemany with plain tuples through the driver (SQLAlchemy's per-row processing is the slow part).
+
+    Values are stored exactly as SQLAlchemy's SQLite types store them (ISO dates and timestamps, 0/1)."""
+    columns = []
     for c in contract.columns:
         s = frame[c.name]
         if c.kind == "date":
-            values = np.array(s.dt.date, dtype=object)
+            values = s.dt.strftime("%Y-%m-%d")
+        elif c.kind == "timestamp":
+            values = s.dt.tz_convert("UTC").dt.strftime("%Y-%m-%d %H:%M:%S.%f")
+        elif c.kind == "bool":
+            values = s.astype("int64")
         else:
-            values = s.astype(object).to_numpy()
-        values[pd.isna(s).to_numpy()] = None
-        out[c.name] = values
-    return [dict(zip(out, row)) for row in zip(*out.values())]
+            values = s
+        values = values.astype(object).where(s.notna(), None)
+        columns.append(values.tolist())
+    preparer = conn.dialect.identifier_preparer
+    names = ", ".join(preparer.quote(c) for c in contract.column_names)
+    marks = ", ".join("?" for _ in contract.columns)
+    conn.exec_driver_sql(f"INSERT INTO {preparer.quote(contract.name)} ({names}) VALUES ({marks})", list(zip(*columns)))
+    return len(frame)
 
 
 def _copy_postgres(conn: Connection, contract: TableContract, frame: pd.DataFrame) -> int:
