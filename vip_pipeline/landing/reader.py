@@ -84,7 +84,7 @@ def _read_csv(file: LandedFile, encoding: str, delimiter: str) -> RawFile:
         if "UTF8" in reason or "decode" in reason.lower():
             reason = f"not valid {encoding} text ({reason}); set VIP_CSV_ENCODING (e.g. cp1251)"
         raise UnreadableFile(file.name, f"cannot be parsed as CSV: {reason}") from exc
-    rows = table.to_pandas()
+    rows = _to_text_frame(table)
     # pyarrow numbers lines from 1 with the header as line 1; data rows are numbered from 1.
     bad_rows = sorted(int(number) - 1 for number, _, _ in bad)
     rows[ROW] = _surviving_row_numbers(len(rows), bad_rows)
@@ -92,6 +92,12 @@ def _read_csv(file: LandedFile, encoding: str, delimiter: str) -> RawFile:
         {ROW: [int(n) - 1 for n, _, _ in bad], "raw": [t for _, t, _ in bad], "rule": [r for _, _, r in bad]}
     )
     return RawFile(file, rows, malformed)
+
+
+def _to_text_frame(table: pa.Table) -> pd.DataFrame:
+    """Every column as text with surrounding whitespace trimmed (in Arrow, before Python objects exist)."""
+    trimmed = {name: pa.compute.utf8_trim_whitespace(table[name]) for name in table.column_names}
+    return pa.table(trimmed).to_pandas() if trimmed else pd.DataFrame(index=range(table.num_rows))
 
 
 def _surviving_row_numbers(n_good: int, bad_rows: list[int]):
@@ -116,7 +122,7 @@ def _read_parquet(file: LandedFile) -> RawFile:
         elif pa.types.is_timestamp(col.type) and _all_midnight(col):
             col = col.cast(pa.date32())  # dates written as timestamps by some exporters
         columns[name] = col.cast(pa.string()).fill_null("")
-    rows = pa.table(columns).to_pandas() if columns else pd.DataFrame(index=range(table.num_rows))
+    rows = _to_text_frame(pa.table(columns)) if columns else pd.DataFrame(index=range(table.num_rows))
     rows[ROW] = range(1, len(rows) + 1)
     return RawFile(file, rows)
 

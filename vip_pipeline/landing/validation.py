@@ -56,9 +56,8 @@ def empty_accepted(contract: ExtractContract) -> pd.DataFrame:
     return pd.DataFrame({c.name: pd.Series(dtype=kinds.get(c.kind, object)) for c in contract.columns})
 
 
-def _parse(col: Col, text: pd.Series) -> tuple[pd.Series, pd.Series]:
+def _parse(col: Col, text: pd.Series, present: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Typed values of one column and the mask of non-empty values that do not parse."""
-    present = text != ""
     if col.kind in ("date", "month"):
         candidate = text.where(text.str.len() != 7, text + "-01") if col.kind == "month" else text
         values = pd.to_datetime(candidate, format="%Y-%m-%d", errors="coerce")
@@ -89,9 +88,10 @@ def _rules(contract: ExtractContract, rows: pd.DataFrame, periods: pd.DataFrame,
     typed, failed = {}, {}
     for col in contract.columns:
         text = rows[col.name]
-        values, bad = _parse(col, text)
+        present = text != ""
+        values, bad = _parse(col, text, present)
         if col.required:
-            failed[f"missing_value:{col.name}"] = text == ""
+            failed[f"missing_value:{col.name}"] = ~present
         kind = {"date": "unparseable_date", "month": "unparseable_month", "number": "unparseable_number",
                 "bool": "unparseable_bool", "enum": "not_allowed", "currency": "bad_currency_code",
                 "country": "bad_country_code"}.get(col.kind)
@@ -102,9 +102,9 @@ def _rules(contract: ExtractContract, rows: pd.DataFrame, periods: pd.DataFrame,
         elif col.minimum is not None:
             failed[f"below_minimum:{col.name}"] = values.notna() & (values < col.minimum)
         if col.default is not None:
-            values = values.where(text != "", col.default)
+            values = values.where(present, col.default)
         elif not col.required and col.kind in ("str", "enum", "currency", "country"):
-            values = values.where(text != "", None)
+            values = values.where(present, None)
         typed[col.name] = values
     for later, earlier in contract.not_before:
         failed[f"{later}_before_{earlier}"] = typed[later].notna() & typed[earlier].notna() & (typed[later] < typed[earlier])
@@ -195,12 +195,7 @@ def _validate(contract: ExtractContract, files: list[LandedFile], settings: Read
     names = contract.column_names
     extras_of = {raw.file.name: [c for c in raw.rows.columns if c not in (*names, ROW)] for raw in raws}
     for raw in raws:
-        rows = raw.rows.copy()
-        rows[FILE] = raw.file.name
-        for c in rows.columns:
-            if c not in (ROW, FILE):
-                rows[c] = rows[c].astype(str).str.strip()
-        frames.append(rows)
+        frames.append(raw.rows.assign(**{FILE: raw.file.name}))
         if len(raw.malformed):
             malformed.append(raw.malformed.assign(source_file=raw.file.name))
     rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[*names, ROW, FILE])
@@ -208,11 +203,11 @@ def _validate(contract: ExtractContract, files: list[LandedFile], settings: Read
     raw_columns = names + extras
     rows[extras] = rows[extras].fillna("") if extras else rows[extras]
 
-    period_of = {f.name: (pd.Timestamp(f.period_start), pd.Timestamp(f.period_end)) for f in files}
+    sizes = [len(f) for f in frames]  # rows are concatenated file by file: repeat each file's period
     periods = pd.DataFrame({
-        "start": rows[FILE].map(lambda n: period_of[n][0]).astype("datetime64[ns]"),
-        "end": rows[FILE].map(lambda n: period_of[n][1]).astype("datetime64[ns]"),
-    }, index=rows.index) if len(rows) else pd.DataFrame({"start": [], "end": []}, dtype="datetime64[ns]")
+        "start": np.repeat(np.array([raw.file.period_start for raw in raws], dtype="datetime64[ns]"), sizes),
+        "end": np.repeat(np.array([raw.file.period_end for raw in raws], dtype="datetime64[ns]"), sizes),
+    }, index=rows.index)
     typed, failed = _rules(contract, rows, periods, references or {}, accounts)
 
     valid = ~failed.any(axis=1)
