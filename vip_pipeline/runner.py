@@ -8,10 +8,12 @@ in the UI), else on an ephemeral one.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import re
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from datetime import date
 
 import pandas as pd
@@ -22,6 +24,7 @@ from vip_pipeline.definitions import all_assets, build_resources
 from vip_pipeline.landing.inventory import scan_landing
 from vip_pipeline.partitions import first_month, partition_key
 from vip_pipeline.storage.warehouse import Warehouse
+from vip_pipeline.timing import TIMINGS
 
 UNPARTITIONED_EXTRACTS = ["clients", "accounts", "fx_rates"]
 MONTHLY_EXTRACTS = ["transactions", "balances", "client_pnl"]
@@ -53,10 +56,12 @@ def _failure_message(result) -> str:
 
 
 def materialise(selection: list[str], resources: dict, instance: DagsterInstance,
-                partition: str | None = None) -> None:
-    """One Dagster run of the selected assets (and partition); raises PipelineFailed with the reason."""
+                partition: str | None = None, partition_range: tuple[str, str] | None = None) -> None:
+    """One Dagster run of the selected assets (for a partition, or a range in one run); raises PipelineFailed."""
+    tags = {"dagster/asset_partition_range_start": partition_range[0],
+            "dagster/asset_partition_range_end": partition_range[1]} if partition_range else None
     result = materialize(all_assets, selection=[AssetKey(k) for k in selection], resources=resources,
-                         instance=instance, partition_key=partition, raise_on_error=False, run_config=QUIET)
+                         instance=instance, partition_key=partition, raise_on_error=False, run_config=QUIET, tags=tags)
     if not result.success:
         where = f" ({partition[:7]})" if partition else ""
         raise PipelineFailed(f"{', '.join(selection)}{where}:\n  {_failure_message(result)}")
@@ -87,21 +92,57 @@ def run_pipeline(landing: str, database_url: str, staging_dir: str,
     instance = _instance()
     progress(f"{len(inventory.files)} files, months {months[0]:%Y-%m} … {months[-1]:%Y-%m}")
 
-    def step(label: str, selection: list[str], partition: str | None = None) -> None:
+    def step(label: str, selection: list[str], partition: str | None = None,
+             partition_range: tuple[str, str] | None = None) -> None:
         started = time.perf_counter()
-        materialise(selection, resources, instance, partition)
+        materialise(selection, resources, instance, partition, partition_range)
         progress(f"  ✓ {label:<34} {time.perf_counter() - started:6.1f}s")
 
     progress("1/3 validating extracts")
     step("clients, accounts, fx_rates", UNPARTITIONED_EXTRACTS)
-    for month in months:
-        step(f"extracts {month:%Y-%m}", MONTHLY_EXTRACTS, partition_key(month))
-    progress("2/3 monthly metrics")
-    for month in months:
-        step(f"metrics {month:%Y-%m}", MONTHLY_METRICS, partition_key(month))
+    if workers > 1 and len(months) > 1:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            locations = (landing, database_url, staging_dir)
+            _parallel(pool, "extracts", MONTHLY_EXTRACTS, months, locations, progress)
+            progress("2/3 monthly metrics (balance states in order, then months in parallel)")
+            for month in months:
+                step(f"balance_state {month:%Y-%m}", ["balance_state"], partition_key(month))
+            _parallel(pool, "metrics", MONTHLY_METRICS[1:], months, locations, progress)
+    else:
+        for month in months:
+            step(f"extracts {month:%Y-%m}", MONTHLY_EXTRACTS, partition_key(month))
+        progress("2/3 monthly metrics")
+        for month in months:
+            step(f"metrics {month:%Y-%m}", MONTHLY_METRICS, partition_key(month))
     progress("3/3 client decisions")
-    step("client_ltv, vip_assessment, segments", DECISIONS)
+    step("client_ltv, vip_assessment, segments", DECISIONS,
+         partition_range=(partition_key(months[0]), partition_key(months[-1])))
     return months
+
+
+def _in_worker(selection: list[str], locations: tuple[str, str, str], partition: str) -> dict:
+    """One Dagster run in a worker process; returns that run's stage timings."""
+    TIMINGS.clear()
+    started = time.perf_counter()
+    materialise(selection, build_resources(*locations), _instance(), partition)
+    return {"seconds": time.perf_counter() - started, "stages": dict(TIMINGS)}
+
+
+def _parallel(pool: ProcessPoolExecutor, label: str, selection: list[str], months: list[date],
+              locations: tuple[str, str, str], progress: Callable[[str], None]) -> None:
+    """Months in parallel; the first failure cancels what has not started and is raised."""
+    futures = {pool.submit(_in_worker, selection, locations, partition_key(m)): m for m in months}
+    try:
+        for future in as_completed(futures):
+            done = future.result()
+            for name, timed in done["stages"].items():
+                TIMINGS[name].seconds += timed.seconds
+                TIMINGS[name].rows += timed.rows
+            progress(f"  ✓ {label} {futures[future]:%Y-%m}{'':<26} {done['seconds']:6.1f}s")
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        raise
 
 
 def summarise(database_url: str) -> str:

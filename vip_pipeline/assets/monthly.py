@@ -106,6 +106,7 @@ def monthly_metrics(context: AssetExecutionContext, landing: LandingResource, st
     with stage("publish") as timed:
         written = warehouse.warehouse.replace_partitions({ACTIVITY: activity, CLIENT_METRICS: client_metrics}, month)
         timed.rows = sum(written.values())
+    store.write(CLIENT_METRICS, client_metrics, key)  # the decisions' input, as published
     common = {"period": f"{period.month:%Y-%m-%d} … {period.end:%Y-%m-%d}", "is_complete_month": period.is_complete}
     yield MaterializeResult(asset_key="monthly_account_activity", metadata={
         **common, "dagster/row_count": written["monthly_account_activity"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -37,6 +38,12 @@ class StagingStore:
     def read(self, name: str, partition: str | None = None) -> pd.DataFrame | None:
         path = self.path(name, partition)
         return pd.read_parquet(path) if path.exists() else None
+
+
+    def read_months(self, name: str, up_to: date) -> pd.DataFrame:
+        """All monthly partitions of `name` up to and including the month `up_to` (empty frame if none)."""
+        files = sorted(p for p in (self.base / name).glob("*.parquet") if p.stem <= up_to.strftime("%Y-%m-01"))
+        return pd.concat([pd.read_parquet(p) for p in files], ignore_index=True) if files else pd.DataFrame()
 
 
 class StagingIOManager(ConfigurableIOManager):

@@ -45,7 +45,9 @@ def redact(url: str) -> str:
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        database = sa.make_url(url).database or ""
+        if database and not database.startswith("file:") and database != ":memory:":
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(url, connect_args={"timeout": 60})
 
         @sa.event.listens_for(engine, "connect")
@@ -106,14 +108,15 @@ class Warehouse:
 
     # -- writing ---------------------------------------------------------------------------------
     @_guarded
-    def replace_partitions(self, frames: dict[str, pd.DataFrame], value) -> dict[str, int]:
-        """Replace one month's rows (each contract's partition column = value) of several tables, in one transaction."""
-        month = pd.Timestamp(value).date()
+    def replace_partitions(self, frames: dict[str, pd.DataFrame], months) -> dict[str, int]:
+        """Replace the rows of one or several months (each contract's partition column) of several tables,
+        in one transaction."""
+        values = [pd.Timestamp(m).date() for m in (months if isinstance(months, (list, tuple)) else [months])]
         with self.engine.begin() as conn:
             counts = {}
             for name, frame in frames.items():
                 table = self.tables[name]
-                conn.execute(table.delete().where(table.c[TABLES[name].partition_column] == month))
+                conn.execute(table.delete().where(table.c[TABLES[name].partition_column].in_(values)))
                 counts[name] = self._insert(conn, TABLES[name], frame)
             return counts
 
