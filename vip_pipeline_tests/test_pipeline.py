@@ -11,7 +11,8 @@ import sqlalchemy as sa
 from dagster import AssetKey, DagsterInstance, materialize
 
 from vip_pipeline.definitions import all_assets, build_resources, defs
-from vip_pipeline.runner import MONTHLY_METRICS, PipelineFailed, run_pipeline
+from vip_pipeline.resources import DecisionRulesResource
+from vip_pipeline.runner import DECISIONS, MONTHLY_METRICS, PipelineFailed, run_pipeline
 from vip_pipeline.storage.warehouse import Warehouse
 from vip_pipeline_tests.tiny_bank import FILES, write_tiny_bank
 
@@ -133,3 +134,23 @@ def test_cli_run_prints_summary(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "vip_pipeline.cli", "run", "--landing", str(tmp_path / "nowhere"),
                           "--database-url", url], capture_output=True, text=True, timeout=300)
     assert bad.returncode != 0
+
+
+def test_threshold_change_redecides_without_reingesting(tmp_path, sqlite_url):
+    run(tmp_path, sqlite_url)
+    wh = Warehouse(sqlite_url)
+    audit_rows = wh.count("load_audit")
+    before = wh.read("vip_assessment").set_index(["client_id", "as_of_month"])
+    c1_march = ("c1", pd.Timestamp("2024-03-01"))
+    # c1: annual sales 6,000,000 > 5,000,000 (scale) + monopoly → 2 criteria; raise the sales bar above its sales
+    assert before.loc[c1_march, "scale_met"] and before.loc[c1_march, "criteria_met"] == 2
+    resources = build_resources(str(tmp_path / "landing"), sqlite_url, str(tmp_path / "staging"))
+    resources["decision_rules"] = DecisionRulesResource(annual_sales_usd=7_000_000)
+    result = materialize(all_assets, selection=[AssetKey(k) for k in DECISIONS], resources=resources,
+                         instance=DagsterInstance.ephemeral(),
+                         tags={"dagster/asset_partition_range_start": "2024-02-01",
+                               "dagster/asset_partition_range_end": "2024-03-01"})
+    assert result.success
+    after = wh.read("vip_assessment").set_index(["client_id", "as_of_month"])
+    assert not after.loc[c1_march, "scale_met"] and after.loc[c1_march, "criteria_met"] == 1
+    assert wh.count("load_audit") == audit_rows  # no extract was read again
