@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 import sys
 
 import pandas as pd
@@ -154,3 +155,11 @@ def test_threshold_change_redecides_without_reingesting(tmp_path, sqlite_url):
     after = wh.read("vip_assessment").set_index(["client_id", "as_of_month"])
     assert not after.loc[c1_march, "scale_met"] and after.loc[c1_march, "criteria_met"] == 1
     assert wh.count("load_audit") == audit_rows  # no extract was read again
+
+
+def test_dagster_cli_validates_the_code_location():
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([str(Path(sys.executable).parent / "dagster"), "definitions", "validate", "-w", "workspace.yaml"],
+                          cwd=root, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Validation successful" in done.stdout + done.stderr

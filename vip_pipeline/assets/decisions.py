@@ -5,12 +5,12 @@ whole range of months in one pass over the client panel, the nightly run decides
 nightly cost does not grow with history. A month still in progress gets no decisions.
 """
 
-from datetime import date
+from datetime import timedelta
 
 import pandas as pd
 from dagster import (
-    AssetCheckSpec, AssetExecutionContext, AssetSpec, BackfillPolicy, Failure, MaterializeResult, MetadataValue,
-    multi_asset,
+    AssetCheckSpec, AssetExecutionContext, AssetSpec, BackfillPolicy, Failure, FreshnessPolicy, MaterializeResult,
+    MetadataValue, multi_asset,
 )
 
 from vip_pipeline import checks
@@ -35,6 +35,10 @@ DECISION_CHECKS = [
 ]
 
 
+# The nightly run refreshes these every day: older than 26 hours means a night was missed.
+NIGHTLY_FRESHNESS = FreshnessPolicy.time_window(fail_window=timedelta(hours=26), warn_window=timedelta(hours=25))
+
+
 def distribution(frame: pd.DataFrame, column: str) -> dict[str, int]:
     return {str(k): int(v) for k, v in frame[column].value_counts().sort_index().items()}
 
@@ -47,13 +51,13 @@ def distribution(frame: pd.DataFrame, column: str) -> dict[str, int]:
     check_specs=DECISION_CHECKS,
     specs=[
         AssetSpec("client_ltv", description=CLIENT_LTV.description, deps=["monthly_client_metrics", "clients"],
-                  metadata=column_schema(CLIENT_LTV), group_name=DECISIONS),
+                  metadata=column_schema(CLIENT_LTV), group_name=DECISIONS, freshness_policy=NIGHTLY_FRESHNESS),
         AssetSpec("vip_assessment", description=VIP_ASSESSMENT.description,
                   deps=["monthly_client_metrics", "clients"], metadata=column_schema(VIP_ASSESSMENT),
-                  group_name=DECISIONS),
+                  group_name=DECISIONS, freshness_policy=NIGHTLY_FRESHNESS),
         AssetSpec("client_segments", description=CLIENT_SEGMENTS.description,
                   deps=["client_ltv", "vip_assessment"], metadata=column_schema(CLIENT_SEGMENTS),
-                  group_name=DECISIONS),
+                  group_name=DECISIONS, freshness_policy=NIGHTLY_FRESHNESS),
     ],
 )
 def client_decisions(context: AssetExecutionContext, landing: LandingResource, staging: StagingResource,
