@@ -36,3 +36,8 @@ bench: install
 
 clean:
 	rm -rf data .dagster_home
+
+## screenshot: only the UI tests: the real webserver + GraphQL, and docs/img/asset-graph.png (needs Debian's chromium)
+.PHONY: screenshot
+screenshot: install
+	$(BIN)/python -m pytest vip_pipeline_tests/test_ui.py -q

@@ -112,7 +112,10 @@ class Webserver:
             error = entry["locationOrLoadError"]
             if error and error["__typename"] == "PythonError":
                 raise RuntimeError(f"code location {entry['name']} failed to load: {error['message']}")
-        return entries[0]["loadStatus"] if entries else "NO_LOCATION"
+        if not entries:
+            return "NO_LOCATION"
+        self.location = entries[0]["name"]
+        return entries[0]["loadStatus"]
 
     def graphql(self, query: str, variables: dict | None = None, timeout: float = 30.0) -> dict:
         """POST /graphql; returns `data`, raises GraphQLError when the answer has errors."""

@@ -1,0 +1,208 @@
+"""The Dagster UI as a data engineer sees it: the real `dagster-webserver`, its GraphQL API, and a
+headless-Chromium screenshot of the asset graph (copied to docs/img/asset-graph.png for docs/operations.md).
+
+One webserver is shared by the module. Before it starts, a small sample bank (2 months up to yesterday,
+VIP_FIRST_MONTH = its first month, so every partition has data) is run through the pipeline once
+(`vip-pipeline run` with the same DAGSTER_HOME): the UI then shows what an engineer sees after a night,
+materialised assets and passed checks. Run alone with `make screenshot`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import struct
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from vip_pipeline.landing.inventory import scan_landing
+from vip_pipeline_tests.ui_support import (
+    REPO_ROOT, Webserver, clean_env, find_chromium, in_ci, screenshot, venv_bin,
+)
+
+ASSETS = {"clients", "accounts", "fx_rates", "transactions", "balances", "client_pnl", "balance_state",
+          "monthly_account_activity", "monthly_client_metrics", "client_ltv", "vip_assessment", "client_segments"}
+BLOCKING_CHECKS = {
+    ("transactions", "rows_reconcile"), ("transactions", "no_refused_file"),
+    ("clients", "rows_reconcile"), ("accounts", "no_refused_file"),
+    ("monthly_account_activity", "adb_within_daily_range"), ("monthly_account_activity", "fx_coverage"),
+    ("monthly_client_metrics", "reconciles_with_accounts"),
+    ("client_ltv", "ltv_equals_sum_of_margins"), ("vip_assessment", "unique_key"),
+    ("client_segments", "one_tier_and_category"),
+}
+DOCS_IMAGE = REPO_ROOT / "docs" / "img" / "asset-graph.png"
+
+ASSET_NODES = """
+{ assetNodes {
+    assetKey { path }
+    groupName
+    hasAssetChecks
+    assetChecksOrError { __typename ... on AssetChecks { checks { name blocking description
+                                                                  executionForLatestMaterialization { status } } } }
+    assetMaterializations(limit: 1) { runId partition }
+} }"""
+
+COLUMN_SCHEMA = """
+query ($keys: [AssetKeyInput!]) {
+  assetNodes(assetKeys: $keys) {
+    assetKey { path }
+    metadataEntries { label __typename ... on TableSchemaMetadataEntry { schema { columns { name type description } } } }
+} }"""
+
+REPOSITORY = """
+{ repositoriesOrError { __typename ... on RepositoryConnection { nodes {
+    name location { name }
+    jobs { name isAssetJob tags { key value } }
+    schedules { name cronSchedule executionTimezone pipelineName description }
+    sensors { name minIntervalSeconds description targets { pipelineName } }
+} } ... on PythonError { message } } }"""
+
+RUNS = """{ runsOrError { __typename ... on Runs { results { runId status } } ... on PythonError { message } } }"""
+
+
+def _cli(env: dict[str, str], *args: str) -> None:
+    done = subprocess.run([venv_bin("vip-pipeline"), *args], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, f"vip-pipeline {' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+
+
+@pytest.fixture(scope="module")
+def webserver(tmp_path_factory):
+    base = tmp_path_factory.mktemp("ui")
+    home = base / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("")
+    landing = base / "landing"
+    env = clean_env(DAGSTER_HOME=str(home), VIP_LANDING_DIR=str(landing),
+                    VIP_DATABASE_URL=f"sqlite:///{base / 'vip.db'}", VIP_STAGING_DIR=str(base / "staging"))
+    _cli(env, "generate-sample", "--out", str(landing), "--clients", "12", "--months", "2")
+    env["VIP_FIRST_MONTH"] = f"{scan_landing(landing).months[0]:%Y-%m-01}"
+    _cli(env, "run", "--quiet")
+    server = Webserver(env, base / "webserver.log")
+    try:
+        server.wait_ready(timeout=120)
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def asset_nodes(webserver) -> dict[str, dict]:
+    return {"/".join(n["assetKey"]["path"]): n for n in webserver.graphql(ASSET_NODES)["assetNodes"]}
+
+
+def test_ui_shows_assets_checks_schedule_sensor_and_job(webserver, asset_nodes):
+    assert webserver.server_info["dagster_version"].startswith("1.13.")
+    assert ASSETS <= set(asset_nodes), f"missing assets: {sorted(ASSETS - set(asset_nodes))}"
+
+    checks = {}
+    for key, node in asset_nodes.items():
+        result = node["assetChecksOrError"]
+        assert result["__typename"] == "AssetChecks", f"{key}: {result}"
+        assert node["hasAssetChecks"] == bool(result["checks"])
+        checks.update({(key, c["name"]): c for c in result["checks"]})
+    assert BLOCKING_CHECKS <= set(checks), f"missing checks: {sorted(BLOCKING_CHECKS - set(checks))}"
+    for key in BLOCKING_CHECKS:
+        assert checks[key]["blocking"] and checks[key]["description"], key
+        # the seeding run executed every check: the UI shows its latest result next to the asset
+        assert (checks[key]["executionForLatestMaterialization"] or {}).get("status") == "SUCCEEDED", key
+    assert all(asset_nodes[a]["assetMaterializations"] for a in ASSETS), "every asset materialised once"
+    runs = webserver.graphql(RUNS)["runsOrError"]
+    assert runs["__typename"] == "Runs" and runs["results"]
+    assert {r["status"] for r in runs["results"]} == {"SUCCESS"}
+
+    data = webserver.graphql(REPOSITORY)["repositoriesOrError"]
+    assert data["__typename"] == "RepositoryConnection", data
+    (repo,) = data["nodes"]
+    jobs = {j["name"]: j for j in repo["jobs"]}
+    schedules = {s["name"]: s for s in repo["schedules"]}
+    sensors = {s["name"]: s for s in repo["sensors"]}
+    assert "refresh_month" in jobs
+    assert {"key": "vip_pipeline/queue", "value": "monthly"} in jobs["refresh_month"]["tags"]
+    nightly = schedules["nightly_refresh"]
+    assert nightly["pipelineName"] == "refresh_month"
+    assert (nightly["cronSchedule"], nightly["executionTimezone"]) == ("0 2 * * *", "Europe/Sofia")  # VIP_* unset
+    landing = sensors["landing_sensor"]
+    assert [t["pipelineName"] for t in landing["targets"]] == ["refresh_month"]
+    assert landing["minIntervalSeconds"] == 60
+
+
+def test_ui_shows_column_schema(webserver):
+    keys = [{"path": ["monthly_account_activity"]}, {"path": ["client_segments"]}, {"path": ["transactions"]}]
+    nodes = webserver.graphql(COLUMN_SCHEMA, {"keys": keys})["assetNodes"]
+    schemas = {}
+    for node in nodes:
+        entries = {e["label"]: e for e in node["metadataEntries"]}
+        entry = entries.get("dagster/column_schema")
+        assert entry and entry["__typename"] == "TableSchemaMetadataEntry", node["assetKey"]
+        schemas[node["assetKey"]["path"][0]] = {c["name"]: c for c in entry["schema"]["columns"]}
+    activity = schemas["monthly_account_activity"]
+    assert {"account_id", "month", "adb", "adb_usd", "margin_usd"} <= set(activity)
+    assert activity["adb_usd"]["type"] == "float" and activity["adb_usd"]["description"]
+    assert {"client_id", "category", "ltv_tier"} <= set(schemas["client_segments"])
+    assert {"txn_id", "amount"} <= set(schemas["transactions"])
+
+
+def test_deploy_config_serialises_the_monthly_job(webserver):
+    """deploy/dagster.yaml passes Dagster's instance schema and limits the tag the UI shows on refresh_month to 1."""
+    from dagster import QueuedRunCoordinator
+    from dagster._core.instance.config import dagster_instance_config
+    from dagster._serdes import ConfigurableClassData
+
+    config, _ = dagster_instance_config(str(REPO_ROOT / "deploy"))
+    db = config["storage"]["postgres"]["postgres_db"]
+    for field, var in {"username": "DAGSTER_PG_USERNAME", "password": "DAGSTER_PG_PASSWORD",
+                       "hostname": "DAGSTER_PG_HOST", "db_name": "DAGSTER_PG_DB"}.items():
+        assert db[field] == {"env": var}, field
+    assert db["scheme"] == "postgresql+psycopg2", "psycopg 3 breaks dagster-postgres' NOTIFY (deploy/README.md)"
+    coordinator = ConfigurableClassData(config["run_coordinator"]["module"], config["run_coordinator"]["class"],
+                                        yaml.safe_dump(config["run_coordinator"]["config"])).rehydrate(QueuedRunCoordinator)
+    (repo,) = webserver.graphql(REPOSITORY)["repositoriesOrError"]["nodes"]
+    (job,) = [j for j in repo["jobs"] if j["name"] == "refresh_month"]
+    limits = {(lim["key"], lim.get("value")): lim["limit"] for lim in coordinator.get_run_queue_config().tag_concurrency_limits}
+    assert [limits.get((t["key"], t["value"])) for t in job["tags"]] == [1]
+    assert config["run_retries"]["enabled"] and config["run_retries"]["max_retries"] == 2
+    assert config["telemetry"] == {"enabled": False}
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    header = path.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    return struct.unpack(">II", header[16:24])
+
+
+def _chromium_or_fail() -> str:
+    """Debian's headless Chromium: missing FAILS in CI (CI=true), skips elsewhere with the reason."""
+    found = find_chromium()
+    if found is None:
+        message = "headless Chromium not found (/usr/bin/chromium): apt-get install -y chromium"
+        if in_ci():
+            pytest.fail(f"CI: {message}")
+        pytest.skip(message)
+    return found
+
+
+def test_asset_graph_screenshot(request, tmp_path):
+    chromium = _chromium_or_fail()  # before the shared server is (maybe) started for nothing
+    webserver = request.getfixturevalue("webserver")
+    asset_nodes = request.getfixturevalue("asset_nodes")
+
+    # The "Join the Dagster community" dialog covers a fresh UI on localhost: dismiss it for this
+    # DAGSTER_HOME exactly as its Skip button does.
+    assert webserver.graphql("mutation { setNuxSeen }")["setNuxSeen"] is True
+    groups = sorted({n["groupName"] for n in asset_nodes.values()})
+    # group ids of the graph's `expanded` parameter (global, or per code location behind a feature flag)
+    expanded = [f"global@global:{g}" for g in groups] + [f"__repository__@{webserver.location}:{g}" for g in groups]
+    url = f"{webserver.url}/asset-groups?expanded={','.join(expanded)}"  # "Lineage": the global asset graph
+
+    out = tmp_path / "asset-graph.png"
+    done = screenshot(chromium, url, out, tmp_path / "chromium-profile")
+    assert done.returncode == 0 and out.exists(), f"chromium failed ({done.returncode}):\n{done.stdout[-3000:]}"
+    assert _png_size(out) == (1600, 1000)
+    size = out.stat().st_size
+    assert size > 20_000, f"{size} bytes: the page did not render the graph\n{webserver.log_tail()}"
+    assert size < 500_000, f"{size} bytes: too large to commit"
+    DOCS_IMAGE.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(out, DOCS_IMAGE)
