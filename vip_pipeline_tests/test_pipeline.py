@@ -163,3 +163,13 @@ def test_dagster_cli_validates_the_code_location():
                           cwd=root, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Validation successful" in done.stdout + done.stderr
+
+
+def test_parallel_months_publish_the_same_tables(tmp_path):
+    sequential, parallel = f"sqlite:///{tmp_path / 'seq.db'}", f"sqlite:///{tmp_path / 'par.db'}"
+    landing = write_tiny_bank(tmp_path / "landing")
+    run_pipeline(str(landing), sequential, str(tmp_path / "staging-seq"), progress=lambda _: None)
+    run_pipeline(str(landing), parallel, str(tmp_path / "staging-par"), progress=lambda _: None, workers=2)
+    one, two = snapshot(sequential), snapshot(parallel)
+    for table in PUBLISHED:
+        pd.testing.assert_frame_equal(one[table], two[table], obj=table)
