@@ -8,7 +8,7 @@ import os
 import sys
 import time
 import warnings
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 from vip_pipeline.storage.warehouse import redact

@@ -6,7 +6,6 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-import pytest
 from dagster import DagsterInstance, build_schedule_context, build_sensor_context
 
 from vip_pipeline.definitions import build_resources, defs
@@ -26,6 +25,8 @@ def ephemeral_instance():
         yield instance
     finally:
         instance.dispose()
+
+
 REPO = defs.get_repository_def()
 
 

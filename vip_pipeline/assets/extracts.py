@@ -18,6 +18,7 @@ from vip_pipeline.landing.validation import LoadResult, load_snapshot, validate_
 from vip_pipeline.partitions import monthly_partitions
 from vip_pipeline.resources import DATABASE_RETRY, LandingResource, WarehouseResource
 
+
 def load_checks(name: str) -> list[AssetCheckSpec]:
     """Blocking checks of every extract: nothing downstream runs when one fails."""
     return [

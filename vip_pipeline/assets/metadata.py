@@ -8,6 +8,7 @@ from vip_pipeline.contracts.tables import TableContract
 
 EXTRACT_TYPES = {"date": "date", "month": "date", "number": "float", "bool": "bool"}
 
+
 def column_schema(contract: ExtractContract | TableContract) -> dict:
     """`dagster/column_schema` metadata for an asset, from its contract."""
     if isinstance(contract, ExtractContract):
@@ -16,6 +17,7 @@ def column_schema(contract: ExtractContract | TableContract) -> dict:
     else:
         columns = [TableColumn(c.name, c.kind, description=c.description) for c in contract.columns]
     return {"dagster/column_schema": TableSchema(columns=columns)}
+
 
 def preview(frame: pd.DataFrame, rows: int = 10) -> MetadataValue:
     return MetadataValue.md(frame.head(rows).to_markdown(index=False) if len(frame) else "_no rows_")

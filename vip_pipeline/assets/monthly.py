@@ -20,6 +20,7 @@ from vip_pipeline.partitions import monthly_partitions, partition_key, previous_
 from vip_pipeline.resources import DATABASE_RETRY, LandingResource, MetricRulesResource, StagingResource, WarehouseResource
 from vip_pipeline.timing import stage
 
+
 def opening_state(context: AssetExecutionContext, staging: StagingResource, inventory: Inventory) -> pd.DataFrame | None:
     """The balance state at the end of the previous month (None before the first month of data)."""
     month = date.fromisoformat(context.partition_key)
@@ -33,6 +34,7 @@ def opening_state(context: AssetExecutionContext, staging: StagingResource, inve
             f"materialise {previous:%Y-%m} (and earlier) first"))
     return state
 
+
 @asset(group_name=MONTHLY, io_manager_key="staging_io_manager", partitions_def=monthly_partitions,
        deps=[AssetDep("balance_state", partition_mapping=previous_month)])
 def balance_state(context: AssetExecutionContext, landing: LandingResource, staging: StagingResource,
@@ -41,6 +43,7 @@ def balance_state(context: AssetExecutionContext, landing: LandingResource, stag
     balances forward across months, so the heavy monthly work can run in parallel)."""
     state = carry_forward_state(opening_state(context, staging, landing.inventory()), balances)
     return Output(state, metadata={"dagster/row_count": len(state)})
+
 
 ACTIVITY, CLIENT_METRICS = "monthly_account_activity", "monthly_client_metrics"
 MONTHLY_CHECKS = [
@@ -119,6 +122,7 @@ def monthly_metrics(context: AssetExecutionContext, landing: LandingResource, st
         "top_clients_by_margin": preview(top),
     })
     yield from results
+
 
 def _latest_day(month: date, inventory: Inventory, balances: pd.DataFrame, txns: pd.DataFrame) -> date | None:
     """The latest booking or balance day in the month's data, when the month is still in progress."""

@@ -39,7 +39,6 @@ class StagingStore:
         path = self.path(name, partition)
         return pd.read_parquet(path) if path.exists() else None
 
-
     def read_months(self, name: str, up_to: date) -> pd.DataFrame:
         """All monthly partitions of `name` up to and including the month `up_to` (empty frame if none)."""
         files = sorted(p for p in (self.base / name).glob("*.parquet") if p.stem <= up_to.strftime("%Y-%m-01"))
