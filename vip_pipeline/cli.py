@@ -46,7 +46,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         run_pipeline(landing, url, staging, progress=_print, workers=args.workers, only_months=only)
     except PipelineFailed as exc:
         _print(f"\nFAILED: {exc}")
-        _print("Nothing downstream of the failure was published; rejected rows and the load audit are in the database.")
+        _print("Nothing downstream of the failure was published.")
+        if "unavailable or not writable" not in str(exc):
+            _print("Rejected rows and the load audit of what was read are in rejected_rows and load_audit.")
         return 1
     _print(f"\ndone in {time.perf_counter() - started:.1f}s\n")
     if args.timings:

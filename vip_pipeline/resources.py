@@ -9,7 +9,10 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 
-from dagster import Backoff, ConfigurableResource, RetryPolicy
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from dagster import Backoff, ConfigurableResource, Failure, RetryPolicy
 from pydantic import Field
 
 from vip_pipeline.decisions.rules import DecisionRules
@@ -17,7 +20,7 @@ from vip_pipeline.landing.inventory import Inventory, scan_landing
 from vip_pipeline.landing.validation import ReadSettings
 from vip_pipeline.metrics.margin import MarginRules
 from vip_pipeline.storage.staging import StagingStore
-from vip_pipeline.storage.warehouse import Warehouse
+from vip_pipeline.storage.warehouse import Warehouse, WarehouseRejected
 
 DEFAULT_LANDING_DIR = "data/landing"
 DEFAULT_DATABASE_URL = "sqlite:///data/vip.db"
@@ -75,6 +78,14 @@ class WarehouseResource(ConfigurableResource):
     @property
     def warehouse(self) -> Warehouse:
         return _warehouse(_setting(self.database_url, "VIP_DATABASE_URL", DEFAULT_DATABASE_URL))
+
+    @contextmanager
+    def publishing(self) -> Iterator[Warehouse]:
+        """The warehouse for a write; data it refuses fails the step at once (a retry would be refused again)."""
+        try:
+            yield self.warehouse
+        except WarehouseRejected as exc:
+            raise Failure(description=str(exc), allow_retries=False) from None
 
 
 class StagingResource(ConfigurableResource):

@@ -50,7 +50,7 @@ def _failure_message(result) -> str:
             error = event.step_failure_data.error
             while error.cause is not None and "Failure" not in error.cls_name and error.cls_name != "MissingFxRate":
                 error = error.cause
-            text = re.sub(r"^[\w.]+(Error|Exception|Failure|Unavailable|Rate): ", "", error.message.strip())
+            text = re.sub(r"^[\w.]+(Error|Exception|Failure|Unavailable|Rejected|Rate): ", "", error.message.strip())
             messages.append(f"[{event.step_key}] {text}")
     return "\n  ".join(messages) or "a step failed (see the Dagster run logs)"
 

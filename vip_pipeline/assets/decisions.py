@@ -90,8 +90,8 @@ def client_decisions(context: AssetExecutionContext, landing: LandingResource, s
     if failed_checks(results):
         yield from results
         raise Failure(allow_retries=False, description=f"decisions not published: failed check(s) {failed_checks(results)}")
-    with stage("publish") as timed:
-        written = warehouse.warehouse.replace_partitions(
+    with stage("publish") as timed, warehouse.publishing() as wh:
+        written = wh.replace_partitions(
             {"client_ltv": ltv, "vip_assessment": vip, "client_segments": segments}, months)
         timed.rows = sum(written.values())
     yield from _materializations(store, written, months, as_of, ltv, segments)

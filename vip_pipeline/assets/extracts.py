@@ -35,7 +35,8 @@ def publish_load(context: AssetExecutionContext, warehouse: WarehouseResource, r
     now = pd.Timestamp.now(tz="UTC")
     rejected = result.rejected.assign(run_id=context.run_id, rejected_at=now)
     audit = result.audit.assign(run_id=context.run_id, loaded_at=now)
-    warehouse.warehouse.replace_files(rejected, audit, [f.name for f in files])
+    with warehouse.publishing() as wh:
+        wh.replace_files(rejected, audit, [f.name for f in files])
     metadata = {
         "files": MetadataValue.md("\n".join(f"- {f.name}" for f in files) or "_none_"),
         "rows_read": int(audit["rows_read"].sum()),

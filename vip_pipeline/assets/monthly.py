@@ -106,8 +106,8 @@ def monthly_metrics(context: AssetExecutionContext, landing: LandingResource, st
     if failed_checks(results):
         yield from results
         raise Failure(allow_retries=False, description=f"{key[:7]} not published: failed check(s) {failed_checks(results)}")
-    with stage("publish") as timed:
-        written = warehouse.warehouse.replace_partitions({ACTIVITY: activity, CLIENT_METRICS: client_metrics}, month)
+    with stage("publish") as timed, warehouse.publishing() as wh:
+        written = wh.replace_partitions({ACTIVITY: activity, CLIENT_METRICS: client_metrics}, month)
         timed.rows = sum(written.values())
     store.write(CLIENT_METRICS, client_metrics, key)  # the decisions' input, as published
     common = {"period": f"{period.month:%Y-%m-%d} … {period.end:%Y-%m-%d}", "is_complete_month": period.is_complete}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import io
+import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -64,8 +65,12 @@ class WarehouseUnavailable(Exception):
     """The database cannot be reached or written; the message never contains the password."""
 
 
+class WarehouseRejected(Exception):
+    """The database refused the data (constraint, type): permanent, so never worth a retry."""
+
+
 def _guarded(method):
-    """Turn driver errors about connecting or writing into one clear, password-free message."""
+    """Turn driver errors into one clear message: no password, no row contents (the driver's DETAIL line)."""
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
@@ -74,6 +79,9 @@ def _guarded(method):
         except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
             reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
             raise WarehouseUnavailable(f"database {redact(self.url)} unavailable or not writable: {reason}") from None
+        except (sa.exc.IntegrityError, sa.exc.DataError, sa.exc.ProgrammingError) as exc:
+            reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+            raise WarehouseRejected(f"database {redact(self.url)} refused the data: {reason}") from None
 
     return wrapper
 
@@ -217,16 +225,17 @@ def _insert_rows(conn: Connection, contract: TableContract, frame: pd.DataFrame)
 def _copy_postgres(conn: Connection, contract: TableContract, frame: pd.DataFrame) -> int:
     """Bulk load with COPY … FROM STDIN (CSV), inside the caller's transaction."""
     out = frame.copy()
+    null = f"vip-null-{uuid.uuid4().hex}"  # a NULL marker no real value equals (a literal \\N is data)
     for c in contract.columns:
         if c.kind == "date":
             out[c.name] = out[c.name].dt.strftime("%Y-%m-%d")
         elif c.kind == "timestamp":
             out[c.name] = out[c.name].dt.strftime("%Y-%m-%d %H:%M:%S.%f+00:00")
     buffer = io.StringIO()
-    out.to_csv(buffer, index=False, header=False, na_rep="\\N", float_format="%.17g")
+    out.to_csv(buffer, index=False, header=False, na_rep=null, float_format="%.17g")
     preparer = conn.dialect.identifier_preparer
     columns = ", ".join(preparer.quote(c) for c in contract.column_names)
-    statement = f"COPY {preparer.quote(contract.name)} ({columns}) FROM STDIN WITH (FORMAT csv, NULL '\\N')"
+    statement = f"COPY {preparer.quote(contract.name)} ({columns}) FROM STDIN WITH (FORMAT csv, NULL '{null}')"
     cursor = conn.connection.dbapi_connection.cursor()
     with cursor.copy(statement) as copy:
         copy.write(buffer.getvalue())
