@@ -73,6 +73,7 @@ class Webserver:
     def __init__(self, env: dict[str, str], log_path: Path):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.env = env
         self.log_path = log_path
         self._log = open(log_path, "wb")
         self.proc = subprocess.Popen(
