@@ -28,6 +28,8 @@ from vip_pipeline.timing import stage
 DECISION_CHECKS = [
     AssetCheckSpec("ltv_equals_sum_of_margins", asset="client_ltv", blocking=True,
                    description="LTV as of M = Σ monthly margin of the client's months ≤ M (recomputed)."),
+    AssetCheckSpec("unique_key", asset="client_ltv", blocking=True,
+                   description="One LTV row per client and complete month."),
     AssetCheckSpec("unique_key", asset="vip_assessment", blocking=True,
                    description="One assessment per client and complete month."),
     AssetCheckSpec("one_tier_and_category", asset="client_segments", blocking=True,
@@ -83,6 +85,7 @@ def client_decisions(context: AssetExecutionContext, landing: LandingResource, s
                           (decisions.client_ltv, decisions.vip_assessment, decisions.client_segments))
     results = check_results([
         ("client_ltv", "ltv_equals_sum_of_margins", checks.ltv_equals_sum_of_margins(ltv, metrics)),
+        ("client_ltv", "unique_key", checks.unique_key(ltv, ["client_id", "as_of_month"])),
         ("vip_assessment", "unique_key", checks.unique_key(vip, ["client_id", "as_of_month"])),
         ("client_segments", "one_tier_and_category",
          checks.one_tier_and_category(segments, len(active_clients(clients, as_of)))),
