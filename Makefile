@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SAMPLE := data/landing
 
-.PHONY: demo test install sample run ui bench clean
+.PHONY: demo test lint install sample run ui bench clean
 
 $(BIN)/vip-pipeline: pyproject.toml
 	@command -v $(PY) >/dev/null || (echo "need $(PY)"; exit 1)
@@ -21,8 +21,12 @@ demo: install
 	$(BIN)/vip-pipeline generate-sample --out $(SAMPLE)
 	$(BIN)/vip-pipeline run --landing $(SAMPLE) --database-url sqlite:///data/vip.db
 
-## test: the whole test suite (needs Debian's postgresql package for the throwaway server)
-test: install
+## lint: pyflakes/pycodestyle on the package (formatting: ruff format vip_pipeline)
+lint: install
+	$(BIN)/ruff check vip_pipeline
+
+## test: lint, then the whole test suite (needs Debian's postgresql and chromium packages)
+test: lint
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q -p no:cacheprovider; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "no tests ran"; exit 1; fi; exit $$rc
 

@@ -31,8 +31,17 @@ def _dataset(root: Path, months: int, clients: int, progress: Callable[[str], No
     shutil.rmtree(home, ignore_errors=True)
     progress(f"generating bank-M ({clients} clients, {months} months, full daily balances) into {home} …")
     started = time.perf_counter()
-    summary = generate_sample(home / "landing", clients=clients, months=months, seed=7, end_date=END_DATE,
-                              daily_months=1, full_balances=True, txns_per_account_month=20, bad_rows=True)
+    summary = generate_sample(
+        home / "landing",
+        clients=clients,
+        months=months,
+        seed=7,
+        end_date=END_DATE,
+        daily_months=1,
+        full_balances=True,
+        txns_per_account_month=20,
+        bad_rows=True,
+    )
     (home / "new_day").mkdir()
     for extract in ("transactions", "balances", "fx_rates"):
         for path in (home / "landing").glob(f"{extract}_{END_DATE.isoformat()}.*"):
@@ -45,9 +54,24 @@ def _dataset(root: Path, months: int, clients: int, progress: Callable[[str], No
 def _run(landing: Path, work: Path, extra: list[str], workers: int) -> dict:
     """One `vip-pipeline run` in its own process: wall time, peak RSS and per-stage timings."""
     timings = work / f"timings-{time.time_ns()}.json"
-    cmd = [sys.executable, "-m", "vip_pipeline.cli", "run", "--landing", str(landing), "--database-url",
-           f"sqlite:///{work / 'vip.db'}", "--staging-dir", str(work / "staging"), "--timings", str(timings),
-           "--quiet", "--workers", str(workers), *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "vip_pipeline.cli",
+        "run",
+        "--landing",
+        str(landing),
+        "--database-url",
+        f"sqlite:///{work / 'vip.db'}",
+        "--staging-dir",
+        str(work / "staging"),
+        "--timings",
+        str(timings),
+        "--quiet",
+        "--workers",
+        str(workers),
+        *extra,
+    ]
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output = proc.stdout.read()
@@ -55,7 +79,11 @@ def _run(landing: Path, work: Path, extra: list[str], workers: int) -> dict:
     wall = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"benchmark run failed:\n{output}")
-    return {"wall_s": round(wall, 1), "peak_rss_mb": round(usage.ru_maxrss / 1024), "stages": json.loads(timings.read_text())}
+    return {
+        "wall_s": round(wall, 1),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024),
+        "stages": json.loads(timings.read_text()),
+    }
 
 
 def _nightly(home: Path, work: Path, workers: int) -> dict:
@@ -70,16 +98,19 @@ def _nightly(home: Path, work: Path, workers: int) -> dict:
 
 
 def _table(name: str, result: dict) -> list[str]:
-    lines = [f"### {name}: wall {result['wall_s']} s, peak RSS {result['peak_rss_mb']} MB", "",
-             "| stage | seconds | rows | rows/s |", "|---|---:|---:|---:|"]
+    lines = [
+        f"### {name}: wall {result['wall_s']} s, peak RSS {result['peak_rss_mb']} MB",
+        "",
+        "| stage | seconds | rows | rows/s |",
+        "|---|---:|---:|---:|",
+    ]
     for stage, s in result["stages"].items():
         rate = f"{s['rows'] / s['seconds']:,.0f}" if s["seconds"] > 0 else "–"
         lines.append(f"| {stage} | {s['seconds']:.1f} | {s['rows']:,} | {rate} |")
     return lines + [""]
 
 
-def run_benchmark(root: Path, clients: int = 5000, workers: int = 1,
-                  progress: Callable[[str], None] = print) -> int:
+def run_benchmark(root: Path, clients: int = 5000, workers: int = 1, progress: Callable[[str], None] = print) -> int:
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     report: dict[str, dict] = {}
@@ -98,8 +129,12 @@ def run_benchmark(root: Path, clients: int = 5000, workers: int = 1,
         report[f"nightly_{months}m"] = nightly
         report[f"rows_{months}m"] = json.loads((home / "summary.json").read_text())["rows"]
     ratio = report["nightly_24m"]["wall_s"] / max(report["nightly_12m"]["wall_s"], 1e-9)
-    lines = [f"## vip-pipeline bench ({clients} clients, {os.cpu_count()} cores, workers={workers})", "",
-             f"bank-M 24 months: {report['rows_24m']}", ""]
+    lines = [
+        f"## vip-pipeline bench ({clients} clients, {os.cpu_count()} cores, workers={workers})",
+        "",
+        f"bank-M 24 months: {report['rows_24m']}",
+        "",
+    ]
     lines += _table("(a) full history, 24 months", report["full_24m"])
     lines += _table("(b) nightly, 24 months of history", report["nightly_24m"])
     lines += _table("(c) nightly, 12 months of history", report["nightly_12m"])

@@ -24,7 +24,9 @@ def unique_key(frame: pd.DataFrame, key: list[str]) -> tuple[bool, dict]:
 def adb_within_daily_range(activity: pd.DataFrame) -> tuple[bool, dict]:
     """An average lies between the smallest and largest end-of-day balance of its period."""
     slack = TOLERANCE * np.maximum(1.0, activity[["min_balance", "max_balance"]].abs().max(axis=1))
-    bad = activity[(activity["adb"] < activity["min_balance"] - slack) | (activity["adb"] > activity["max_balance"] + slack)]
+    bad = activity[
+        (activity["adb"] < activity["min_balance"] - slack) | (activity["adb"] > activity["max_balance"] + slack)
+    ]
     return bad.empty, {"accounts_outside_range": len(bad), "examples": bad["account_id"].head(5).tolist()}
 
 
@@ -63,4 +65,7 @@ def one_tier_and_category(segments: pd.DataFrame, active: int) -> tuple[bool, di
     ok_unique, meta = unique_key(segments, ["client_id", "as_of_month"])
     invalid = int((~segments["ltv_tier"].isin(TIERS) | ~segments["category"].isin(CATEGORIES)).sum())
     return ok_unique and invalid == 0 and len(segments) == active, {
-        **meta, "invalid_tier_or_category": invalid, "active_client_months": active}
+        **meta,
+        "invalid_tier_or_category": invalid,
+        "active_client_months": active,
+    }

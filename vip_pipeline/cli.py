@@ -23,12 +23,22 @@ def cmd_generate_sample(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     end = date.fromisoformat(args.end_date) if args.end_date else None
-    summary = generate_sample(args.out, clients=args.clients, months=args.months, seed=args.seed, end_date=end,
-                              daily_months=args.daily_months, full_balances=args.full_balances,
-                              txns_per_account_month=args.txns_per_account_month, bad_rows=not args.no_bad_rows)
+    summary = generate_sample(
+        args.out,
+        clients=args.clients,
+        months=args.months,
+        seed=args.seed,
+        end_date=end,
+        daily_months=args.daily_months,
+        full_balances=args.full_balances,
+        txns_per_account_month=args.txns_per_account_month,
+        bad_rows=not args.no_bad_rows,
+    )
     rows = summary.get("rows", {})
-    _print(f"sample bank written to {args.out} in {time.perf_counter() - started:.1f}s: "
-           + ", ".join(f"{k} {v:,}" for k, v in rows.items()))
+    _print(
+        f"sample bank written to {args.out} in {time.perf_counter() - started:.1f}s: "
+        + ", ".join(f"{k} {v:,}" for k, v in rows.items())
+    )
     return 0
 
 
@@ -81,11 +91,14 @@ def main(argv: list[str] | None = None) -> int:
     g = sub.add_parser("generate-sample", help="write a synthetic bank's extracts into a landing directory")
     g.add_argument("--out", required=True, type=Path)
     g.add_argument("--clients", type=int, default=300)
-    g.add_argument("--months", type=int, default=27,
-                   help="calendar months of history (≥ 26 so that the 24-month growth criterion can be met)")
+    g.add_argument(
+        "--months",
+        type=int,
+        default=27,
+        help="calendar months of history (≥ 26 so that the 24-month growth criterion can be met)",
+    )
     g.add_argument("--seed", type=int, default=42)
-    g.add_argument("--end-date", help="last business date in the data (default: yesterday)",
-                   default=None)
+    g.add_argument("--end-date", help="last business date in the data (default: yesterday)", default=None)
     g.add_argument("--daily-months", type=int, default=2, help="recent months delivered as daily files")
     g.add_argument("--full-balances", action="store_true", help="a balance row for every open account every day")
     g.add_argument("--txns-per-account-month", type=float, default=6.0)
@@ -97,8 +110,12 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--database-url", help="SQLAlchemy URL (default $VIP_DATABASE_URL or sqlite:///data/vip.db)")
     r.add_argument("--staging-dir", help="Parquet staging directory (default $VIP_STAGING_DIR or data/staging)")
     r.add_argument("--workers", type=int, default=1, help="months computed in parallel processes")
-    r.add_argument("--month", action="append", metavar="YYYY-MM",
-                   help="only this month (repeatable) and everything downstream, as the nightly job does")
+    r.add_argument(
+        "--month",
+        action="append",
+        metavar="YYYY-MM",
+        help="only this month (repeatable) and everything downstream, as the nightly job does",
+    )
     r.add_argument("--timings", help="write per-stage seconds and rows (JSON) to this file")
     r.add_argument("--quiet", action="store_true", help="no summary at the end")
     r.set_defaults(func=cmd_run)

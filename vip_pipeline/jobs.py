@@ -11,5 +11,5 @@ refresh_month = define_asset_job(
     selection=AssetSelection.all(),
     partitions_def=monthly_partitions,
     tags=SERIAL_TAG,
-    description="Validate the month's extracts (and the snapshots), compute its metrics, re-decide every complete month.",
+    description="Validate the month's extracts (and the snapshots), compute its metrics, decide the month if complete.",
 )

@@ -53,7 +53,9 @@ class LandingResource(ConfigurableResource):
     landing_dir: str | None = Field(default=None, description="Default: $VIP_LANDING_DIR or data/landing.")
     csv_encoding: str | None = Field(default=None, description="Default: $VIP_CSV_ENCODING or utf-8.")
     csv_delimiter: str | None = Field(default=None, description="Default: $VIP_CSV_DELIMITER or ','.")
-    max_rejected_share: float = Field(default=0.01, description="A file with a larger share of rejected rows is refused.")
+    max_rejected_share: float = Field(
+        default=0.01, description="A file with a larger share of rejected rows is refused."
+    )
 
     @property
     def path(self) -> str:

@@ -55,31 +55,58 @@ def _failure_message(result) -> str:
     return "\n  ".join(messages) or "a step failed (see the Dagster run logs)"
 
 
-def materialise(selection: list[str], resources: dict, instance: DagsterInstance,
-                partition: str | None = None, partition_range: tuple[str, str] | None = None) -> None:
+def materialise(
+    selection: list[str],
+    resources: dict,
+    instance: DagsterInstance,
+    partition: str | None = None,
+    partition_range: tuple[str, str] | None = None,
+) -> None:
     """One Dagster run of the selected assets (for a partition, or a range in one run); raises PipelineFailed."""
-    tags = {"dagster/asset_partition_range_start": partition_range[0],
-            "dagster/asset_partition_range_end": partition_range[1]} if partition_range else None
-    result = materialize(all_assets, selection=[AssetKey(k) for k in selection], resources=resources,
-                         instance=instance, partition_key=partition, raise_on_error=False, run_config=QUIET, tags=tags)
+    tags = (
+        {
+            "dagster/asset_partition_range_start": partition_range[0],
+            "dagster/asset_partition_range_end": partition_range[1],
+        }
+        if partition_range
+        else None
+    )
+    result = materialize(
+        all_assets,
+        selection=[AssetKey(k) for k in selection],
+        resources=resources,
+        instance=instance,
+        partition_key=partition,
+        raise_on_error=False,
+        run_config=QUIET,
+        tags=tags,
+    )
     if not result.success:
         where = f" ({partition[:7]})" if partition else ""
         raise PipelineFailed(f"{', '.join(selection)}{where}:\n  {_failure_message(result)}")
 
 
-def run_pipeline(landing: str, database_url: str, staging_dir: str,
-                 progress: Callable[[str], None] = print, workers: int = 1,
-                 only_months: list[date] | None = None) -> list[date]:
+def run_pipeline(
+    landing: str,
+    database_url: str,
+    staging_dir: str,
+    progress: Callable[[str], None] = print,
+    workers: int = 1,
+    only_months: list[date] | None = None,
+) -> list[date]:
     """Materialise every month in the landing directory (or only `only_months`, as the nightly job does)
     and everything downstream; returns the months materialised."""
     inventory = scan_landing(landing)
     if inventory.unrecognised:
-        progress(f"warning: ignoring {len(inventory.unrecognised)} file(s) whose name does not follow the "
-                 f"contract: {', '.join(inventory.unrecognised)}")
+        progress(
+            f"warning: ignoring {len(inventory.unrecognised)} file(s) whose name does not follow the "
+            f"contract: {', '.join(inventory.unrecognised)}"
+        )
     early = [f.name for f in inventory.files if f.period_start < first_month() and f.extract != "fx_rates"]
     if early:
-        raise PipelineFailed(f"file(s) before the first partition month {first_month():%Y-%m} (VIP_FIRST_MONTH): "
-                             f"{', '.join(early)}")
+        raise PipelineFailed(
+            f"file(s) before the first partition month {first_month():%Y-%m} (VIP_FIRST_MONTH): {', '.join(early)}"
+        )
     months = inventory.months
     if not months:
         raise PipelineFailed(f"no transactions or balances files in {landing}")
@@ -92,8 +119,9 @@ def run_pipeline(landing: str, database_url: str, staging_dir: str,
     instance = _instance()
     progress(f"{len(inventory.files)} files, months {months[0]:%Y-%m} … {months[-1]:%Y-%m}")
 
-    def step(label: str, selection: list[str], partition: str | None = None,
-             partition_range: tuple[str, str] | None = None) -> None:
+    def step(
+        label: str, selection: list[str], partition: str | None = None, partition_range: tuple[str, str] | None = None
+    ) -> None:
         started = time.perf_counter()
         materialise(selection, resources, instance, partition, partition_range)
         progress(f"  ✓ {label:<34} {time.perf_counter() - started:6.1f}s")
@@ -115,8 +143,11 @@ def run_pipeline(landing: str, database_url: str, staging_dir: str,
         for month in months:
             step(f"metrics {month:%Y-%m}", MONTHLY_METRICS, partition_key(month))
     progress("3/3 client decisions")
-    step("client_ltv, vip_assessment, segments", DECISIONS,
-         partition_range=(partition_key(months[0]), partition_key(months[-1])))
+    step(
+        "client_ltv, vip_assessment, segments",
+        DECISIONS,
+        partition_range=(partition_key(months[0]), partition_key(months[-1])),
+    )
     return months
 
 
@@ -128,8 +159,14 @@ def _in_worker(selection: list[str], locations: tuple[str, str, str], partition:
     return {"seconds": time.perf_counter() - started, "stages": dict(TIMINGS)}
 
 
-def _parallel(pool: ProcessPoolExecutor, label: str, selection: list[str], months: list[date],
-              locations: tuple[str, str, str], progress: Callable[[str], None]) -> None:
+def _parallel(
+    pool: ProcessPoolExecutor,
+    label: str,
+    selection: list[str],
+    months: list[date],
+    locations: tuple[str, str, str],
+    progress: Callable[[str], None],
+) -> None:
     """Months in parallel; the first failure cancels what has not started and is raised."""
     futures = {pool.submit(_in_worker, selection, locations, partition_key(m)): m for m in months}
     try:
@@ -150,21 +187,33 @@ def summarise(database_url: str) -> str:
     wh = Warehouse(database_url)
     wh.ensure_schema()
     lines = ["Published tables:"]
-    for name in ("monthly_account_activity", "monthly_client_metrics", "client_ltv", "vip_assessment",
-                 "client_segments", "rejected_rows", "load_audit"):
+    for name in (
+        "monthly_account_activity",
+        "monthly_client_metrics",
+        "client_ltv",
+        "vip_assessment",
+        "client_segments",
+        "rejected_rows",
+        "load_audit",
+    ):
         lines.append(f"  {name:<26} {wh.count(name):>10,} rows")
     with wh.engine.connect() as conn:
         current = pd.read_sql(sa.text("SELECT * FROM client_segments_current"), conn)
         prospects = pd.read_sql(sa.text("SELECT recommended_action FROM vip_prospects"), conn)
         rejected = pd.read_sql(sa.select(wh.tables["rejected_rows"].c.extract, wh.tables["rejected_rows"].c.rule), conn)
     if len(current):
-        lines.append(f"\nClient segments as of {pd.Timestamp(current['as_of_month'].iloc[0]):%Y-%m} "
-                     f"({len(current)} active clients):")
+        lines.append(
+            f"\nClient segments as of {pd.Timestamp(current['as_of_month'].iloc[0]):%Y-%m} "
+            f"({len(current)} active clients):"
+        )
         table = pd.crosstab(current["ltv_tier"], current["category"], margins=True, margins_name="total")
         lines += ["  " + line for line in table.to_string().splitlines()]
         actions = current["recommended_action"].value_counts()
-        lines.append("  actions: " + ", ".join(f"{k} {v}" for k, v in actions.items())
-                     + f"  (vip_prospects view: {len(prospects)} rows)")
+        lines.append(
+            "  actions: "
+            + ", ".join(f"{k} {v}" for k, v in actions.items())
+            + f"  (vip_prospects view: {len(prospects)} rows)"
+        )
     if len(rejected):
         lines.append(f"\nRejected rows: {len(rejected)}")
         counts = rejected.groupby(["extract", "rule"]).size()

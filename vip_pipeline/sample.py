@@ -41,17 +41,53 @@ __all__ = ["generate_sample", "COLUMNS"]
 
 # --------------------------------------------------------------------------- contract
 COLUMNS: dict[str, list[str]] = {
-    "clients": ["client_id", "name", "client_type", "related_party", "industry", "region", "onboarded_on",
-                "offboarded_on", "annual_sales_usd", "monopoly_position", "strategic", "service_model"],
+    "clients": [
+        "client_id",
+        "name",
+        "client_type",
+        "related_party",
+        "industry",
+        "region",
+        "onboarded_on",
+        "offboarded_on",
+        "annual_sales_usd",
+        "monopoly_position",
+        "strategic",
+        "service_model",
+    ],
     "accounts": ["account_id", "client_id", "product", "currency", "opened_on", "closed_on"],
-    "transactions": ["txn_id", "account_id", "booking_date", "amount", "direction", "txn_type",
-                     "counterparty_account_id", "counterparty_country", "purpose"],
+    "transactions": [
+        "txn_id",
+        "account_id",
+        "booking_date",
+        "amount",
+        "direction",
+        "txn_type",
+        "counterparty_account_id",
+        "counterparty_country",
+        "purpose",
+    ],
     "balances": ["account_id", "balance_date", "balance"],
     "fx_rates": ["rate_date", "currency", "usd_per_unit"],
 }
 
-PRODUCTS = ("current", "deposit", "savings", "loan", "overdraft", "credit_line", "leasing", "card", "payroll",
-            "trade_finance", "fx", "cash_management", "guarantee", "acquiring", "custody")
+PRODUCTS = (
+    "current",
+    "deposit",
+    "savings",
+    "loan",
+    "overdraft",
+    "credit_line",
+    "leasing",
+    "card",
+    "payroll",
+    "trade_finance",
+    "fx",
+    "cash_management",
+    "guarantee",
+    "acquiring",
+    "custody",
+)
 (CUR, DEP, SAV, LOAN, OVD, CRL, LEAS, CARD, PAY, TF, FXP, CM, GUAR, ACQ, CUST) = range(15)
 IS_CREDIT_PRODUCT = np.zeros(15, dtype=bool)
 IS_CREDIT_PRODUCT[[LOAN, OVD, CRL, LEAS]] = True
@@ -73,118 +109,316 @@ SERVICE_MODELS = ("vip", "standard", "mass")
 
 # Client profiles. Each lands in a known place of the VIP rules (SPEC §1) when the window is long
 # enough: criteria are products>=4, scale, monopoly, strategic, growth.
-PROFILES = ("big_vip", "big_approach", "watch_products", "watch_strategic", "review", "ballast", "mid",
-            "small", "bank_large", "bank_small", "retail", "wealthy")
-(BIG_VIP, BIG_APPROACH, WATCH_PRODUCTS, WATCH_STRATEGIC, REVIEW, BALLAST, MID, SMALL, BANK_LARGE, BANK_SMALL,
- RETAIL, WEALTHY) = range(12)
+PROFILES = (
+    "big_vip",
+    "big_approach",
+    "watch_products",
+    "watch_strategic",
+    "review",
+    "ballast",
+    "mid",
+    "small",
+    "bank_large",
+    "bank_small",
+    "retail",
+    "wealthy",
+)
+(
+    BIG_VIP,
+    BIG_APPROACH,
+    WATCH_PRODUCTS,
+    WATCH_STRATEGIC,
+    REVIEW,
+    BALLAST,
+    MID,
+    SMALL,
+    BANK_LARGE,
+    BANK_SMALL,
+    RETAIL,
+    WEALTHY,
+) = range(12)
 
 # profile -> turnover (median USD/month, sigma, min, max) of settlement credits on current accounts
 _TURNOVER = {
-    BIG_VIP: (3e6, 0.7, 9e5, 6e7), BIG_APPROACH: (2e6, 0.6, 8e5, 4e7), WATCH_PRODUCTS: (3e5, 0.6, 6e4, 2e6),
-    WATCH_STRATEGIC: (1.3e6, 0.4, 7e5, 6e6), REVIEW: (1.2e5, 0.4, 6e4, 2.5e5), BALLAST: (8e4, 0.5, 2e4, 4e5),
-    MID: (1.5e5, 0.6, 5.5e4, 4.5e5), SMALL: (1.5e4, 0.7, 1e3, 4.5e4), BANK_LARGE: (5e6, 0.7, 1e6, 1e8),
-    BANK_SMALL: (2e4, 0.5, 3e3, 4.5e4), RETAIL: (3e3, 0.6, 3e2, 2e4), WEALTHY: (4e4, 0.5, 1e4, 1.5e5),
+    BIG_VIP: (3e6, 0.7, 9e5, 6e7),
+    BIG_APPROACH: (2e6, 0.6, 8e5, 4e7),
+    WATCH_PRODUCTS: (3e5, 0.6, 6e4, 2e6),
+    WATCH_STRATEGIC: (1.3e6, 0.4, 7e5, 6e6),
+    REVIEW: (1.2e5, 0.4, 6e4, 2.5e5),
+    BALLAST: (8e4, 0.5, 2e4, 4e5),
+    MID: (1.5e5, 0.6, 5.5e4, 4.5e5),
+    SMALL: (1.5e4, 0.7, 1e3, 4.5e4),
+    BANK_LARGE: (5e6, 0.7, 1e6, 1e8),
+    BANK_SMALL: (2e4, 0.5, 3e3, 4.5e4),
+    RETAIL: (3e3, 0.6, 3e2, 2e4),
+    WEALTHY: (4e4, 0.5, 1e4, 1.5e5),
 }
 # annual sales (median, sigma, min, max); None = not reported
 _SALES = {
-    BIG_VIP: (4e7, 0.8, 6e6, 2e9), BIG_APPROACH: (3e7, 0.7, 6e6, 1e9), WATCH_PRODUCTS: (1.5e7, 0.5, 6e6, 2e8),
-    WATCH_STRATEGIC: (3e6, 0.4, 5e5, 4.5e6), REVIEW: (2e6, 0.4, 5e5, 4.5e6), BALLAST: (2e6, 0.5, 3e5, 4.8e6),
-    MID: (2e6, 0.6, 2e5, 4.9e6), SMALL: (4e5, 0.8, 3e4, 3e6),
+    BIG_VIP: (4e7, 0.8, 6e6, 2e9),
+    BIG_APPROACH: (3e7, 0.7, 6e6, 1e9),
+    WATCH_PRODUCTS: (1.5e7, 0.5, 6e6, 2e8),
+    WATCH_STRATEGIC: (3e6, 0.4, 5e5, 4.5e6),
+    REVIEW: (2e6, 0.4, 5e5, 4.5e6),
+    BALLAST: (2e6, 0.5, 3e5, 4.8e6),
+    MID: (2e6, 0.6, 2e5, 4.9e6),
+    SMALL: (4e5, 0.8, 3e4, 3e6),
 }
 # distinct products: (low, high) uniform, or {k: p}
 _N_PRODUCTS = {
-    BIG_VIP: (5, 7), BIG_APPROACH: (4, 6), WATCH_PRODUCTS: (4, 5), WATCH_STRATEGIC: (2, 3), REVIEW: (1, 3),
-    BALLAST: (5, 7), MID: {1: .1, 2: .35, 3: .4, 4: .15}, SMALL: {1: .2, 2: .45, 3: .35}, BANK_LARGE: (4, 6),
-    BANK_SMALL: {1: .3, 2: .7}, RETAIL: {1: .15, 2: .45, 3: .4}, WEALTHY: (4, 5),
+    BIG_VIP: (5, 7),
+    BIG_APPROACH: (4, 6),
+    WATCH_PRODUCTS: (4, 5),
+    WATCH_STRATEGIC: (2, 3),
+    REVIEW: (1, 3),
+    BALLAST: (5, 7),
+    MID: {1: 0.1, 2: 0.35, 3: 0.4, 4: 0.15},
+    SMALL: {1: 0.2, 2: 0.45, 3: 0.35},
+    BANK_LARGE: (4, 6),
+    BANK_SMALL: {1: 0.3, 2: 0.7},
+    RETAIL: {1: 0.15, 2: 0.45, 3: 0.4},
+    WEALTHY: (4, 5),
 }
-_EXTRA_CURRENT = {BIG_VIP: .4, BIG_APPROACH: .3, BANK_LARGE: .5, MID: .1}
-_ACTIVITY = {BIG_VIP: 6, BIG_APPROACH: 5, WATCH_PRODUCTS: 4, WATCH_STRATEGIC: 3, REVIEW: 1.5, BALLAST: 1.0, MID: 2,
-             SMALL: .7, BANK_LARGE: 6, BANK_SMALL: .7, RETAIL: .5, WEALTHY: .8}
-_FEE = {BIG_VIP: (300, 2500), BIG_APPROACH: (200, 1500), WATCH_PRODUCTS: (150, 800), WATCH_STRATEGIC: (100, 600),
-        REVIEW: (50, 200), BALLAST: (0, 0), MID: (30, 200), SMALL: (5, 40), BANK_LARGE: (500, 3000),
-        BANK_SMALL: (20, 80), RETAIL: (2, 8), WEALTHY: (10, 40)}
+_EXTRA_CURRENT = {BIG_VIP: 0.4, BIG_APPROACH: 0.3, BANK_LARGE: 0.5, MID: 0.1}
+_ACTIVITY = {
+    BIG_VIP: 6,
+    BIG_APPROACH: 5,
+    WATCH_PRODUCTS: 4,
+    WATCH_STRATEGIC: 3,
+    REVIEW: 1.5,
+    BALLAST: 1.0,
+    MID: 2,
+    SMALL: 0.7,
+    BANK_LARGE: 6,
+    BANK_SMALL: 0.7,
+    RETAIL: 0.5,
+    WEALTHY: 0.8,
+}
+_FEE = {
+    BIG_VIP: (300, 2500),
+    BIG_APPROACH: (200, 1500),
+    WATCH_PRODUCTS: (150, 800),
+    WATCH_STRATEGIC: (100, 600),
+    REVIEW: (50, 200),
+    BALLAST: (0, 0),
+    MID: (30, 200),
+    SMALL: (5, 40),
+    BANK_LARGE: (500, 3000),
+    BANK_SMALL: (20, 80),
+    RETAIL: (2, 8),
+    WEALTHY: (10, 40),
+}
 # current-account balance as a fraction of monthly turnover
-_BAL = {BIG_VIP: (.2, .6), BIG_APPROACH: (.15, .5), WATCH_PRODUCTS: (.1, .4), WATCH_STRATEGIC: (.1, .4),
-        REVIEW: (.05, .15), BALLAST: (.15, .5), MID: (.1, .45), SMALL: (.15, .8), BANK_LARGE: (.3, 1.0),
-        BANK_SMALL: (.3, 1.0), RETAIL: (.5, 3.0), WEALTHY: (1.0, 3.0)}
-_EXPORTER = {BIG_VIP: .5, BIG_APPROACH: .4, WATCH_PRODUCTS: .2, WATCH_STRATEGIC: .2, BALLAST: .1, MID: .3, SMALL: .1}
-_SERVICE = {BIG_VIP: (1, 0, 0), BIG_APPROACH: (0, 1, 0), WATCH_PRODUCTS: (0, 1, 0), WATCH_STRATEGIC: (0, 1, 0),
-            REVIEW: (1, 0, 0), BALLAST: (0, 1, 0), MID: (0, .95, .05), SMALL: (0, .4, .6), BANK_LARGE: (.7, .3, 0),
-            BANK_SMALL: (0, .5, .5), RETAIL: (0, 0, 1), WEALTHY: (0, 1, 0)}
+_BAL = {
+    BIG_VIP: (0.2, 0.6),
+    BIG_APPROACH: (0.15, 0.5),
+    WATCH_PRODUCTS: (0.1, 0.4),
+    WATCH_STRATEGIC: (0.1, 0.4),
+    REVIEW: (0.05, 0.15),
+    BALLAST: (0.15, 0.5),
+    MID: (0.1, 0.45),
+    SMALL: (0.15, 0.8),
+    BANK_LARGE: (0.3, 1.0),
+    BANK_SMALL: (0.3, 1.0),
+    RETAIL: (0.5, 3.0),
+    WEALTHY: (1.0, 3.0),
+}
+_EXPORTER = {
+    BIG_VIP: 0.5,
+    BIG_APPROACH: 0.4,
+    WATCH_PRODUCTS: 0.2,
+    WATCH_STRATEGIC: 0.2,
+    BALLAST: 0.1,
+    MID: 0.3,
+    SMALL: 0.1,
+}
+_SERVICE = {
+    BIG_VIP: (1, 0, 0),
+    BIG_APPROACH: (0, 1, 0),
+    WATCH_PRODUCTS: (0, 1, 0),
+    WATCH_STRATEGIC: (0, 1, 0),
+    REVIEW: (1, 0, 0),
+    BALLAST: (0, 1, 0),
+    MID: (0, 0.95, 0.05),
+    SMALL: (0, 0.4, 0.6),
+    BANK_LARGE: (0.7, 0.3, 0),
+    BANK_SMALL: (0, 0.5, 0.5),
+    RETAIL: (0, 0, 1),
+    WEALTHY: (0, 1, 0),
+}
 # first four accounts of these profiles are opened before the window and never closed,
 # so "products >= 4" holds in every month
 _PROTECTED = (BIG_VIP, BIG_APPROACH, WATCH_PRODUCTS, WATCH_STRATEGIC, BANK_LARGE, WEALTHY)
 
 # weights of the non-current products (deposit .. custody) per profile
 _W = {
-    "big": [3, .5, 3, 1.5, 2, 1.5, 2, 3, 2, 2, 2, 2, 1, .5],
-    "mid": [3, 1, 2, 2, 1, 1, 2, 2, .5, .5, .3, .5, 1, .1],
-    "review": [0, 0, 2, 2, 1, 1, 2, 2, .5, .5, .3, 1, .5, 0],
-    "ballast": [3, .5, 4, 3, 3, 3, 1, .5, .2, .2, .2, .2, .2, .2],
-    "small": [1, 1, .7, 1.5, .3, .5, 2, 1, .1, .1, .1, .1, 1, .1],
-    "bank_large": [3, 0, .5, 0, 1, 0, 0, 0, 2, 3, 2, 2, 0, 3],
+    "big": [3, 0.5, 3, 1.5, 2, 1.5, 2, 3, 2, 2, 2, 2, 1, 0.5],
+    "mid": [3, 1, 2, 2, 1, 1, 2, 2, 0.5, 0.5, 0.3, 0.5, 1, 0.1],
+    "review": [0, 0, 2, 2, 1, 1, 2, 2, 0.5, 0.5, 0.3, 1, 0.5, 0],
+    "ballast": [3, 0.5, 4, 3, 3, 3, 1, 0.5, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2],
+    "small": [1, 1, 0.7, 1.5, 0.3, 0.5, 2, 1, 0.1, 0.1, 0.1, 0.1, 1, 0.1],
+    "bank_large": [3, 0, 0.5, 0, 1, 0, 0, 0, 2, 3, 2, 2, 0, 3],
     "bank_small": [2, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1],
-    "retail": [2, 3, 1.5, 1, .5, 0, 4, 0, 0, 0, 0, 0, 0, 0],
-    "wealthy": [3, 3, .5, 0, 0, 0, 2, 0, 0, 1, 0, 0, 0, 3],
+    "retail": [2, 3, 1.5, 1, 0.5, 0, 4, 0, 0, 0, 0, 0, 0, 0],
+    "wealthy": [3, 3, 0.5, 0, 0, 0, 2, 0, 0, 1, 0, 0, 0, 3],
 }
-_PROFILE_WEIGHTS = {BIG_VIP: "big", BIG_APPROACH: "big", WATCH_PRODUCTS: "big", WATCH_STRATEGIC: "mid",
-                    REVIEW: "review", BALLAST: "ballast", MID: "mid", SMALL: "small", BANK_LARGE: "bank_large",
-                    BANK_SMALL: "bank_small", RETAIL: "retail", WEALTHY: "wealthy"}
+_PROFILE_WEIGHTS = {
+    BIG_VIP: "big",
+    BIG_APPROACH: "big",
+    WATCH_PRODUCTS: "big",
+    WATCH_STRATEGIC: "mid",
+    REVIEW: "review",
+    BALLAST: "ballast",
+    MID: "mid",
+    SMALL: "small",
+    BANK_LARGE: "bank_large",
+    BANK_SMALL: "bank_small",
+    RETAIL: "retail",
+    WEALTHY: "wealthy",
+}
 
 # per product:        cur  dep  sav  loan ovd  crl  leas card pay  tf   fx   cm   guar acq  cust
-_ACT_FACTOR = np.array([3.0, .1, .2, .05, .6, .4, .05, 1.5, .8, .3, 1.0, 1.0, .05, 2.0, .3])
-_P_CREDIT = np.array([.42, .5, .6, .5, .5, .5, .5, .1, .15, .5, .5, .5, .5, .9, .5])
-_TURNOVER_FACTOR = np.array([1.0, .05, .03, .01, .2, .2, .01, .05, .25, .2, .3, .4, .01, .3, .1])
-_FEE_FACTOR = np.array([1.0, 0, 0, .2, .2, .3, .2, .3, .5, 2.0, .3, 1.5, 2.0, .8, 1.5])
-_OWN_RATE = np.array([.6, .6, .6, 0, .2, .2, 0, .5, 1.0, .2, .5, .5, .2, .2, .2])
-_OWN_FRAC = np.array([.08, .1, .03, 0, .05, .05, 0, .03, .25, .05, .1, .1, .05, .05, .05])
-_P_SPARSE = np.array([.12, .45, .45, .45, .12, .12, .45, .12, .12, .45, .12, .12, .45, .12, .45])
+_ACT_FACTOR = np.array([3.0, 0.1, 0.2, 0.05, 0.6, 0.4, 0.05, 1.5, 0.8, 0.3, 1.0, 1.0, 0.05, 2.0, 0.3])
+_P_CREDIT = np.array([0.42, 0.5, 0.6, 0.5, 0.5, 0.5, 0.5, 0.1, 0.15, 0.5, 0.5, 0.5, 0.5, 0.9, 0.5])
+_TURNOVER_FACTOR = np.array([1.0, 0.05, 0.03, 0.01, 0.2, 0.2, 0.01, 0.05, 0.25, 0.2, 0.3, 0.4, 0.01, 0.3, 0.1])
+_FEE_FACTOR = np.array([1.0, 0, 0, 0.2, 0.2, 0.3, 0.2, 0.3, 0.5, 2.0, 0.3, 1.5, 2.0, 0.8, 1.5])
+_OWN_RATE = np.array([0.6, 0.6, 0.6, 0, 0.2, 0.2, 0, 0.5, 1.0, 0.2, 0.5, 0.5, 0.2, 0.2, 0.2])
+_OWN_FRAC = np.array([0.08, 0.1, 0.03, 0, 0.05, 0.05, 0, 0.03, 0.25, 0.05, 0.1, 0.1, 0.05, 0.05, 0.05])
+_P_SPARSE = np.array([0.12, 0.45, 0.45, 0.45, 0.12, 0.12, 0.45, 0.12, 0.12, 0.45, 0.12, 0.12, 0.45, 0.12, 0.45])
 
 # txn_type probabilities of the ordinary activity per (product, direction); fees and interest are posted apart
 _TYPE_P = np.zeros((15, 2, 9))
-_TYPE_P[CUR, 0] = [.55, .25, .08, 0, 0, 0, .07, 0, .05]
-_TYPE_P[CUR, 1] = [.5, .2, .1, .1, 0, 0, .05, 0, .05]
-_TYPE_P[[DEP, SAV], :] = [0, .9, 0, 0, 0, 0, 0, 0, .1]
-_TYPE_P[[LOAN, LEAS], :] = [0, .2, 0, 0, 0, 0, 0, .8, 0]
-_TYPE_P[[OVD, CRL], :] = [.5, .4, .1, 0, 0, 0, 0, 0, 0]
-_TYPE_P[CARD, 0] = [0, .7, 0, 0, 0, 0, 0, 0, .3]
-_TYPE_P[CARD, 1] = [0, 0, .1, .9, 0, 0, 0, 0, 0]
+_TYPE_P[CUR, 0] = [0.55, 0.25, 0.08, 0, 0, 0, 0.07, 0, 0.05]
+_TYPE_P[CUR, 1] = [0.5, 0.2, 0.1, 0.1, 0, 0, 0.05, 0, 0.05]
+_TYPE_P[[DEP, SAV], :] = [0, 0.9, 0, 0, 0, 0, 0, 0, 0.1]
+_TYPE_P[[LOAN, LEAS], :] = [0, 0.2, 0, 0, 0, 0, 0, 0.8, 0]
+_TYPE_P[[OVD, CRL], :] = [0.5, 0.4, 0.1, 0, 0, 0, 0, 0, 0]
+_TYPE_P[CARD, 0] = [0, 0.7, 0, 0, 0, 0, 0, 0, 0.3]
+_TYPE_P[CARD, 1] = [0, 0, 0.1, 0.9, 0, 0, 0, 0, 0]
 _TYPE_P[PAY, 0] = [0, 1, 0, 0, 0, 0, 0, 0, 0]
-_TYPE_P[PAY, 1] = [.2, .8, 0, 0, 0, 0, 0, 0, 0]
-_TYPE_P[TF, :] = [.6, .3, 0, 0, 0, 0, 0, 0, .1]
+_TYPE_P[PAY, 1] = [0.2, 0.8, 0, 0, 0, 0, 0, 0, 0]
+_TYPE_P[TF, :] = [0.6, 0.3, 0, 0, 0, 0, 0, 0, 0.1]
 _TYPE_P[FXP, :] = [0, 0, 0, 0, 0, 0, 1, 0, 0]
-_TYPE_P[CM, :] = [.3, .6, .1, 0, 0, 0, 0, 0, 0]
+_TYPE_P[CM, :] = [0.3, 0.6, 0.1, 0, 0, 0, 0, 0, 0]
 _TYPE_P[GUAR, :] = [0, 0, 0, 0, 0, 0, 0, 0, 1]
-_TYPE_P[ACQ, 0] = [0, 0, 0, .95, 0, 0, 0, 0, .05]
-_TYPE_P[ACQ, 1] = [0, .8, 0, 0, 0, 0, 0, 0, .2]
-_TYPE_P[CUST, :] = [0, .5, 0, 0, 0, 0, 0, 0, .5]
+_TYPE_P[ACQ, 0] = [0, 0, 0, 0.95, 0, 0, 0, 0, 0.05]
+_TYPE_P[ACQ, 1] = [0, 0.8, 0, 0, 0, 0, 0, 0, 0.2]
+_TYPE_P[CUST, :] = [0, 0.5, 0, 0, 0, 0, 0, 0, 0.5]
 _TYPE_CUM = np.cumsum(_TYPE_P, axis=2).reshape(30, 9)
 
 # purpose probabilities (export, import, salary, tax, loan, other, none) per (product, direction);
 # exports / imports of current accounts come from the client's trade shares
 _PURP_P = np.zeros((15, 2, 7))
-_PURP_P[:, :] = [0, 0, 0, 0, 0, .2, .8]
-_PURP_P[CUR, 0] = [0, 0, 0, 0, 0, .35, .65]
-_PURP_P[CUR, 1] = [0, 0, .1, .08, .02, .3, .5]
-_PURP_P[PAY, 1] = [0, 0, .95, 0, 0, 0, .05]
+_PURP_P[:, :] = [0, 0, 0, 0, 0, 0.2, 0.8]
+_PURP_P[CUR, 0] = [0, 0, 0, 0, 0, 0.35, 0.65]
+_PURP_P[CUR, 1] = [0, 0, 0.1, 0.08, 0.02, 0.3, 0.5]
+_PURP_P[PAY, 1] = [0, 0, 0.95, 0, 0, 0, 0.05]
 _PURP_P[[LOAN, LEAS], :] = [0, 0, 0, 0, 1, 0, 0]
 _PURP_CUM = np.cumsum(_PURP_P, axis=2).reshape(30, 7)
 
-_INDUSTRIES = ("manufacturing", "retail trade", "wholesale", "construction", "energy", "telecom", "transport",
-               "agriculture", "it services", "real estate", "pharma", "food processing", "tourism", "mining")
+_INDUSTRIES = (
+    "manufacturing",
+    "retail trade",
+    "wholesale",
+    "construction",
+    "energy",
+    "telecom",
+    "transport",
+    "agriculture",
+    "it services",
+    "real estate",
+    "pharma",
+    "food processing",
+    "tourism",
+    "mining",
+)
 _REGIONS = ("Sofia", "Plovdiv", "Varna", "Burgas", "Ruse", "Stara Zagora", "Pleven", "Veliko Tarnovo", "")
-_ADJ = ("Balkan", "Rila", "Pirin", "Danube", "Black Sea", "Thracian", "Vitosha", "Rhodope", "Struma", "Maritsa",
-        "Iskar", "Stara Planina", "Golden", "Nova", "Orbit", "Alpha", "Delta", "Prime", "Unity", "Eagle", "Lion",
-        "Summit", "Crystal", "Evergreen")
-_NOUN = ("Steel", "Logistics", "Foods", "Energy", "Textiles", "Pharma", "Motors", "Construction", "Telecom", "Agro",
-         "Trade", "Chemicals", "Software", "Wines", "Tobacco", "Timber", "Glass", "Paper", "Mining", "Tourism",
-         "Dairy", "Plastics", "Electronics", "Shipping")
+_ADJ = (
+    "Balkan",
+    "Rila",
+    "Pirin",
+    "Danube",
+    "Black Sea",
+    "Thracian",
+    "Vitosha",
+    "Rhodope",
+    "Struma",
+    "Maritsa",
+    "Iskar",
+    "Stara Planina",
+    "Golden",
+    "Nova",
+    "Orbit",
+    "Alpha",
+    "Delta",
+    "Prime",
+    "Unity",
+    "Eagle",
+    "Lion",
+    "Summit",
+    "Crystal",
+    "Evergreen",
+)
+_NOUN = (
+    "Steel",
+    "Logistics",
+    "Foods",
+    "Energy",
+    "Textiles",
+    "Pharma",
+    "Motors",
+    "Construction",
+    "Telecom",
+    "Agro",
+    "Trade",
+    "Chemicals",
+    "Software",
+    "Wines",
+    "Tobacco",
+    "Timber",
+    "Glass",
+    "Paper",
+    "Mining",
+    "Tourism",
+    "Dairy",
+    "Plastics",
+    "Electronics",
+    "Shipping",
+)
 _SUFFIX = {0: ("AD", "EAD", "OOD", "Holding AD", "Group AD"), 1: ("EOOD", "OOD", "ET")}
 _BANK_WORD = ("Bank", "Investment Bank", "Commercial Bank", "Savings Bank")
-_FIRST = ("Ivan", "Maria", "Georgi", "Elena", "Dimitar", "Petya", "Nikolay", "Desislava", "Stefan", "Kalina",
-          "Todor", "Radostina", "Martin", "Vesela", "Aleksandar", "Yana")
-_LAST = ("Petrov", "Ivanova", "Georgiev", "Dimitrova", "Nikolov", "Stoyanova", "Todorov", "Hristova", "Kolev",
-         "Angelova", "Marinov", "Popova")
+_FIRST = (
+    "Ivan",
+    "Maria",
+    "Georgi",
+    "Elena",
+    "Dimitar",
+    "Petya",
+    "Nikolay",
+    "Desislava",
+    "Stefan",
+    "Kalina",
+    "Todor",
+    "Radostina",
+    "Martin",
+    "Vesela",
+    "Aleksandar",
+    "Yana",
+)
+_LAST = (
+    "Petrov",
+    "Ivanova",
+    "Georgiev",
+    "Dimitrova",
+    "Nikolov",
+    "Stoyanova",
+    "Todorov",
+    "Hristova",
+    "Kolev",
+    "Angelova",
+    "Marinov",
+    "Popova",
+)
 
 _EPOCH = _dt.date(1970, 1, 1)
 _NEVER = np.int64(10**7)  # "not closed / not offboarded" sentinel day number (year ~29000)
@@ -246,8 +480,7 @@ def _money(values, scale: int = 2) -> pa.Array:
 def _categorical(codes, labels, null_code: int | None = None) -> pa.Array:
     codes = np.asarray(codes)
     mask = None if null_code is None else (codes == null_code) | (codes < 0)
-    idx = pa.array(np.where(mask, 0, codes).astype(np.int32) if mask is not None else codes.astype(np.int32),
-                   mask=mask)
+    idx = pa.array(np.where(mask, 0, codes).astype(np.int32) if mask is not None else codes.astype(np.int32), mask=mask)
     return pa.DictionaryArray.from_arrays(idx, pa.array(list(labels), pa.string()))
 
 
@@ -285,7 +518,7 @@ def _draw_lognormal(rng, n, spec):
 
 
 def _build_clients(rng, n: int, ws: int, we: int) -> dict:
-    ctype = rng.choice(4, size=n, p=[.55, .25, .08, .12])
+    ctype = rng.choice(4, size=n, p=[0.55, 0.25, 0.08, 0.12])
     if n >= 4:  # every client type present
         for t in range(4):
             if not (ctype == t).any():
@@ -295,11 +528,22 @@ def _build_clients(rng, n: int, ws: int, we: int) -> dict:
 
     profile = np.empty(n, dtype=np.int64)
     quotas = {
-        0: ([(BIG_VIP, .08, True), (BIG_APPROACH, .05, True), (WATCH_PRODUCTS, .04, True),
-             (WATCH_STRATEGIC, .03, True), (REVIEW, .04, True), (BALLAST, .05, True), (MID, .36, False)], SMALL, 8),
-        1: ([(WATCH_STRATEGIC, .03, False), (MID, .36, False)], SMALL, 99),
-        2: ([(BANK_LARGE, .4, True)], BANK_SMALL, 2),
-        3: ([(WEALTHY, .12, True)], RETAIL, 2),
+        0: (
+            [
+                (BIG_VIP, 0.08, True),
+                (BIG_APPROACH, 0.05, True),
+                (WATCH_PRODUCTS, 0.04, True),
+                (WATCH_STRATEGIC, 0.03, True),
+                (REVIEW, 0.04, True),
+                (BALLAST, 0.05, True),
+                (MID, 0.36, False),
+            ],
+            SMALL,
+            8,
+        ),
+        1: ([(WATCH_STRATEGIC, 0.03, False), (MID, 0.36, False)], SMALL, 99),
+        2: ([(BANK_LARGE, 0.4, True)], BANK_SMALL, 2),
+        3: ([(WEALTHY, 0.12, True)], RETAIL, 2),
     }
     for t in range(4):
         idx = np.flatnonzero(ctype == t)
@@ -311,7 +555,7 @@ def _build_clients(rng, n: int, ws: int, we: int) -> dict:
             if must and k == 0 and len(idx) >= min_for_must:
                 k = 1
             k = min(k, len(idx) - pos)
-            profile[perm[pos:pos + k]] = prof
+            profile[perm[pos : pos + k]] = prof
             pos += k
         profile[perm[pos:]] = default
 
@@ -336,63 +580,63 @@ def _build_clients(rng, n: int, ws: int, we: int) -> dict:
         if prof in _SALES:
             s = np.round(_draw_lognormal(rng, k, _SALES[prof]), -3)
             if prof in (MID, SMALL, BALLAST):
-                s[rng.random(k) < .06] = np.nan  # not reported
+                s[rng.random(k) < 0.06] = np.nan  # not reported
             sales[m] = s
         if prof in (BIG_VIP, BIG_APPROACH, BANK_LARGE):
-            share_fast = {BIG_VIP: .4, BIG_APPROACH: .25, BANK_LARGE: .2}[prof]
+            share_fast = {BIG_VIP: 0.4, BIG_APPROACH: 0.25, BANK_LARGE: 0.2}[prof]
             fast = rng.random(k) < share_fast
-            growth[m] = np.where(fast, rng.uniform(.3, .6, k), rng.uniform(-.05, .1, k))
+            growth[m] = np.where(fast, rng.uniform(0.3, 0.6, k), rng.uniform(-0.05, 0.1, k))
         elif prof in (WATCH_PRODUCTS, WATCH_STRATEGIC, BALLAST):
-            growth[m] = rng.uniform(-.08, .06, k)  # flat: growth never reaches +25 %
+            growth[m] = rng.uniform(-0.08, 0.06, k)  # flat: growth never reaches +25 %
         elif prof == REVIEW:
-            growth[m] = rng.uniform(-.4, -.1, k)  # a declining former VIP
+            growth[m] = rng.uniform(-0.4, -0.1, k)  # a declining former VIP
         else:
-            growth[m] = rng.normal(.03, .1, k)
+            growth[m] = rng.normal(0.03, 0.1, k)
         spec = _N_PRODUCTS[prof]
         if isinstance(spec, dict):
             n_products[m] = rng.choice(list(spec), size=k, p=list(spec.values()))
         else:
             n_products[m] = rng.integers(spec[0], spec[1] + 1, k)
         extra_current[m] = (rng.random(k) < _EXTRA_CURRENT.get(prof, 0)) & (n_products[m] < 7)
-        activity[m] = _ACTIVITY[prof] * np.exp(.3 * rng.standard_normal(k))
+        activity[m] = _ACTIVITY[prof] * np.exp(0.3 * rng.standard_normal(k))
         flo, fhi = _FEE[prof]
         fee[m] = rng.uniform(flo, fhi, k)
         blo, bhi = _BAL[prof]
         bal[m] = rng.uniform(blo, bhi, k)
         exporter = rng.random(k) < _EXPORTER.get(prof, 0)
-        export_share[m] = np.where(exporter, rng.uniform(.1, .6, k), 0)
-        importer = rng.random(k) < (.3 if prof in (BIG_VIP, BIG_APPROACH, MID, SMALL, WATCH_PRODUCTS) else 0)
-        import_share[m] = np.where(importer, rng.uniform(.05, .3, k), 0)
+        export_share[m] = np.where(exporter, rng.uniform(0.1, 0.6, k), 0)
+        importer = rng.random(k) < (0.3 if prof in (BIG_VIP, BIG_APPROACH, MID, SMALL, WATCH_PRODUCTS) else 0)
+        import_share[m] = np.where(importer, rng.uniform(0.05, 0.3, k), 0)
         service[m] = rng.choice(3, size=k, p=_SERVICE[prof])
         mono = rng.random(k)
         strat = rng.random(k)
         if prof == BIG_VIP:
-            monopoly[m] = mono < .5
-            strategic[m] = ~monopoly[m] | (strat < .4)
+            monopoly[m] = mono < 0.5
+            strategic[m] = ~monopoly[m] | (strat < 0.4)
         elif prof == BIG_APPROACH:
-            monopoly[m] = mono < .4
-            strategic[m] = ~monopoly[m] | (strat < .2)
+            monopoly[m] = mono < 0.4
+            strategic[m] = ~monopoly[m] | (strat < 0.2)
         elif prof in (WATCH_STRATEGIC, WEALTHY):
             strategic[m] = True
         elif prof == BANK_LARGE:
-            monopoly[m] = mono < .3
-            strategic[m] = (strat < .4) | ((service[m] == 0) & ~monopoly[m])
+            monopoly[m] = mono < 0.3
+            strategic[m] = (strat < 0.4) | ((service[m] == 0) & ~monopoly[m])
         elif prof == MID:
-            monopoly[m] = mono < .02
-            strategic[m] = strat < .03
+            monopoly[m] = mono < 0.02
+            strategic[m] = strat < 0.03
     # tiny banks still show both flags
     if (profile == BIG_VIP).any() and not monopoly.any():
         monopoly[np.flatnonzero(profile == BIG_VIP)[0]] = True
     # ballast: fees waived for most
-    waived = (profile == BALLAST) & (rng.random(n) < .8)
+    waived = (profile == BALLAST) & (rng.random(n) < 0.8)
     fee[(profile == BALLAST) & ~waived] = rng.uniform(1, 5, int(((profile == BALLAST) & ~waived).sum()))
     fee[waived] = 0.0
-    cur_interest = np.isin(profile, (BIG_VIP, BIG_APPROACH, BANK_LARGE)) & (rng.random(n) < .4)
+    cur_interest = np.isin(profile, (BIG_VIP, BIG_APPROACH, BANK_LARGE)) & (rng.random(n) < 0.4)
 
     # related parties: ~4 % of non-individuals, at least one of each kind
     related = np.zeros(n, dtype=np.int64)
     cand = np.flatnonzero(np.isin(profile, (BIG_VIP, BALLAST, MID, SMALL, BANK_LARGE, BANK_SMALL)))
-    n_rel = min(len(cand), max(3 if n >= 10 else 0, int(round(.04 * n))))
+    n_rel = min(len(cand), max(3 if n >= 10 else 0, int(round(0.04 * n))))
     if n_rel:
         chosen = np.sort(rng.choice(cand, size=n_rel, replace=False))
         related[chosen] = 1 + np.arange(n_rel) % 3
@@ -402,7 +646,7 @@ def _build_clients(rng, n: int, ws: int, we: int) -> dict:
     # lifecycle
     onboarded = _uniform_day(rng, np.full(n, _day(_dt.date(2001, 1, 1))), np.full(n, ws - 60))
     mutable = np.isin(profile, (MID, SMALL, RETAIL, BANK_SMALL, BALLAST)) & (related == 0)
-    new = mutable & (rng.random(n) < .10)
+    new = mutable & (rng.random(n) < 0.10)
     if n >= 10 and not new.any() and mutable.any():
         new[np.flatnonzero(mutable)[0]] = True
     if we - ws > 20:
@@ -411,12 +655,12 @@ def _build_clients(rng, n: int, ws: int, we: int) -> dict:
         new[:] = False
     no_accounts = np.zeros(n, dtype=bool)
     cand = np.flatnonzero(np.isin(profile, (MID, SMALL, RETAIL)) & (related == 0))
-    n_none = min(len(cand), max(1 if n >= 20 else 0, int(round(.02 * n))))
+    n_none = min(len(cand), max(1 if n >= 20 else 0, int(round(0.02 * n))))
     if n_none:
         no_accounts[rng.choice(cand, size=n_none, replace=False)] = True
     offboarded = np.full(n, _NEVER, dtype=np.int64)
     cand = np.flatnonzero(np.isin(profile, (MID, SMALL, RETAIL, BANK_SMALL)) & (related == 0) & ~no_accounts)
-    n_off = min(len(cand), max(1 if n >= 20 else 0, int(round(.03 * n))))
+    n_off = min(len(cand), max(1 if n >= 20 else 0, int(round(0.03 * n))))
     if n_off and we - ws > 40:
         off = np.sort(rng.choice(cand, size=n_off, replace=False))
         lo = np.maximum(onboarded[off] + 30, ws + 15)
@@ -424,10 +668,27 @@ def _build_clients(rng, n: int, ws: int, we: int) -> dict:
         ok = lo <= we - 3
         offboarded[off[ok]] = day[ok]
 
-    c.update(turnover=turnover, sales=sales, growth=growth, n_products=n_products, extra_current=extra_current,
-             activity=activity, fee=fee, bal=bal, export_share=export_share, import_share=import_share,
-             service=service, monopoly=monopoly, strategic=strategic, related=related, onboarded=onboarded,
-             offboarded=offboarded, no_accounts=no_accounts, cur_interest=cur_interest, onboarded_in_window=new)
+    c.update(
+        turnover=turnover,
+        sales=sales,
+        growth=growth,
+        n_products=n_products,
+        extra_current=extra_current,
+        activity=activity,
+        fee=fee,
+        bal=bal,
+        export_share=export_share,
+        import_share=import_share,
+        service=service,
+        monopoly=monopoly,
+        strategic=strategic,
+        related=related,
+        onboarded=onboarded,
+        offboarded=offboarded,
+        no_accounts=no_accounts,
+        cur_interest=cur_interest,
+        onboarded_in_window=new,
+    )
     c["name"], c["industry"], c["region"] = _client_names(rng, ctype)
     return c
 
@@ -477,8 +738,9 @@ def _build_accounts(rng, c: dict, ws: int, we: int) -> dict:
     mat = np.zeros((n, 8), dtype=np.int64)  # column j = product of the client's j-th account
     mat[:, 1:] = order[:, :7]
     extra_pos = c["n_products"]
-    mat[np.arange(n), np.minimum(extra_pos, 7)] = np.where(c["extra_current"], CUR,
-                                                           mat[np.arange(n), np.minimum(extra_pos, 7)])
+    mat[np.arange(n), np.minimum(extra_pos, 7)] = np.where(
+        c["extra_current"], CUR, mat[np.arange(n), np.minimum(extra_pos, 7)]
+    )
     pos_grid = np.broadcast_to(np.arange(8), (n, 8))
     take = pos_grid < n_acc[:, None]
     client = np.broadcast_to(np.arange(n)[:, None], (n, 8))[take]
@@ -491,21 +753,21 @@ def _build_accounts(rng, c: dict, ws: int, we: int) -> dict:
     ctype = c["type"][client]
     primary = pos == 0
     is_bank = ctype == 2
-    ccy = rng.choice(5, size=a, p=[.18, .30, .07, .40, .05])
-    ccy = np.where(primary & ~is_bank, rng.choice(5, size=a, p=[.12, .3, .02, .55, .01]), ccy)
-    ccy = np.where(primary & is_bank, rng.choice(5, size=a, p=[.5, .4, .05, .05, 0]), ccy)
+    ccy = rng.choice(5, size=a, p=[0.18, 0.30, 0.07, 0.40, 0.05])
+    ccy = np.where(primary & ~is_bank, rng.choice(5, size=a, p=[0.12, 0.3, 0.02, 0.55, 0.01]), ccy)
+    ccy = np.where(primary & is_bank, rng.choice(5, size=a, p=[0.5, 0.4, 0.05, 0.05, 0]), ccy)
     prim_ccy = np.zeros(n, dtype=np.int64)
     prim_ccy[client[primary]] = ccy[primary]
     extra = (product == CUR) & ~primary
-    ccy = np.where(extra, np.where(prim_ccy[client] == BGN, np.where(rng.random(a) < .7, EUR, USD), BGN), ccy)
-    ccy = np.where(np.isin(product, (LOAN, LEAS)) & ~is_bank, np.where(rng.random(a) < .6, BGN, EUR), ccy)
+    ccy = np.where(extra, np.where(prim_ccy[client] == BGN, np.where(rng.random(a) < 0.7, EUR, USD), BGN), ccy)
+    ccy = np.where(np.isin(product, (LOAN, LEAS)) & ~is_bank, np.where(rng.random(a) < 0.6, BGN, EUR), ccy)
 
     # opening / closing days
     ob = c["onboarded"][client]
     off = c["offboarded"][client]
     last_open = np.minimum(we - 1, off)
     protected = np.isin(profile[client], _PROTECTED) & (pos < 4)
-    in_window = (ob >= ws) | (~primary & ~protected & (rng.random(a) < .12))
+    in_window = (ob >= ws) | (~primary & ~protected & (rng.random(a) < 0.12))
     pre = _uniform_day(rng, ob, np.full(a, ws - 1))
     inside = _uniform_day(rng, np.maximum(ob, ws), last_open)
     opened = np.where(primary, ob, np.where(in_window, inside, pre))
@@ -514,9 +776,9 @@ def _build_accounts(rng, c: dict, ws: int, we: int) -> dict:
     r = rng.random(a)
     closable = ~primary & ~protected
     lo = np.maximum(opened + 14, ws)
-    win_close = closable & (r < .05) & (lo <= last_open)
+    win_close = closable & (r < 0.05) & (lo <= last_open)
     closed = np.where(win_close, _uniform_day(rng, lo, last_open), closed)
-    before = closable & (r >= .05) & (r < .065) & (opened < ws - 40)
+    before = closable & (r >= 0.05) & (r < 0.065) & (opened < ws - 40)
     closed = np.where(before, _uniform_day(rng, opened + 10, np.full(a, ws - 2)), closed)
     # make sure mid-window openings / closings exist even in tiny banks
     cand = np.flatnonzero(closable & (opened < we - 40) & (off >= _NEVER))
@@ -536,51 +798,102 @@ def _build_accounts(rng, c: dict, ws: int, we: int) -> dict:
     # economics, in USD per month unless noted
     t0 = c["turnover"][client]
     cur_count = np.bincount(client[product == CUR], minlength=n)[client]
-    split = np.where(primary, .75, .25 / np.maximum(cur_count - 1, 1))  # of the client's current-account turnover
+    split = np.where(primary, 0.75, 0.25 / np.maximum(cur_count - 1, 1))  # of the client's current-account turnover
     share = np.where(product == CUR, np.where(cur_count > 1, split, 1.0), 0)
     u = rng.random(a)
     level = np.select(
-        [product == CUR, product == DEP, product == SAV, product == LOAN, product == OVD, product == CRL,
-         product == LEAS, product == CUST],
-        [t0 * share * c["bal"][client], t0 * (.5 + 2.5 * u), t0 * (.2 + .8 * u), -t0 * (.5 + 3.5 * u),
-         -t0 * (.05 + .35 * u), -t0 * (.1 + .7 * u), -t0 * (.2 + 1.3 * u), t0 * (.2 + 1.8 * u)],
-        default=t0 * (.02 + .2 * u))
+        [
+            product == CUR,
+            product == DEP,
+            product == SAV,
+            product == LOAN,
+            product == OVD,
+            product == CRL,
+            product == LEAS,
+            product == CUST,
+        ],
+        [
+            t0 * share * c["bal"][client],
+            t0 * (0.5 + 2.5 * u),
+            t0 * (0.2 + 0.8 * u),
+            -t0 * (0.5 + 3.5 * u),
+            -t0 * (0.05 + 0.35 * u),
+            -t0 * (0.1 + 0.7 * u),
+            -t0 * (0.2 + 1.3 * u),
+            t0 * (0.2 + 1.8 * u),
+        ],
+        default=t0 * (0.02 + 0.2 * u),
+    )
     prof = profile[client]
     level = np.where((prof == RETAIL) & (product == DEP), 2e3 + 28e3 * u, level)
     level = np.where((prof == RETAIL) & (product == SAV), 1e3 + 19e3 * u, level)
     level = np.where((prof == RETAIL) & (product == LOAN), -(5e3 + 35e3 * u), level)
     level = np.where((prof == WEALTHY) & np.isin(product, (DEP, SAV)), 1.5e5 + 6.5e5 * u, level)
     level = np.where((prof == WEALTHY) & (product == CUST), 5e4 + 4.5e5 * u, level)
-    level = np.where((prof == REVIEW) & ~IS_CREDIT_PRODUCT[product] & (product != CUR), t0 * .02 * (1 + u), level)
+    level = np.where((prof == REVIEW) & ~IS_CREDIT_PRODUCT[product] & (product != CUR), t0 * 0.02 * (1 + u), level)
     ballast = prof == BALLAST
     level = np.where(ballast & np.isin(product, (LOAN, CRL, LEAS)), level * (4 + 6 * u), level)
-    level = np.where(ballast & np.isin(product, (DEP, SAV)), t0 * (.3 + .9 * u), level)
-    level = np.where((prof == MID) & np.isin(product, (DEP, SAV)), t0 * (.2 + .8 * u), level)
-    level = np.where(product == GUAR, t0 * .05 * u, level)
+    level = np.where(ballast & np.isin(product, (DEP, SAV)), t0 * (0.3 + 0.9 * u), level)
+    level = np.where((prof == MID) & np.isin(product, (DEP, SAV)), t0 * (0.2 + 0.8 * u), level)
+    level = np.where(product == GUAR, t0 * 0.05 * u, level)
 
     rate = np.zeros(a)
     v = rng.random(a)
     rate = np.select(
-        [product == DEP, product == SAV, product == LOAN, product == LEAS, product == OVD, product == CRL,
-         (product == CUR) & c["cur_interest"][client]],
-        [.005 + .02 * v, .002 + .013 * v, .045 + .035 * v, .05 + .04 * v, .07 + .04 * v, .06 + .04 * v,
-         .001 + .004 * v], default=0.0)
-    rate = np.where(ballast & np.isin(product, (DEP, SAV)), .035 + .015 * v, rate)
-    rate = np.where(ballast & IS_CREDIT_PRODUCT[product], .01 + .015 * v, rate)
-    fee = c["fee"][client] * _FEE_FACTOR[product] * rng.uniform(.8, 1.2, a)
+        [
+            product == DEP,
+            product == SAV,
+            product == LOAN,
+            product == LEAS,
+            product == OVD,
+            product == CRL,
+            (product == CUR) & c["cur_interest"][client],
+        ],
+        [
+            0.005 + 0.02 * v,
+            0.002 + 0.013 * v,
+            0.045 + 0.035 * v,
+            0.05 + 0.04 * v,
+            0.07 + 0.04 * v,
+            0.06 + 0.04 * v,
+            0.001 + 0.004 * v,
+        ],
+        default=0.0,
+    )
+    rate = np.where(ballast & np.isin(product, (DEP, SAV)), 0.035 + 0.015 * v, rate)
+    rate = np.where(ballast & IS_CREDIT_PRODUCT[product], 0.01 + 0.015 * v, rate)
+    fee = c["fee"][client] * _FEE_FACTOR[product] * rng.uniform(0.8, 1.2, a)
 
-    w = c["activity"][client] * _ACT_FACTOR[product] * np.exp(.3 * rng.standard_normal(a))
+    w = c["activity"][client] * _ACT_FACTOR[product] * np.exp(0.3 * rng.standard_normal(a))
     partner = np.where(primary, np.where(n_acc[client] > 1, start[client] + 1, -1), start[client])
     own_rate = _OWN_RATE[product] * np.where(np.isin(prof, (BIG_VIP, BIG_APPROACH, BANK_LARGE)), 2.0, 1.0)
-    own_rate = np.where(extra, .8, own_rate)
+    own_rate = np.where(extra, 0.8, own_rate)
     own_rate = np.where(partner >= 0, own_rate, 0.0)
     term = rng.integers(24, 97, a).astype(float)
-    age0 = np.where(opened < ws, rng.random(a) * term * .5, 0.0)
+    age0 = np.where(opened < ws, rng.random(a) * term * 0.5, 0.0)
     sparse = rng.random(a) < _P_SPARSE[product]
-    return dict(client=client, pos=pos, product=product, ccy=ccy, opened=opened, closed=closed, level=level,
-                rate=rate, fee=fee, weight=w, partner=partner, own_rate=own_rate, term=term, age0=age0,
-                sparse=sparse, share=share, start=start, n_acc=n_acc,
-                dr=rng.uniform(.92, 1.02, a), opened_month=_month_index(opened))
+    return dict(
+        client=client,
+        pos=pos,
+        product=product,
+        ccy=ccy,
+        opened=opened,
+        closed=closed,
+        level=level,
+        rate=rate,
+        fee=fee,
+        weight=w,
+        partner=partner,
+        own_rate=own_rate,
+        term=term,
+        age0=age0,
+        sparse=sparse,
+        share=share,
+        start=start,
+        n_acc=n_acc,
+        dr=rng.uniform(0.92, 1.02, a),
+        opened_month=_month_index(opened),
+    )
 
 
 def _external_pool(rng, n_dom: int = 1500, n_for: int = 500):
@@ -589,17 +902,25 @@ def _external_pool(rng, n_dom: int = 1500, n_for: int = 500):
     digits = rng.integers(0, 10, (n_dom + n_for, 16))
     banks = letters[rng.integers(0, 26, (n_dom + n_for, 4))]
     country = np.concatenate([np.zeros(n_dom, dtype=np.int64), rng.integers(1, len(COUNTRIES), n_for)])
-    ids = [COUNTRIES[country[i]] + "".join(map(str, digits[i, :2])) + "".join(banks[i])
-           + "".join(map(str, digits[i, 2:]))
-           for i in range(n_dom + n_for)]
+    ids = [
+        COUNTRIES[country[i]] + "".join(map(str, digits[i, :2])) + "".join(banks[i]) + "".join(map(str, digits[i, 2:]))
+        for i in range(n_dom + n_for)
+    ]
     return ids, country, n_dom
 
 
 # --------------------------------------------------------------------------- the generator
-def generate_sample(out_dir: str | Path, clients: int = 300, months: int = 24, seed: int = 42,
-                    end_date: _dt.date | None = None, daily_months: int = 2,
-                    full_balances: bool = False, txns_per_account_month: float = 6.0,
-                    bad_rows: bool = True) -> dict:
+def generate_sample(
+    out_dir: str | Path,
+    clients: int = 300,
+    months: int = 24,
+    seed: int = 42,
+    end_date: _dt.date | None = None,
+    daily_months: int = 2,
+    full_balances: bool = False,
+    txns_per_account_month: float = 6.0,
+    bad_rows: bool = True,
+) -> dict:
     """Write a synthetic bank's landing directory (SPEC §3) into `out_dir`; return a summary.
 
     The data covers `months` calendar months ending with `end_date`'s month (default end_date:
@@ -622,8 +943,9 @@ def generate_sample(out_dir: str | Path, clients: int = 300, months: int = 24, s
     end_m = np.datetime64(end, "M")
     month_starts = [(end_m - (months - 1) + k).astype("datetime64[D]").astype(np.int64) for k in range(months)]
     ws, we = int(month_starts[0]), _day(end)
-    month_ends = [int((end_m - (months - 1) + k + 1).astype("datetime64[D]").astype(np.int64)) - 1
-                  for k in range(months)]
+    month_ends = [
+        int((end_m - (months - 1) + k + 1).astype("datetime64[D]").astype(np.int64)) - 1 for k in range(months)
+    ]
 
     rng = np.random.default_rng(seed)
     c = _build_clients(rng, clients, ws, we)
@@ -655,14 +977,17 @@ def generate_sample(out_dir: str | Path, clients: int = 300, months: int = 24, s
         old = end - _dt.timedelta(days=30)
         rows["clients"] += _write_clients(c, client_ids, out / f"clients_{old.isoformat()}.csv", _day(old))
         files.append(f"clients_{old.isoformat()}.csv")
-        acc_df = pd.DataFrame({
-            "account_id": account_ids,
-            "client_id": np.array(client_ids, dtype=object)[acc["client"]] if n_acc else [],
-            "product": np.array(PRODUCTS, dtype=object)[acc["product"]],
-            "currency": np.array(CURRENCIES, dtype=object)[acc["ccy"]],
-            "opened_on": [_date(d).isoformat() for d in acc["opened"]],
-            "closed_on": ["" if d >= _NEVER else _date(d).isoformat() for d in acc["closed"]],
-        }, columns=COLUMNS["accounts"])
+        acc_df = pd.DataFrame(
+            {
+                "account_id": account_ids,
+                "client_id": np.array(client_ids, dtype=object)[acc["client"]] if n_acc else [],
+                "product": np.array(PRODUCTS, dtype=object)[acc["product"]],
+                "currency": np.array(CURRENCIES, dtype=object)[acc["ccy"]],
+                "opened_on": [_date(d).isoformat() for d in acc["opened"]],
+                "closed_on": ["" if d >= _NEVER else _date(d).isoformat() for d in acc["closed"]],
+            },
+            columns=COLUMNS["accounts"],
+        )
         acc_df.to_csv(out / f"accounts_{end.isoformat()}.csv", index=False, lineterminator="\n")
         files.append(f"accounts_{end.isoformat()}.csv")
         rows["accounts"] += len(acc_df)
@@ -674,17 +999,26 @@ def generate_sample(out_dir: str | Path, clients: int = 300, months: int = 24, s
         holiday = np.array([(d.month, d.day) in ((1, 1), (12, 25), (12, 26)) for d in md], dtype=bool)
         fx_days = all_days[_is_business(all_days) & ~holiday]
         frng = np.random.default_rng([seed, 31337])
-        steps = frng.normal(0, .0035, (len(fx_days), 3))
+        steps = frng.normal(0, 0.0035, (len(fx_days), 3))
         steps[0] = 0
         walk = np.exp(np.cumsum(steps, axis=0))
         eur = BASE_USD_PER_UNIT[EUR] * walk[:, 0]
-        fx_cols = {"BGN": eur / BGN_PER_EUR, "CHF": BASE_USD_PER_UNIT[CHF] * walk[:, 2], "EUR": eur,
-                   "GBP": BASE_USD_PER_UNIT[GBP] * walk[:, 1]}
+        fx_cols = {
+            "BGN": eur / BGN_PER_EUR,
+            "CHF": BASE_USD_PER_UNIT[CHF] * walk[:, 2],
+            "EUR": eur,
+            "GBP": BASE_USD_PER_UNIT[GBP] * walk[:, 1],
+        }
         fx_day = np.repeat(fx_days, 4)
         fx_ccy = np.tile(np.arange(4), len(fx_days))
         fx_val = np.column_stack(list(fx_cols.values())).ravel()
-        fx_table = pa.table({"rate_date": _dates(fx_day), "currency": _categorical(fx_ccy, list(fx_cols)),
-                             "usd_per_unit": _money(fx_val, 6)})
+        fx_table = pa.table(
+            {
+                "rate_date": _dates(fx_day),
+                "currency": _categorical(fx_ccy, list(fx_cols)),
+                "usd_per_unit": _money(fx_val, 6),
+            }
+        )
 
         def fx_slice(lo_day: int, hi_day: int) -> pa.Table:
             i, j = np.searchsorted(fx_day, [lo_day, hi_day + 1])
@@ -701,7 +1035,7 @@ def generate_sample(out_dir: str | Path, clients: int = 300, months: int = 24, s
         usd_rate = BASE_USD_PER_UNIT[acc["ccy"]]
         credit_prod = IS_CREDIT_PRODUCT[acc["product"]]
         sys_postings = 2.0  # fees, interest, own transfers, repayments per account-month (approx.)
-        base = max(txns_per_account_month - sys_postings, .25 * txns_per_account_month)
+        base = max(txns_per_account_month - sys_postings, 0.25 * txns_per_account_month)
         lam_full = base * acc["weight"] / (acc["weight"].mean() if n_acc else 1.0)
         first_bd_window = int(_snap_forward(ws))
 
@@ -725,14 +1059,15 @@ def generate_sample(out_dir: str | Path, clients: int = 300, months: int = 24, s
             # client turnover and account balance levels of the month
             moy = _date(ms).month
             trend = np.exp(c["growth"] * (m - (months - 1)) / 12)
-            season = 1 + .08 * np.sin(2 * np.pi * (moy - 3) / 12)
-            tm = c["turnover"] * trend * season * np.exp(.15 * mrng.standard_normal(n_cli) - .01125)
+            season = 1 + 0.08 * np.sin(2 * np.pi * (moy - 3) / 12)
+            tm = c["turnover"] * trend * season * np.exp(0.15 * mrng.standard_normal(n_cli) - 0.01125)
             za = mrng.standard_normal(n_acc)
-            lvl = acc["level"] * trend[client_of] * np.exp(.08 * za)
-            amort = np.clip(1 - (acc["age0"] + np.maximum(0, _month_index(ms) - acc["opened_month"])) / acc["term"],
-                            .1, 1)
+            lvl = acc["level"] * trend[client_of] * np.exp(0.08 * za)
+            amort = np.clip(
+                1 - (acc["age0"] + np.maximum(0, _month_index(ms) - acc["opened_month"])) / acc["term"], 0.1, 1
+            )
             lvl = np.where(np.isin(acc["product"], (LOAN, LEAS)), acc["level"] * amort, lvl)
-            lvl = np.where(np.isin(acc["product"], (OVD, CRL)), acc["level"] * np.exp(.2 * za), lvl)
+            lvl = np.where(np.isin(acc["product"], (OVD, CRL)), acc["level"] * np.exp(0.2 * za), lvl)
 
             parts = []
             if nb:
@@ -741,20 +1076,23 @@ def generate_sample(out_dir: str | Path, clients: int = 300, months: int = 24, s
                 is_open = lo <= hi
                 n_open = np.where(is_open, hi - lo + 1, 0)
                 frac = n_open / nb_full
-                parts += _activity(mrng, acc, c, tm, lam_full, frac, lo, n_open, bd, n_acc, n_dom, len(ext_ids),
-                                   ext_country)
+                parts += _activity(
+                    mrng, acc, c, tm, lam_full, frac, lo, n_open, bd, n_acc, n_dom, len(ext_ids), ext_country
+                )
                 parts += _own_transfers(mrng, acc, tm, frac, lo, hi, is_open, bd)
-                parts += _systematic(mrng, acc, lvl, credit_prod, lo, hi, is_open, n_open, nb_full, bd,
-                                     ms, me, month_done)
+                parts += _systematic(
+                    mrng, acc, lvl, credit_prod, lo, hi, is_open, n_open, nb_full, bd, ms, me, month_done
+                )
             tx = _combine(parts, mrng)
             k = len(tx["acc"])
-            amount = np.maximum(np.round(tx["usd"] / usd_rate[tx["acc"]], 2), .01) if k else np.zeros(0)
+            amount = np.maximum(np.round(tx["usd"] / usd_rate[tx["acc"]], 2), 0.01) if k else np.zeros(0)
             ids = np.arange(txn_counter + 1, txn_counter + k + 1)
             txn_counter += k
 
             # balances
-            b_acc, b_day, b_val = _balances(acc, lvl, credit_prod, tx, amount, cal, ms, me, m, full_balances,
-                                            first_bd_window, we, month_ends[m])
+            b_acc, b_day, b_val = _balances(
+                acc, lvl, credit_prod, tx, amount, cal, ms, me, m, full_balances, first_bd_window, we, month_ends[m]
+            )
 
             # ---- write transactions
             if daily:
@@ -783,8 +1121,13 @@ def generate_sample(out_dir: str | Path, clients: int = 300, months: int = 24, s
 
             # ---- write balances
             if daily:
-                b_tab = pa.table({"account_id": pc.take(acc_id_arr, pa.array(b_acc)), "balance_date": _dates(b_day),
-                                  "balance": _money(b_val)})
+                b_tab = pa.table(
+                    {
+                        "account_id": pc.take(acc_id_arr, pa.array(b_acc)),
+                        "balance_date": _dates(b_day),
+                        "balance": _money(b_val),
+                    }
+                )
                 if full_balances:
                     days_file = cal
                 else:
@@ -804,11 +1147,22 @@ def generate_sample(out_dir: str | Path, clients: int = 300, months: int = 24, s
                         mask = np.zeros(len(b_val), dtype=bool)
                         mask[r] = True
                         bal_col = pc.if_else(pa.array(mask), pa.scalar("12,5x"), bal_col)
-                        bad.append({"file": name, "kind": "unparseable_balance", "row": r + 1,
-                                    "key": f"{account_ids[b_acc[r]]} {_date(b_day[r]).isoformat()}"})
+                        bad.append(
+                            {
+                                "file": name,
+                                "kind": "unparseable_balance",
+                                "row": r + 1,
+                                "key": f"{account_ids[b_acc[r]]} {_date(b_day[r]).isoformat()}",
+                            }
+                        )
                     bal_file_i += 1
-                b_tab = pa.table({"account_id": pc.take(acc_id_arr, pa.array(b_acc)), "balance_date": _dates(b_day),
-                                  "balance": bal_col})
+                b_tab = pa.table(
+                    {
+                        "account_id": pc.take(acc_id_arr, pa.array(b_acc)),
+                        "balance_date": _dates(b_day),
+                        "balance": bal_col,
+                    }
+                )
                 submit(_write_parquet_text, b_tab, out / name)
                 files.append(name)
             rows["balances"] += len(b_val)
@@ -867,21 +1221,25 @@ def _write_clients(c: dict, client_ids: list[str], path: Path, as_of: int | None
             names[i] = names[i].rsplit(" ", 1)[0] + " Trading OOD" if " " in names[i] else names[i] + " Old"
     fmt = lambda days: ["" if d >= _NEVER else _date(d).isoformat() for d in days]  # noqa: E731
     sales = ["" if np.isnan(s) else str(int(s)) for s in c["sales"]]
-    df = pd.DataFrame({
-        "client_id": client_ids,
-        "name": names,
-        "client_type": np.array(CLIENT_TYPES, dtype=object)[c["type"]],
-        "related_party": np.array(RELATED_PARTIES, dtype=object)[c["related"]],
-        "industry": c["industry"],
-        "region": c["region"],
-        "onboarded_on": fmt(c["onboarded"]),
-        "offboarded_on": fmt(np.where(c["offboarded"] <= (as_of if as_of is not None else _NEVER),
-                                      c["offboarded"], _NEVER)),
-        "annual_sales_usd": sales,
-        "monopoly_position": np.where(c["monopoly"], "true", "false"),
-        "strategic": np.where(c["strategic"], "true", "false"),
-        "service_model": np.array(SERVICE_MODELS, dtype=object)[c["service"]],
-    }, columns=COLUMNS["clients"])[keep]
+    df = pd.DataFrame(
+        {
+            "client_id": client_ids,
+            "name": names,
+            "client_type": np.array(CLIENT_TYPES, dtype=object)[c["type"]],
+            "related_party": np.array(RELATED_PARTIES, dtype=object)[c["related"]],
+            "industry": c["industry"],
+            "region": c["region"],
+            "onboarded_on": fmt(c["onboarded"]),
+            "offboarded_on": fmt(
+                np.where(c["offboarded"] <= (as_of if as_of is not None else _NEVER), c["offboarded"], _NEVER)
+            ),
+            "annual_sales_usd": sales,
+            "monopoly_position": np.where(c["monopoly"], "true", "false"),
+            "strategic": np.where(c["strategic"], "true", "false"),
+            "service_model": np.array(SERVICE_MODELS, dtype=object)[c["service"]],
+        },
+        columns=COLUMNS["clients"],
+    )[keep]
     df.to_csv(path, index=False, lineterminator="\n")
     return len(df)
 
@@ -889,17 +1247,21 @@ def _write_clients(c: dict, client_ids: list[str], path: Path, as_of: int | None
 # --------------------------------------------------------------------------- monthly postings
 def _part(acc, day, usd, direction, ttype, cp, country, purpose, kind):
     n = len(acc)
-    return dict(acc=np.asarray(acc, dtype=np.int64), day=np.asarray(day, dtype=np.int64),
-                usd=np.asarray(usd, dtype=float), dir=np.broadcast_to(np.asarray(direction, dtype=np.int8), n),
-                type=np.broadcast_to(np.asarray(ttype, dtype=np.int8), n),
-                cp=np.broadcast_to(np.asarray(cp, dtype=np.int64), n),
-                country=np.broadcast_to(np.asarray(country, dtype=np.int64), n),
-                purpose=np.broadcast_to(np.asarray(purpose, dtype=np.int8), n),
-                kind=np.full(n, kind, dtype=np.int8))
+    return dict(
+        acc=np.asarray(acc, dtype=np.int64),
+        day=np.asarray(day, dtype=np.int64),
+        usd=np.asarray(usd, dtype=float),
+        dir=np.broadcast_to(np.asarray(direction, dtype=np.int8), n),
+        type=np.broadcast_to(np.asarray(ttype, dtype=np.int8), n),
+        cp=np.broadcast_to(np.asarray(cp, dtype=np.int64), n),
+        country=np.broadcast_to(np.asarray(country, dtype=np.int64), n),
+        purpose=np.broadcast_to(np.asarray(purpose, dtype=np.int8), n),
+        kind=np.full(n, kind, dtype=np.int8),
+    )
 
 
 def _lognormal_noise(rng, n, sigma=1.0):
-    return np.exp(sigma * rng.standard_normal(n) - .5 * sigma * sigma)
+    return np.exp(sigma * rng.standard_normal(n) - 0.5 * sigma * sigma)
 
 
 def _activity(rng, acc, c, tm, lam_full, frac, lo, n_open, bd, n_acc, n_dom, n_ext, ext_country):
@@ -923,7 +1285,7 @@ def _activity(rng, acc, c, tm, lam_full, frac, lo, n_open, bd, n_acc, n_dom, n_e
     day = bd[lo[ia] + np.floor(rng.random(k) * n_open[ia]).astype(np.int64)]
     prod = acc["product"][ia]
     cl = acc["client"][ia]
-    lam = np.maximum(lam_full[ia], .3)
+    lam = np.maximum(lam_full[ia], 0.3)
     cur = prod == CUR
     t = tm[cl]
     usd = t * _TURNOVER_FACTOR[prod] / lam * _lognormal_noise(rng, k)
@@ -940,7 +1302,7 @@ def _activity(rng, acc, c, tm, lam_full, frac, lo, n_open, bd, n_acc, n_dom, n_e
     u = rng.random(k)
     export = cur & is_c & (u < c["export_share"][cl])
     imp = cur & ~is_c & (u < c["import_share"][cl])
-    salary = cur & is_c & ~export & (c["profile"][cl] == RETAIL) & (u < .5)
+    salary = cur & is_c & ~export & (c["profile"][cl] == RETAIL) & (u < 0.5)
     purpose = np.where(export, P_EXPORT, np.where(imp, P_IMPORT, np.where(salary, P_SALARY, purpose)))
     ttype = np.where(export | imp, T_PAY, ttype)
     # counterparties
@@ -949,12 +1311,11 @@ def _activity(rng, acc, c, tm, lam_full, frac, lo, n_open, bd, n_acc, n_dom, n_e
     ext_for = rng.integers(n_dom, n_ext, k)
     other = rng.integers(0, n_acc, k)
     other_ok = acc["client"][other] != cl
-    internal = (rng.random(k) < .1) & other_ok & ~foreign
+    internal = (rng.random(k) < 0.1) & other_ok & ~foreign
     own_primary = acc["start"][cl]
     own = np.isin(prod, (DEP, SAV, CARD, PAY, LOAN, LEAS)) & (ttype == T_TRF) & (own_primary != ia)
     with_cp = np.isin(ttype, (T_PAY, T_TRF, T_LOAN)) | foreign
-    cp = np.where(foreign, n_acc + ext_for,
-                  np.where(own, own_primary, np.where(internal, other, n_acc + ext_dom)))
+    cp = np.where(foreign, n_acc + ext_for, np.where(own, own_primary, np.where(internal, other, n_acc + ext_dom)))
     cp = np.where(with_cp, cp, -1)
     country = np.where(foreign, ext_country[ext_for], np.where(with_cp, 0, -1))
     return [_part(ia, day, usd, (~is_c).astype(np.int8), ttype, cp, country, purpose, 0)]
@@ -976,29 +1337,26 @@ def _own_transfers(rng, acc, tm, frac, lo, hi, is_open, bd):
         return []
     day = bd[lo2[ia] + np.floor(rng.random(k) * (hi2[ia] - lo2[ia] + 1)).astype(np.int64)]
     pa_ = partner[ia]
-    usd = tm[acc["client"][ia]] * _OWN_FRAC[acc["product"][ia]] * _lognormal_noise(rng, k, .6)
+    usd = tm[acc["client"][ia]] * _OWN_FRAC[acc["product"][ia]] * _lognormal_noise(rng, k, 0.6)
     usd = np.maximum(usd, 1.0)
-    return [_part(ia, day, usd, 0, T_TRF, pa_, 0, P_NONE, 1),
-            _part(pa_, day, usd, 1, T_TRF, ia, 0, P_NONE, 1)]
+    return [_part(ia, day, usd, 0, T_TRF, pa_, 0, P_NONE, 1), _part(pa_, day, usd, 1, T_TRF, ia, 0, P_NONE, 1)]
 
 
-def _systematic(rng, acc, lvl, credit_prod, lo, hi, is_open, n_open, nb_full, bd, ms, me,
-                month_done):
+def _systematic(rng, acc, lvl, credit_prod, lo, hi, is_open, n_open, nb_full, bd, ms, me, month_done):
     """Monthly fees, interest postings and loan repayments (with the matching debit on the current account)."""
     parts = []
     prod = acc["product"]
     nb = len(bd)
     # monthly fees on the first open business day of the month
-    f = np.flatnonzero(is_open & (acc["fee"] > .5))
+    f = np.flatnonzero(is_open & (acc["fee"] > 0.5))
     if len(f):
-        parts.append(_part(f, bd[lo[f]], acc["fee"][f] * rng.uniform(.85, 1.15, len(f)), 1, T_FEE, -1, -1,
-                           P_NONE, 2))
+        parts.append(_part(f, bd[lo[f]], acc["fee"][f] * rng.uniform(0.85, 1.15, len(f)), 1, T_FEE, -1, -1, P_NONE, 2))
     # interest: on the last business day of the month (or the closing day)
     closes_now = acc["closed"] <= me
     i = np.flatnonzero(is_open & (acc["rate"] > 0) & (month_done | closes_now))
     if len(i):
         amt = np.abs(lvl[i]) * acc["rate"][i] / 12 * (n_open[i] / nb_full)
-        keep = amt >= .01
+        keep = amt >= 0.01
         i, amt = i[keep], amt[keep]
         parts.append(_part(i, bd[hi[i]], amt, credit_prod[i].astype(np.int8), T_INT, -1, -1, P_NONE, 3))
     # loan and leasing repayments around the 15th, paid from the client's main current account
@@ -1010,8 +1368,9 @@ def _systematic(rng, acc, lvl, credit_prod, lo, hi, is_open, n_open, nb_full, bd
             day = bd[idx]
             usd = np.abs(lvl[r]) / acc["term"][r]
             src = acc["start"][acc["client"][r]]
-            src_ok = ((acc["product"][src] == CUR) & (src != r)
-                      & (acc["opened"][src] <= day) & (acc["closed"][src] >= day))
+            src_ok = (
+                (acc["product"][src] == CUR) & (src != r) & (acc["opened"][src] <= day) & (acc["closed"][src] >= day)
+            )
             cp = np.where(src_ok, src, -1)
             parts.append(_part(r, day, usd, 0, T_LOAN, cp, np.where(src_ok, 0, -1), P_LOAN, 4))
             s = np.flatnonzero(src_ok)
@@ -1033,17 +1392,19 @@ def _combine(parts, rng) -> dict:
 def _txn_table(ids, tx, amount, acc_id_arr, cp_arr, order) -> pa.Table:
     o = order
     cp = tx["cp"][o]
-    return pa.table({
-        "txn_id": _ids("T", ids[o], 10),
-        "account_id": pc.take(acc_id_arr, pa.array(tx["acc"][o])),
-        "booking_date": _dates(tx["day"][o]),
-        "amount": _money(amount[o]),
-        "direction": _categorical(tx["dir"][o], ("C", "D")),
-        "txn_type": _categorical(tx["type"][o], TXN_TYPES),
-        "counterparty_account_id": pc.take(cp_arr, pa.array(np.where(cp < 0, 0, cp), mask=cp < 0)),
-        "counterparty_country": _categorical(tx["country"][o], COUNTRIES, null_code=-1),
-        "purpose": _categorical(tx["purpose"][o], PURPOSES + ("",), null_code=P_NONE),
-    })
+    return pa.table(
+        {
+            "txn_id": _ids("T", ids[o], 10),
+            "account_id": pc.take(acc_id_arr, pa.array(tx["acc"][o])),
+            "booking_date": _dates(tx["day"][o]),
+            "amount": _money(amount[o]),
+            "direction": _categorical(tx["dir"][o], ("C", "D")),
+            "txn_type": _categorical(tx["type"][o], TXN_TYPES),
+            "counterparty_account_id": pc.take(cp_arr, pa.array(np.where(cp < 0, 0, cp), mask=cp < 0)),
+            "counterparty_country": _categorical(tx["country"][o], COUNTRIES, null_code=-1),
+            "purpose": _categorical(tx["purpose"][o], PURPOSES + ("",), null_code=P_NONE),
+        }
+    )
 
 
 def _inject_txn_bad(rng, kinds, tx, amount, ids, n_acc, ms, name):
@@ -1104,7 +1465,7 @@ def _balances(acc, lvl, credit_prod, tx, amount, cal, ms, me, m, full_balances, 
     cum = np.cumsum(flow, axis=1)
     swing = cum - cum[:, -1:] * (np.arange(1, nd + 1) / nd)[None, :]
     reach = np.abs(swing).max(axis=1)
-    damp = np.minimum(1.0, .7 * np.abs(level_ccy) / np.maximum(reach, 1e-9))
+    damp = np.minimum(1.0, 0.7 * np.abs(level_ccy) / np.maximum(reach, 1e-9))
     bal = level_ccy[:, None] + damp[:, None] * swing
     cp = credit_prod[sel]
     bal = np.where(cp[:, None], np.minimum(bal, 0), np.maximum(bal, 0))

@@ -27,9 +27,13 @@ def months_to_refresh(today: date, landed: list[date], late_data_days: int = LAT
     return [m for m in wanted if m in set(landed)]
 
 
-@schedule(job=refresh_month, cron_schedule=NIGHTLY_CRON, execution_timezone=NIGHTLY_TIMEZONE,
-          description="Every night: refresh the current month and everything downstream (previous month too "
-                      "on the first days, for late data).")
+@schedule(
+    job=refresh_month,
+    cron_schedule=NIGHTLY_CRON,
+    execution_timezone=NIGHTLY_TIMEZONE,
+    description="Every night: refresh the current month and everything downstream (previous month too "
+    "on the first days, for late data).",
+)
 def nightly_refresh(context: ScheduleEvaluationContext):
     today = context.scheduled_execution_time.date()
     landing = os.environ.get("VIP_LANDING_DIR", DEFAULT_LANDING_DIR)

@@ -27,8 +27,11 @@ def touched_months(changed: list[LandedFile], inventory: Inventory):
     return sorted(m for m in months if m in set(inventory.months) and m >= first_month())
 
 
-@sensor(job=refresh_month, minimum_interval_seconds=60,
-        description="Watches the landing directory; each new or changed file requests its month's refresh.")
+@sensor(
+    job=refresh_month,
+    minimum_interval_seconds=60,
+    description="Watches the landing directory; each new or changed file requests its month's refresh.",
+)
 def landing_sensor(context: SensorEvaluationContext):
     landing = os.environ.get("VIP_LANDING_DIR", DEFAULT_LANDING_DIR)
     if not os.path.isdir(landing):
@@ -43,8 +46,13 @@ def landing_sensor(context: SensorEvaluationContext):
     for month in touched_months(changed, inventory):
         versions = sorted(f"{f.name}@{current[f.name]}" for f in changed)
         digest = hashlib.sha1(json.dumps(versions).encode()).hexdigest()[:16]
-        requests.append(RunRequest(run_key=f"landing-{month:%Y-%m}-{digest}", partition_key=partition_key(month),
-                                   tags={"vip_pipeline/files": str(len(changed))}))
+        requests.append(
+            RunRequest(
+                run_key=f"landing-{month:%Y-%m}-{digest}",
+                partition_key=partition_key(month),
+                tags={"vip_pipeline/files": str(len(changed))},
+            )
+        )
     context.update_cursor(json.dumps(current, sort_keys=True))
     if not requests:
         return SkipReason(f"{len(changed)} changed file(s) touch no landed month")

@@ -4,13 +4,25 @@ from datetime import date
 
 import pandas as pd
 from dagster import (
-    AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetExecutionContext, Failure, MetadataValue, Output, asset,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    Failure,
+    MetadataValue,
+    Output,
+    asset,
 )
 
 from vip_pipeline.assets.metadata import column_schema
 from vip_pipeline.constants import EXTRACTS
 from vip_pipeline.contracts.extracts import (
-    ACCOUNTS, BALANCES, CLIENT_PNL, CLIENTS, FX_RATES, TRANSACTIONS,
+    ACCOUNTS,
+    BALANCES,
+    CLIENT_PNL,
+    CLIENTS,
+    FX_RATES,
+    TRANSACTIONS,
 )
 from vip_pipeline.landing.inventory import LandedFile
 from vip_pipeline.landing.reader import UnreadableFile
@@ -22,15 +34,24 @@ from vip_pipeline.resources import DATABASE_RETRY, LandingResource, WarehouseRes
 def load_checks(name: str) -> list[AssetCheckSpec]:
     """Blocking checks of every extract: nothing downstream runs when one fails."""
     return [
-        AssetCheckSpec("rows_reconcile", asset=name, blocking=True,
-                       description="Every file: rows read = rows accepted + rows rejected (nothing lost)."),
-        AssetCheckSpec("no_refused_file", asset=name, blocking=True,
-                       description="No file unparseable, missing columns, or above the rejected-share threshold."),
+        AssetCheckSpec(
+            "rows_reconcile",
+            asset=name,
+            blocking=True,
+            description="Every file: rows read = rows accepted + rows rejected (nothing lost).",
+        ),
+        AssetCheckSpec(
+            "no_refused_file",
+            asset=name,
+            blocking=True,
+            description="No file unparseable, missing columns, or above the rejected-share threshold.",
+        ),
     ]
 
 
-def publish_load(context: AssetExecutionContext, warehouse: WarehouseResource, result: LoadResult,
-                 files: list[LandedFile]):
+def publish_load(
+    context: AssetExecutionContext, warehouse: WarehouseResource, result: LoadResult, files: list[LandedFile]
+):
     """Record the load (rejected rows, audit), yield the accepted rows and the checks; stop when a file is refused."""
     now = pd.Timestamp.now(tz="UTC")
     rejected = result.rejected.assign(run_id=context.run_id, rejected_at=now)
@@ -46,17 +67,23 @@ def publish_load(context: AssetExecutionContext, warehouse: WarehouseResource, r
     }
     unbalanced = audit[audit["rows_read"] != audit["rows_accepted"] + audit["rows_rejected"]]
     reconcile = AssetCheckResult(
-        check_name="rows_reconcile", passed=unbalanced.empty, severity=AssetCheckSeverity.ERROR,
-        metadata={"files": len(audit), "unbalanced_files": MetadataValue.json(unbalanced["source_file"].tolist())})
+        check_name="rows_reconcile",
+        passed=unbalanced.empty,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={"files": len(audit), "unbalanced_files": MetadataValue.json(unbalanced["source_file"].tolist())},
+    )
     refused = AssetCheckResult(
-        check_name="no_refused_file", passed=result.ok, severity=AssetCheckSeverity.ERROR,
+        check_name="no_refused_file",
+        passed=result.ok,
+        severity=AssetCheckSeverity.ERROR,
         description=" | ".join(result.refused) or None,
-        metadata={"refused_files": MetadataValue.json(result.refused),
-                  "rows_rejected": metadata["rows_rejected"]})
+        metadata={"refused_files": MetadataValue.json(result.refused), "rows_rejected": metadata["rows_rejected"]},
+    )
     if not result.ok:
         yield reconcile
         yield refused
-        raise Failure(allow_retries=False,
+        raise Failure(
+            allow_retries=False,
             description=f"{result.extract}: publication stopped, refused file(s): " + " | ".join(result.refused),
             metadata=metadata,
         )
@@ -76,57 +103,98 @@ def _month(context: AssetExecutionContext) -> date:
     return date.fromisoformat(context.partition_key)
 
 
-@asset(group_name=EXTRACTS, io_manager_key="staging_io_manager", retry_policy=DATABASE_RETRY,
-       metadata=column_schema(CLIENTS), check_specs=load_checks(CLIENTS.name), description=CLIENTS.description)
+@asset(
+    group_name=EXTRACTS,
+    io_manager_key="staging_io_manager",
+    retry_policy=DATABASE_RETRY,
+    metadata=column_schema(CLIENTS),
+    check_specs=load_checks(CLIENTS.name),
+    description=CLIENTS.description,
+)
 def clients(context: AssetExecutionContext, landing: LandingResource, warehouse: WarehouseResource):
     files = landing.inventory().of("clients")
     result = snapshot(CLIENTS, files, landing)
     yield from publish_load(context, warehouse, result, files)
 
 
-@asset(group_name=EXTRACTS, io_manager_key="staging_io_manager", retry_policy=DATABASE_RETRY,
-       metadata=column_schema(ACCOUNTS), check_specs=load_checks(ACCOUNTS.name), description=ACCOUNTS.description)
-def accounts(context: AssetExecutionContext, landing: LandingResource, warehouse: WarehouseResource,
-             clients: pd.DataFrame):
+@asset(
+    group_name=EXTRACTS,
+    io_manager_key="staging_io_manager",
+    retry_policy=DATABASE_RETRY,
+    metadata=column_schema(ACCOUNTS),
+    check_specs=load_checks(ACCOUNTS.name),
+    description=ACCOUNTS.description,
+)
+def accounts(
+    context: AssetExecutionContext, landing: LandingResource, warehouse: WarehouseResource, clients: pd.DataFrame
+):
     files = landing.inventory().of("accounts")
     result = snapshot(ACCOUNTS, files, landing, {"clients": pd.Index(clients["client_id"])})
     yield from publish_load(context, warehouse, result, files)
 
 
-@asset(group_name=EXTRACTS, io_manager_key="staging_io_manager", retry_policy=DATABASE_RETRY,
-       metadata=column_schema(FX_RATES), check_specs=load_checks(FX_RATES.name), description=FX_RATES.description)
+@asset(
+    group_name=EXTRACTS,
+    io_manager_key="staging_io_manager",
+    retry_policy=DATABASE_RETRY,
+    metadata=column_schema(FX_RATES),
+    check_specs=load_checks(FX_RATES.name),
+    description=FX_RATES.description,
+)
 def fx_rates(context: AssetExecutionContext, landing: LandingResource, warehouse: WarehouseResource):
     files = landing.inventory().of("fx_rates")
     result = validate_extract(FX_RATES, files, landing.settings())
     yield from publish_load(context, warehouse, result, files)
 
 
-@asset(group_name=EXTRACTS, io_manager_key="staging_io_manager", retry_policy=DATABASE_RETRY,
-       partitions_def=monthly_partitions, metadata=column_schema(TRANSACTIONS),
-       check_specs=load_checks(TRANSACTIONS.name), description=TRANSACTIONS.description)
-def transactions(context: AssetExecutionContext, landing: LandingResource, warehouse: WarehouseResource,
-                 accounts: pd.DataFrame):
+@asset(
+    group_name=EXTRACTS,
+    io_manager_key="staging_io_manager",
+    retry_policy=DATABASE_RETRY,
+    partitions_def=monthly_partitions,
+    metadata=column_schema(TRANSACTIONS),
+    check_specs=load_checks(TRANSACTIONS.name),
+    description=TRANSACTIONS.description,
+)
+def transactions(
+    context: AssetExecutionContext, landing: LandingResource, warehouse: WarehouseResource, accounts: pd.DataFrame
+):
     files = landing.inventory().for_month("transactions", _month(context))
-    result = validate_extract(TRANSACTIONS, files, landing.settings(),
-                              {"accounts": pd.Index(accounts["account_id"])}, accounts)
+    result = validate_extract(
+        TRANSACTIONS, files, landing.settings(), {"accounts": pd.Index(accounts["account_id"])}, accounts
+    )
     yield from publish_load(context, warehouse, result, files)
 
 
-@asset(group_name=EXTRACTS, io_manager_key="staging_io_manager", retry_policy=DATABASE_RETRY,
-       partitions_def=monthly_partitions, metadata=column_schema(BALANCES),
-       check_specs=load_checks(BALANCES.name), description=BALANCES.description)
-def balances(context: AssetExecutionContext, landing: LandingResource, warehouse: WarehouseResource,
-             accounts: pd.DataFrame):
+@asset(
+    group_name=EXTRACTS,
+    io_manager_key="staging_io_manager",
+    retry_policy=DATABASE_RETRY,
+    partitions_def=monthly_partitions,
+    metadata=column_schema(BALANCES),
+    check_specs=load_checks(BALANCES.name),
+    description=BALANCES.description,
+)
+def balances(
+    context: AssetExecutionContext, landing: LandingResource, warehouse: WarehouseResource, accounts: pd.DataFrame
+):
     files = landing.inventory().for_month("balances", _month(context))
     result = validate_extract(BALANCES, files, landing.settings(), {"accounts": pd.Index(accounts["account_id"])})
     yield from publish_load(context, warehouse, result, files)
 
 
-@asset(group_name=EXTRACTS, io_manager_key="staging_io_manager", retry_policy=DATABASE_RETRY,
-       partitions_def=monthly_partitions, metadata=column_schema(CLIENT_PNL),
-       check_specs=load_checks(CLIENT_PNL.name), description=CLIENT_PNL.description)
-def client_pnl(context: AssetExecutionContext, landing: LandingResource, warehouse: WarehouseResource,
-               clients: pd.DataFrame):
+@asset(
+    group_name=EXTRACTS,
+    io_manager_key="staging_io_manager",
+    retry_policy=DATABASE_RETRY,
+    partitions_def=monthly_partitions,
+    metadata=column_schema(CLIENT_PNL),
+    check_specs=load_checks(CLIENT_PNL.name),
+    description=CLIENT_PNL.description,
+)
+def client_pnl(
+    context: AssetExecutionContext, landing: LandingResource, warehouse: WarehouseResource, clients: pd.DataFrame
+):
     files = landing.inventory().for_month("client_pnl", _month(context))
     result = validate_extract(CLIENT_PNL, files, landing.settings(), {"clients": pd.Index(clients["client_id"])})
     yield from publish_load(context, warehouse, result, files)

@@ -12,8 +12,10 @@ EXTRACT_TYPES = {"date": "date", "month": "date", "number": "float", "bool": "bo
 def column_schema(contract: ExtractContract | TableContract) -> dict:
     """`dagster/column_schema` metadata for an asset, from its contract."""
     if isinstance(contract, ExtractContract):
-        columns = [TableColumn(c.name, EXTRACT_TYPES.get(c.kind, "string"), description=c.description)
-                   for c in contract.columns]
+        columns = [
+            TableColumn(c.name, EXTRACT_TYPES.get(c.kind, "string"), description=c.description)
+            for c in contract.columns
+        ]
     else:
         columns = [TableColumn(c.name, c.kind, description=c.description) for c in contract.columns]
     return {"dagster/column_schema": TableSchema(columns=columns)}
@@ -25,9 +27,12 @@ def preview(frame: pd.DataFrame, rows: int = 10) -> MetadataValue:
 
 def check_results(evaluations: list[tuple[str, str, tuple[bool, dict]]]) -> list[AssetCheckResult]:
     """(asset, check name, (passed, metadata)) → Dagster check results."""
-    return [AssetCheckResult(asset_key=asset, check_name=name, passed=bool(passed), metadata=meta,
-                             severity=AssetCheckSeverity.ERROR)
-            for asset, name, (passed, meta) in evaluations]
+    return [
+        AssetCheckResult(
+            asset_key=asset, check_name=name, passed=bool(passed), metadata=meta, severity=AssetCheckSeverity.ERROR
+        )
+        for asset, name, (passed, meta) in evaluations
+    ]
 
 
 def failed_checks(results: list[AssetCheckResult]) -> str:

@@ -25,8 +25,14 @@ def pyramid_png(segments: pd.DataFrame, as_of: str) -> bytes:
         width = max(n / widest, 0.02)
         ax.barh(level, width, left=-width / 2, color=colour, edgecolor="#333333", height=0.9)
         total = float(ltv.get(tier, 0.0))
-        ax.text(0, level, f"{tier.replace('_', ' ')}: {n} clients, LTV {'−' if total < 0 else ''}${abs(total):,.0f}",
-                ha="center", va="center", fontsize=9)
+        ax.text(
+            0,
+            level,
+            f"{tier.replace('_', ' ')}: {n} clients, LTV {'−' if total < 0 else ''}${abs(total):,.0f}",
+            ha="center",
+            va="center",
+            fontsize=9,
+        )
     ax.set_xlim(-0.55, 0.55)
     ax.axis("off")
     ax.set_title(f"LTV pyramid as of {as_of} ({len(segments)} active clients)")

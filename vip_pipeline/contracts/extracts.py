@@ -11,8 +11,21 @@ from dataclasses import dataclass, field
 import pandera.pandas as pa
 
 PRODUCTS = (
-    "current", "deposit", "savings", "loan", "overdraft", "credit_line", "leasing", "card",
-    "payroll", "trade_finance", "fx", "cash_management", "guarantee", "acquiring", "custody",
+    "current",
+    "deposit",
+    "savings",
+    "loan",
+    "overdraft",
+    "credit_line",
+    "leasing",
+    "card",
+    "payroll",
+    "trade_finance",
+    "fx",
+    "cash_management",
+    "guarantee",
+    "acquiring",
+    "custody",
 )
 CREDIT_PRODUCTS = ("loan", "overdraft", "credit_line", "leasing")
 CLIENT_TYPES = ("corporate", "sme", "bank", "individual")
@@ -21,14 +34,16 @@ SERVICE_MODELS = ("vip", "standard", "mass")
 DIRECTIONS = ("C", "D")
 TXN_TYPES = ("payment", "transfer", "cash", "card", "fee", "interest", "fx", "loan", "other")
 # Active ISO 4217 codes (plus XAU/XAG metals); a well-shaped but unknown code is rejected.
-ISO_4217 = frozenset("""
+ISO_4217 = frozenset(
+    """
 AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN BWP BYN BZD CAD CDF
 CHF CLP CNY COP CRC CUC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD
 HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL
 LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR
 PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SLL SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND
 TOP TRY TTD TWD TZS UAH UGX USD UYU UZS VES VND VUV WST XAF XAG XAU XCD XCG XOF XPF YER ZAR ZMW ZWG ZWL
-""".split())
+""".split()
+)
 PURPOSES = ("export", "import", "salary", "tax", "loan", "other")
 
 
@@ -81,11 +96,18 @@ class ExtractContract:
                 checks.append(pa.Check.ge(c.minimum))
             nullable = not c.required and c.default is None and c.kind != "bool"
             columns[c.name] = pa.Column(
-                dtypes.get(c.kind, "object"), checks=checks, nullable=nullable,
-                description=c.description, title=c.name,
+                dtypes.get(c.kind, "object"),
+                checks=checks,
+                nullable=nullable,
+                description=c.description,
+                title=c.name,
             )
         return pa.DataFrameSchema(
-            columns, unique=list(self.key), name=self.name, description=self.description, coerce=False,
+            columns,
+            unique=list(self.key),
+            name=self.name,
+            description=self.description,
+            coerce=False,
         )
 
 
@@ -99,8 +121,14 @@ CLIENTS = ExtractContract(
         Col("client_id", "str", "Bank-wide client identifier."),
         Col("name", "str", "Legal name of the client."),
         Col("client_type", "enum", "Kind of client; individuals are never VIP-eligible.", values=CLIENT_TYPES),
-        Col("related_party", "enum", "Relationship to the bank; anything but none makes the client `key`.",
-            required=False, values=RELATED_PARTIES, default="none"),
+        Col(
+            "related_party",
+            "enum",
+            "Relationship to the bank; anything but none makes the client `key`.",
+            required=False,
+            values=RELATED_PARTIES,
+            default="none",
+        ),
         Col("industry", "str", "Industry (free text).", required=False),
         Col("region", "str", "Region (free text).", required=False),
         Col("onboarded_on", "date", "Day the client relationship started."),

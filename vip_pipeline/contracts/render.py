@@ -27,11 +27,20 @@ def render() -> str:
         if c.period_column:
             rules.append(f"`{c.period_column}` inside the file's period → `outside_file_period:{c.period_column}`")
         if c.account_open_on:
-            rules.append(f"`{c.account_open_on}` on a day the account is open → `account_not_open_on:{c.account_open_on}`")
+            rules.append(
+                f"`{c.account_open_on}` on a day the account is open → `account_not_open_on:{c.account_open_on}`"
+            )
         rules += [f"`{a}` ≥ `{b}` → `{a}_before_{b}`" for a, b in c.not_before]
-        lines += [f"### {c.name}{' (full snapshot: the latest file wins)' if c.snapshot else ' (deltas)'}", "",
-                  c.description, "", *[f"- {r}" for r in rules], "",
-                  "| column | type | required | rule | description |", "|---|---|---|---|---|"]
+        lines += [
+            f"### {c.name}{' (full snapshot: the latest file wins)' if c.snapshot else ' (deltas)'}",
+            "",
+            c.description,
+            "",
+            *[f"- {r}" for r in rules],
+            "",
+            "| column | type | required | rule | description |",
+            "|---|---|---|---|---|",
+        ]
         for col in c.columns:
             rule = []
             if col.values:
@@ -42,14 +51,22 @@ def render() -> str:
                 rule.append(f"≥ {col.minimum:g}")
             if col.default:
                 rule.append(f"empty = {col.default}")
-            lines.append(f"| {col.name} | {col.kind} | {'yes' if col.required else 'no'} | {'; '.join(rule)} | "
-                         f"{col.description} |")
+            lines.append(
+                f"| {col.name} | {col.kind} | {'yes' if col.required else 'no'} | {'; '.join(rule)} | "
+                f"{col.description} |"
+            )
         lines.append("")
     lines += ["## Published tables", ""]
     for t in TABLES.values():
         key = f"primary key ({', '.join(t.primary_key)})" if t.primary_key else "no key (a log)"
-        lines += [f"### {t.name}", "", f"{t.description} — {key}.", "",
-                  "| column | type | nullable | description |", "|---|---|---|---|"]
+        lines += [
+            f"### {t.name}",
+            "",
+            f"{t.description} — {key}.",
+            "",
+            "| column | type | nullable | description |",
+            "|---|---|---|---|",
+        ]
         lines += [f"| {c.name} | {c.kind} | {'yes' if c.nullable else 'no'} | {c.description} |" for c in t.columns]
         lines.append("")
     return "\n".join(lines)

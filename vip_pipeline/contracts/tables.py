@@ -12,11 +12,23 @@ import pandera.pandas as pa
 import sqlalchemy as sa
 
 SQL_TYPES = {
-    "str": sa.String(64), "text": sa.Text(), "date": sa.Date(), "timestamp": sa.DateTime(timezone=True),
-    "int": sa.BigInteger(), "float": sa.Float(precision=53), "bool": sa.Boolean(),
+    "str": sa.String(64),
+    "text": sa.Text(),
+    "date": sa.Date(),
+    "timestamp": sa.DateTime(timezone=True),
+    "int": sa.BigInteger(),
+    "float": sa.Float(precision=53),
+    "bool": sa.Boolean(),
 }
-PANDAS_TYPES = {"str": "object", "text": "object", "date": "datetime64[ns]", "timestamp": "datetime64[ns, UTC]",
-                "int": "int64", "float": "float64", "bool": "bool"}
+PANDAS_TYPES = {
+    "str": "object",
+    "text": "object",
+    "date": "datetime64[ns]",
+    "timestamp": "datetime64[ns, UTC]",
+    "int": "int64",
+    "float": "float64",
+    "bool": "bool",
+}
 
 
 @dataclass(frozen=True)
@@ -41,17 +53,36 @@ class TableContract:
         return [c.name for c in self.columns]
 
     def sql_table(self, metadata: sa.MetaData) -> sa.Table:
-        cols = [sa.Column(c.name, SQL_TYPES[c.kind], nullable=c.nullable, comment=c.description,
-                          primary_key=c.name in self.primary_key) for c in self.columns]
+        cols = [
+            sa.Column(
+                c.name,
+                SQL_TYPES[c.kind],
+                nullable=c.nullable,
+                comment=c.description,
+                primary_key=c.name in self.primary_key,
+            )
+            for c in self.columns
+        ]
         idx = [sa.Index(f"ix_{self.name}_{'_'.join(i)}", *i) for i in self.indexes]
         return sa.Table(self.name, metadata, *cols, *idx, comment=self.description)
 
     def pandera_schema(self) -> pa.DataFrameSchema:
-        columns = {c.name: pa.Column(None if c.kind in ("timestamp",) else PANDAS_TYPES[c.kind],
-                                     nullable=c.nullable or c.kind == "text", description=c.description, title=c.name)
-                   for c in self.columns}
-        return pa.DataFrameSchema(columns, unique=list(self.primary_key) or None, strict="filter",
-                                  name=self.name, description=self.description)
+        columns = {
+            c.name: pa.Column(
+                None if c.kind in ("timestamp",) else PANDAS_TYPES[c.kind],
+                nullable=c.nullable or c.kind == "text",
+                description=c.description,
+                title=c.name,
+            )
+            for c in self.columns
+        }
+        return pa.DataFrameSchema(
+            columns,
+            unique=list(self.primary_key) or None,
+            strict="filter",
+            name=self.name,
+            description=self.description,
+        )
 
 
 def _money(name: str, what: str) -> C:
@@ -64,7 +95,9 @@ AS_OF = C("as_of_month", "date", "Complete month the decision is made for (its f
 MONTHLY_ACCOUNT_ACTIVITY = TableContract(
     name="monthly_account_activity",
     description="One row per account and month in which the account is open on at least one day of the period.",
-    primary_key=("account_id", "month"), indexes=(("month",), ("client_id", "month")), partition_column="month",
+    primary_key=("account_id", "month"),
+    indexes=(("month",), ("client_id", "month")),
+    partition_column="month",
     columns=(
         C("account_id", "str", "Account identifier."),
         MONTH,
@@ -98,12 +131,16 @@ MONTHLY_ACCOUNT_ACTIVITY = TableContract(
 MONTHLY_CLIENT_METRICS = TableContract(
     name="monthly_client_metrics",
     description="One row per client and month in which it has an account open.",
-    primary_key=("client_id", "month"), indexes=(("month",),), partition_column="month",
+    primary_key=("client_id", "month"),
+    indexes=(("month",),),
+    partition_column="month",
     columns=(
         C("client_id", "str", "Client identifier."),
         MONTH,
         C("is_complete_month", "bool", "A balances extract exists for the month's last day or later."),
-        _money("settlement_turnover_usd", "Credits on current accounts without interest and own-account transfers (USD)."),
+        _money(
+            "settlement_turnover_usd", "Credits on current accounts without interest and own-account transfers (USD)."
+        ),
         _money("credit_turnover_usd", "Credits on all accounts (USD)."),
         _money("debit_turnover_usd", "Debits on all accounts (USD)."),
         _money("adb_usd", "Σ adb_usd of accounts whose product is not a credit product."),
@@ -121,11 +158,18 @@ MONTHLY_CLIENT_METRICS = TableContract(
 CLIENT_LTV = TableContract(
     name="client_ltv",
     description="Lifetime value of every active client as of every complete month.",
-    primary_key=("client_id", "as_of_month"), indexes=(("as_of_month",),), partition_column="as_of_month",
+    primary_key=("client_id", "as_of_month"),
+    indexes=(("as_of_month",),),
+    partition_column="as_of_month",
     columns=(
         C("client_id", "str", "Client identifier."),
         AS_OF,
-        C("first_month", "date", "First month with an open account; NULL for a client without accounts.", nullable=True),
+        C(
+            "first_month",
+            "date",
+            "First month with an open account; NULL for a client without accounts.",
+            nullable=True,
+        ),
         C("tenure_months", "int", "Months from first_month to as_of_month inclusive (0 without accounts)."),
         _money("revenue_usd", "Revenue over the whole tenure (USD)."),
         _money("cost_usd", "Cost over the whole tenure (USD)."),
@@ -140,7 +184,9 @@ CLIENT_LTV = TableContract(
 VIP_ASSESSMENT = TableContract(
     name="vip_assessment",
     description="The five VIP criteria with their measures, met flags and eligibility, per client and complete month.",
-    primary_key=("client_id", "as_of_month"), indexes=(("as_of_month", "vip_eligible"),), partition_column="as_of_month",
+    primary_key=("client_id", "as_of_month"),
+    indexes=(("as_of_month", "vip_eligible"),),
+    partition_column="as_of_month",
     columns=(
         C("client_id", "str", "Client identifier."),
         AS_OF,
@@ -148,13 +194,20 @@ VIP_ASSESSMENT = TableContract(
         C("products_used", "int", "Distinct products among accounts open in the as-of month."),
         C("products_met", "bool", "Criterion 1: products_used ≥ 4."),
         C("annual_sales_usd", "float", "Annual sales from client master data.", nullable=True),
-        _money("avg_monthly_settlement_turnover_usd", "Average monthly settlement turnover over the trailing 12 months."),
+        _money(
+            "avg_monthly_settlement_turnover_usd", "Average monthly settlement turnover over the trailing 12 months."
+        ),
         _money("export_12m_usd", "Exports over the trailing 12 months (USD)."),
         _money("adb_usd", "Client ADB (non-credit products) in the as-of month."),
         C("scale_met", "bool", "Criterion 2: any of sales > 5M, turnover > 500k, exports > 5M, ADB > 100k."),
         C("monopoly_met", "bool", "Criterion 3: monopoly_position flag."),
         C("strategic_met", "bool", "Criterion 4: strategic flag."),
-        C("turnover_growth", "float", "Trailing 12-month settlement turnover vs the 12 months before, −1; NULL with < 24 months.", nullable=True),
+        C(
+            "turnover_growth",
+            "float",
+            "Trailing 12-month settlement turnover vs the 12 months before, −1; NULL with < 24 months.",
+            nullable=True,
+        ),
         C("growth_met", "bool", "Criterion 5: turnover_growth ≥ 25 %."),
         C("criteria_met", "int", "Number of criteria met (0–5)."),
         C("vip_eligible", "bool", "criteria_met ≥ 3 and not an individual."),
@@ -164,7 +217,8 @@ VIP_ASSESSMENT = TableContract(
 CLIENT_SEGMENTS = TableContract(
     name="client_segments",
     description="Service category, LTV tier and recommended action per active client and complete month (history).",
-    primary_key=("client_id", "as_of_month"), indexes=(("as_of_month", "category"), ("as_of_month", "ltv_tier")),
+    primary_key=("client_id", "as_of_month"),
+    indexes=(("as_of_month", "category"), ("as_of_month", "ltv_tier")),
     partition_column="as_of_month",
     columns=(
         C("client_id", "str", "Client identifier."),
@@ -187,8 +241,9 @@ CLIENT_SEGMENTS = TableContract(
 
 REJECTED_ROWS = TableContract(
     name="rejected_rows",
-    description="Every extract row that broke the contract, with its file, row number, failed rule(s) and original values.",
-    primary_key=("source_file", "row_number"), indexes=(("extract",), ("run_id",)),
+    description="Every extract row that broke the contract: its file, row number, failed rule(s) and original values.",
+    primary_key=("source_file", "row_number"),
+    indexes=(("extract",), ("run_id",)),
     columns=(
         C("extract", "str", "Extract name."),
         C("source_file", "str", "File name in the landing directory."),
@@ -218,7 +273,15 @@ LOAD_AUDIT = TableContract(
     ),
 )
 
-TABLES: dict[str, TableContract] = {t.name: t for t in (
-    MONTHLY_ACCOUNT_ACTIVITY, MONTHLY_CLIENT_METRICS, CLIENT_LTV, VIP_ASSESSMENT, CLIENT_SEGMENTS,
-    REJECTED_ROWS, LOAD_AUDIT,
-)}
+TABLES: dict[str, TableContract] = {
+    t.name: t
+    for t in (
+        MONTHLY_ACCOUNT_ACTIVITY,
+        MONTHLY_CLIENT_METRICS,
+        CLIENT_LTV,
+        VIP_ASSESSMENT,
+        CLIENT_SEGMENTS,
+        REJECTED_ROWS,
+        LOAD_AUDIT,
+    )
+}

@@ -13,14 +13,54 @@ from vip_pipeline.decisions.segments import recommended_action, service_category
 from vip_pipeline.decisions.vip import vip_criteria, vip_measures
 from vip_pipeline.landing.inventory import month_end
 
-LTV_COLUMNS = ["client_id", "as_of_month", "first_month", "tenure_months", "revenue_usd", "cost_usd", "ltv_usd",
-               "avg_monthly_margin_usd", "margin_mean_12m_usd", "margin_std_12m_usd", "margin_cv"]
-VIP_COLUMNS = ["client_id", "as_of_month", "client_type", "products_used", "products_met", "annual_sales_usd",
-               "avg_monthly_settlement_turnover_usd", "export_12m_usd", "adb_usd", "scale_met", "monopoly_met",
-               "strategic_met", "turnover_growth", "growth_met", "criteria_met", "vip_eligible"]
-SEGMENT_COLUMNS = ["client_id", "as_of_month", "name", "client_type", "related_party", "category", "ltv_tier",
-                   "ltv_usd", "ltv_rank", "criteria_met", "vip_eligible", "previous_category", "previous_ltv_tier",
-                   "service_model", "recommended_action"]
+LTV_COLUMNS = [
+    "client_id",
+    "as_of_month",
+    "first_month",
+    "tenure_months",
+    "revenue_usd",
+    "cost_usd",
+    "ltv_usd",
+    "avg_monthly_margin_usd",
+    "margin_mean_12m_usd",
+    "margin_std_12m_usd",
+    "margin_cv",
+]
+VIP_COLUMNS = [
+    "client_id",
+    "as_of_month",
+    "client_type",
+    "products_used",
+    "products_met",
+    "annual_sales_usd",
+    "avg_monthly_settlement_turnover_usd",
+    "export_12m_usd",
+    "adb_usd",
+    "scale_met",
+    "monopoly_met",
+    "strategic_met",
+    "turnover_growth",
+    "growth_met",
+    "criteria_met",
+    "vip_eligible",
+]
+SEGMENT_COLUMNS = [
+    "client_id",
+    "as_of_month",
+    "name",
+    "client_type",
+    "related_party",
+    "category",
+    "ltv_tier",
+    "ltv_usd",
+    "ltv_rank",
+    "criteria_met",
+    "vip_eligible",
+    "previous_category",
+    "previous_ltv_tier",
+    "service_model",
+    "recommended_action",
+]
 
 
 @dataclass(frozen=True)
@@ -46,16 +86,21 @@ def _with_previous(frame: pd.DataFrame, as_of_months: list[pd.Timestamp]) -> pd.
     """previous_category / previous_ltv_tier from the previous complete month (None if not assessed then)."""
     months = sorted(pd.to_datetime(as_of_months))
     previous_of = dict(zip(months[1:], months[:-1]))
-    prev = frame[["client_id", "as_of_month", "category", "ltv_tier"]].rename(columns={
-        "as_of_month": "previous_month", "category": "previous_category", "ltv_tier": "previous_ltv_tier"})
+    prev = frame[["client_id", "as_of_month", "category", "ltv_tier"]].rename(
+        columns={"as_of_month": "previous_month", "category": "previous_category", "ltv_tier": "previous_ltv_tier"}
+    )
     out = frame.assign(previous_month=pd.to_datetime(frame["as_of_month"].map(previous_of)).astype("datetime64[ns]"))
     out = out.merge(prev, on=["client_id", "previous_month"], how="left")
     out[["previous_category", "previous_ltv_tier"]] = out[["previous_category", "previous_ltv_tier"]].astype(object)
     return out
 
 
-def assess(metrics: pd.DataFrame, clients: pd.DataFrame, as_of_months: list[pd.Timestamp],
-           rules: DecisionRules = DecisionRules()) -> Decisions:
+def assess(
+    metrics: pd.DataFrame,
+    clients: pd.DataFrame,
+    as_of_months: list[pd.Timestamp],
+    rules: DecisionRules = DecisionRules(),
+) -> Decisions:
     """LTV, pyramid tier, VIP criteria, category and action for every active client and as-of month."""
     frame = active_clients(clients, as_of_months)
     frame["midx"] = month_index(frame["as_of_month"])
@@ -65,8 +110,17 @@ def assess(metrics: pd.DataFrame, clients: pd.DataFrame, as_of_months: list[pd.T
         frame = frame.merge(measures, on=["client_id", "midx"], how="left")
     else:
         frame = frame.assign(first_midx=float("nan"), tenure_months=0)
-    zero = ["tenure_months", "revenue_usd", "cost_usd", "ltv_usd", "avg_monthly_margin_usd", "products_used",
-            "avg_monthly_settlement_turnover_usd", "export_12m_usd", "adb_usd"]
+    zero = [
+        "tenure_months",
+        "revenue_usd",
+        "cost_usd",
+        "ltv_usd",
+        "avg_monthly_margin_usd",
+        "products_used",
+        "avg_monthly_settlement_turnover_usd",
+        "export_12m_usd",
+        "adb_usd",
+    ]
     for column in zero:  # an active client without accounts (yet): no history, everything 0
         frame[column] = frame[column].astype("float64").fillna(0.0) if column in frame else 0.0
     for column in ("margin_mean_12m_usd", "margin_std_12m_usd", "margin_cv", "turnover_growth"):
@@ -74,8 +128,11 @@ def assess(metrics: pd.DataFrame, clients: pd.DataFrame, as_of_months: list[pd.T
     frame["tenure_months"] = frame["tenure_months"].astype("int64")
     frame["products_used"] = frame["products_used"].astype("int64")
     first = frame["first_midx"].astype("float64")
-    frame["first_month"] = pd.to_datetime(
-        {"year": first // 12, "month": first % 12 + 1, "day": 1}, errors="coerce") if len(frame) else pd.NaT
+    frame["first_month"] = (
+        pd.to_datetime({"year": first // 12, "month": first % 12 + 1, "day": 1}, errors="coerce")
+        if len(frame)
+        else pd.NaT
+    )
 
     frame["ltv_rank"] = rank_by_ltv(frame).astype("int64")
     frame["ltv_tier"] = ltv_tier(frame, rules)

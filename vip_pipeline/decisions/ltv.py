@@ -21,19 +21,21 @@ def ltv_measures(panel: pd.DataFrame, rules: DecisionRules) -> pd.DataFrame:
     mean = total / n
     std = np.sqrt(np.maximum(squares / n - mean**2, 0.0))
     ltv = by_client["margin_usd"].cumsum()
-    return pd.DataFrame({
-        "client_id": panel["client_id"],
-        "midx": panel["midx"],
-        "first_midx": panel["first_midx"],
-        "tenure_months": panel["tenure_months"],
-        "revenue_usd": by_client["revenue_usd"].cumsum(),
-        "cost_usd": by_client["cost_usd"].cumsum(),
-        "ltv_usd": ltv,
-        "avg_monthly_margin_usd": ltv / panel["tenure_months"],
-        "margin_mean_12m_usd": mean,
-        "margin_std_12m_usd": std,
-        "margin_cv": (std / mean).where(mean > 0),
-    })
+    return pd.DataFrame(
+        {
+            "client_id": panel["client_id"],
+            "midx": panel["midx"],
+            "first_midx": panel["first_midx"],
+            "tenure_months": panel["tenure_months"],
+            "revenue_usd": by_client["revenue_usd"].cumsum(),
+            "cost_usd": by_client["cost_usd"].cumsum(),
+            "ltv_usd": ltv,
+            "avg_monthly_margin_usd": ltv / panel["tenure_months"],
+            "margin_mean_12m_usd": mean,
+            "margin_std_12m_usd": std,
+            "margin_cv": (std / mean).where(mean > 0),
+        }
+    )
 
 
 def rank_by_ltv(frame: pd.DataFrame) -> pd.Series:
@@ -46,8 +48,9 @@ def ltv_tier(frame: pd.DataFrame, rules: DecisionRules) -> pd.Series:
     """Pyramid tier per client and as-of month; `frame` has as_of_month, client_id, ltv_usd, tenure_months,
     margin_mean_12m_usd and margin_cv."""
     valuable = frame["ltv_usd"] >= 0
-    ranked = frame[valuable].sort_values(["as_of_month", "ltv_usd", "client_id"],
-                                         ascending=[True, False, True], kind="stable")
+    ranked = frame[valuable].sort_values(
+        ["as_of_month", "ltv_usd", "client_id"], ascending=[True, False, True], kind="stable"
+    )
     position = ranked.groupby("as_of_month", sort=False).cumcount() + 1
     count = ranked.groupby("as_of_month", sort=False)["client_id"].transform("size")
     top_n = np.ceil(np.round(rules.top_share * count, 9))  # round first: 0.2 × 15 is 3.0000000000000004
@@ -58,7 +61,5 @@ def ltv_tier(frame: pd.DataFrame, rules: DecisionRules) -> pd.Series:
         & (frame["margin_mean_12m_usd"] > 0)
         & (frame["margin_cv"] <= rules.max_margin_cv)
     )
-    tier = np.select(
-        [~valuable, top, stable], ["ballast", "most_valuable", "strategic"], default="workhorse"
-    )
+    tier = np.select([~valuable, top, stable], ["ballast", "most_valuable", "strategic"], default="workhorse")
     return pd.Series(tier, index=frame.index)

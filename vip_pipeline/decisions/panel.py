@@ -24,7 +24,9 @@ def dense_panel(metrics: pd.DataFrame, last_month: pd.Timestamp) -> pd.DataFrame
     last_idx = int(month_index(pd.Series([last_month])).iloc[0])
     lengths = (last_idx - first + 1).clip(lower=0)
     client = np.repeat(first.index.to_numpy(), lengths.to_numpy())
-    offset = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths.to_numpy()) - lengths.to_numpy(), lengths.to_numpy())
+    offset = np.arange(lengths.sum()) - np.repeat(
+        np.cumsum(lengths.to_numpy()) - lengths.to_numpy(), lengths.to_numpy()
+    )
     panel = pd.DataFrame({"client_id": client, "midx": np.repeat(first.to_numpy(), lengths.to_numpy()) + offset})
     panel["first_midx"] = panel["client_id"].map(first)
     keep = ["client_id", "midx", *FLOW_COLUMNS, "adb_usd", "products_used"]

@@ -13,16 +13,19 @@ ACTIONS = ("approach", "watch", "review")
 
 def service_category(frame: pd.DataFrame, rules: DecisionRules) -> pd.Series:
     """First matching rule; `frame` has related_party, vip_eligible, client_type and the turnover average."""
-    return pd.Series(np.select(
-        [
-            frame["related_party"] != "none",
-            frame["vip_eligible"],
-            (frame["client_type"] == "individual")
-            | (frame["avg_monthly_settlement_turnover_usd"].round(9) < rules.mass_turnover_usd),
-        ],
-        ["key", "vip", "mass"],
-        default="corporate",
-    ), index=frame.index)
+    return pd.Series(
+        np.select(
+            [
+                frame["related_party"] != "none",
+                frame["vip_eligible"],
+                (frame["client_type"] == "individual")
+                | (frame["avg_monthly_settlement_turnover_usd"].round(9) < rules.mass_turnover_usd),
+            ],
+            ["key", "vip", "mass"],
+            default="corporate",
+        ),
+        index=frame.index,
+    )
 
 
 def recommended_action(frame: pd.DataFrame, rules: DecisionRules) -> pd.Series:

@@ -16,15 +16,17 @@ def vip_measures(panel: pd.DataFrame, rules: DecisionRules) -> pd.DataFrame:
     last = trailing_sum(panel, "settlement_turnover_usd", w)
     before = trailing_sum(panel, "settlement_turnover_usd", w, lag=w)
     enough = (panel["tenure_months"] >= 2 * w) & (before > 0)
-    return pd.DataFrame({
-        "client_id": panel["client_id"],
-        "midx": panel["midx"],
-        "products_used": panel["products_used"],
-        "avg_monthly_settlement_turnover_usd": last / n,
-        "export_12m_usd": trailing_sum(panel, "export_usd", w),
-        "adb_usd": panel["adb_usd"],
-        "turnover_growth": (last / before - 1).where(enough),
-    })
+    return pd.DataFrame(
+        {
+            "client_id": panel["client_id"],
+            "midx": panel["midx"],
+            "products_used": panel["products_used"],
+            "avg_monthly_settlement_turnover_usd": last / n,
+            "export_12m_usd": trailing_sum(panel, "export_usd", w),
+            "adb_usd": panel["adb_usd"],
+            "turnover_growth": (last / before - 1).where(enough),
+        }
+    )
 
 
 def _measure(values: pd.Series) -> pd.Series:
@@ -44,10 +46,15 @@ def vip_criteria(frame: pd.DataFrame, rules: DecisionRules) -> pd.DataFrame:
     monopoly_met = frame["monopoly_position"].astype(bool)
     strategic_met = frame["strategic"].astype(bool)
     growth_met = (_measure(frame["turnover_growth"]) >= rules.min_turnover_growth).fillna(False).astype(bool)
-    met = pd.DataFrame({
-        "products_met": products_met, "scale_met": scale_met, "monopoly_met": monopoly_met,
-        "strategic_met": strategic_met, "growth_met": growth_met,
-    })
+    met = pd.DataFrame(
+        {
+            "products_met": products_met,
+            "scale_met": scale_met,
+            "monopoly_met": monopoly_met,
+            "strategic_met": strategic_met,
+            "growth_met": growth_met,
+        }
+    )
     met["criteria_met"] = met.sum(axis=1).astype("int64")
     met["vip_eligible"] = (met["criteria_met"] >= rules.min_criteria) & (frame["client_type"] != "individual")
     return met

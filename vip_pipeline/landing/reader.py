@@ -60,7 +60,9 @@ def _read_csv(file: LandedFile, encoding: str, delimiter: str) -> RawFile:
     bad: list[tuple[int | None, str, str]] = []
 
     def on_invalid(row) -> str:
-        bad.append((row.number, row.text, f"malformed_row: expected {row.expected_columns} fields, got {row.actual_columns}"))
+        bad.append(
+            (row.number, row.text, f"malformed_row: expected {row.expected_columns} fields, got {row.actual_columns}")
+        )
         return "skip"
 
     def read(use_threads: bool) -> pa.Table:
@@ -71,7 +73,9 @@ def _read_csv(file: LandedFile, encoding: str, delimiter: str) -> RawFile:
             parse_options=pv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid),
             convert_options=pv.ConvertOptions(
                 column_types={n: pa.string() for n in names},
-                strings_can_be_null=False, quoted_strings_can_be_null=False, null_values=[],
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+                null_values=[],
             ),
         )
 

@@ -19,7 +19,14 @@ from vip_pipeline.timing import stage
 FILE = "_file"
 REJECTED_COLUMNS = ["extract", "source_file", "row_number", "rule", "raw_record"]
 AUDIT_COLUMNS = [
-    "extract", "source_file", "rows_read", "rows_accepted", "rows_rejected", "rows_redelivered", "status", "note",
+    "extract",
+    "source_file",
+    "rows_read",
+    "rows_accepted",
+    "rows_rejected",
+    "rows_redelivered",
+    "status",
+    "note",
 ]
 REDELIVERED = "duplicate_redelivered"
 TRUE_VALUES = {"true", "t", "1", "yes", "y"}
@@ -82,8 +89,13 @@ def _parse(col: Col, text: pd.Series, present: pd.Series) -> tuple[pd.Series, pd
     return text, pd.Series(False, index=text.index)
 
 
-def _rules(contract: ExtractContract, rows: pd.DataFrame, periods: pd.DataFrame,
-           references: dict[str, pd.Index], accounts: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _rules(
+    contract: ExtractContract,
+    rows: pd.DataFrame,
+    periods: pd.DataFrame,
+    references: dict[str, pd.Index],
+    accounts: pd.DataFrame | None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Typed columns and a frame of boolean failure masks, one column per rule."""
     typed, failed = {}, {}
     for col in contract.columns:
@@ -92,9 +104,15 @@ def _rules(contract: ExtractContract, rows: pd.DataFrame, periods: pd.DataFrame,
         values, bad = _parse(col, text, present)
         if col.required:
             failed[f"missing_value:{col.name}"] = ~present
-        kind = {"date": "unparseable_date", "month": "unparseable_month", "number": "unparseable_number",
-                "bool": "unparseable_bool", "enum": "not_allowed", "currency": "bad_currency_code",
-                "country": "bad_country_code"}.get(col.kind)
+        kind = {
+            "date": "unparseable_date",
+            "month": "unparseable_month",
+            "number": "unparseable_number",
+            "bool": "unparseable_bool",
+            "enum": "not_allowed",
+            "currency": "bad_currency_code",
+            "country": "bad_country_code",
+        }.get(col.kind)
         if kind:
             failed[f"{kind}:{col.name}"] = bad
         if col.positive:
@@ -107,7 +125,9 @@ def _rules(contract: ExtractContract, rows: pd.DataFrame, periods: pd.DataFrame,
             values = values.where(present, None)
         typed[col.name] = values
     for later, earlier in contract.not_before:
-        failed[f"{later}_before_{earlier}"] = typed[later].notna() & typed[earlier].notna() & (typed[later] < typed[earlier])
+        failed[f"{later}_before_{earlier}"] = (
+            typed[later].notna() & typed[earlier].notna() & (typed[later] < typed[earlier])
+        )
     for column, target in contract.references.items():
         known = references.get(target)
         if known is None:
@@ -125,8 +145,9 @@ def _rules(contract: ExtractContract, rows: pd.DataFrame, periods: pd.DataFrame,
         day = typed[contract.account_open_on]
         opened = rows["account_id"].map(acct["opened_on"])
         closed = rows["account_id"].map(acct["closed_on"])
-        failed[f"account_not_open_on:{contract.account_open_on}"] = day.notna() & opened.notna() & (
-            (day < opened) | (closed.notna() & (day > closed)))
+        failed[f"account_not_open_on:{contract.account_open_on}"] = (
+            day.notna() & opened.notna() & ((day < opened) | (closed.notna() & (day > closed)))
+        )
     return pd.DataFrame(typed, index=rows.index), pd.DataFrame(failed, index=rows.index)
 
 
@@ -142,8 +163,9 @@ def _describe(failed: pd.DataFrame) -> pd.Series:
 def _raw_records(rows: pd.DataFrame, columns: list[str]) -> pd.Series:
     if rows.empty:
         return pd.Series(dtype=object)
-    return pd.Series(rows[columns].to_json(orient="records", lines=True, force_ascii=False).splitlines(),
-                     index=rows.index)
+    return pd.Series(
+        rows[columns].to_json(orient="records", lines=True, force_ascii=False).splitlines(), index=rows.index
+    )
 
 
 def read_files(contract: ExtractContract, files: list[LandedFile], settings: ReadSettings):
@@ -160,9 +182,17 @@ def read_files(contract: ExtractContract, files: list[LandedFile], settings: Rea
         present = set(raw.rows.columns) - {ROW}
         missing = [c for c in contract.column_names if c not in present]
         if required & set(missing):
-            hint = "" if len(present) > 1 else f"; only one column found: is the delimiter {settings.delimiter!r} right?"
-            refusals.append({"source_file": f.name, "reason": f"missing column(s) {', '.join(missing)}{hint}",
-                             "rows_read": raw.rows_read, "raw": raw})
+            hint = (
+                "" if len(present) > 1 else f"; only one column found: is the delimiter {settings.delimiter!r} right?"
+            )
+            refusals.append(
+                {
+                    "source_file": f.name,
+                    "reason": f"missing column(s) {', '.join(missing)}{hint}",
+                    "rows_read": raw.rows_read,
+                    "raw": raw,
+                }
+            )
             continue
         for name in missing:  # absent optional columns are read as empty values
             raw.rows[name] = ""
@@ -170,16 +200,25 @@ def read_files(contract: ExtractContract, files: list[LandedFile], settings: Rea
     return raws, refusals
 
 
-def validate_extract(contract: ExtractContract, files: list[LandedFile], settings: ReadSettings = ReadSettings(),
-                     references: dict[str, pd.Index] | None = None, accounts: pd.DataFrame | None = None) -> LoadResult:
+def validate_extract(
+    contract: ExtractContract,
+    files: list[LandedFile],
+    settings: ReadSettings = ReadSettings(),
+    references: dict[str, pd.Index] | None = None,
+    accounts: pd.DataFrame | None = None,
+) -> LoadResult:
     """Read and validate the given files of one extract, in order; the first occurrence of a key wins.
 
     `references` holds the accepted keys of referenced extracts; `accounts` (account_id, opened_on,
     closed_on) is needed for extracts whose date must fall on a day the account is open.
     """
     if not files:
-        return LoadResult(contract.name, empty_accepted(contract), pd.DataFrame(columns=REJECTED_COLUMNS),
-                          pd.DataFrame(columns=AUDIT_COLUMNS))
+        return LoadResult(
+            contract.name,
+            empty_accepted(contract),
+            pd.DataFrame(columns=REJECTED_COLUMNS),
+            pd.DataFrame(columns=AUDIT_COLUMNS),
+        )
     with stage("read") as timed:
         raws, refusals = read_files(contract, files, settings)
         timed.rows = sum(r.rows_read for r in raws)
@@ -188,9 +227,15 @@ def validate_extract(contract: ExtractContract, files: list[LandedFile], setting
         return _validate(contract, files, settings, references, accounts, raws, refusals)
 
 
-def _validate(contract: ExtractContract, files: list[LandedFile], settings: ReadSettings,
-              references: dict[str, pd.Index] | None, accounts: pd.DataFrame | None,
-              raws: list[RawFile], refusals: list[dict]) -> LoadResult:
+def _validate(
+    contract: ExtractContract,
+    files: list[LandedFile],
+    settings: ReadSettings,
+    references: dict[str, pd.Index] | None,
+    accounts: pd.DataFrame | None,
+    raws: list[RawFile],
+    refusals: list[dict],
+) -> LoadResult:
     frames, malformed = [], []
     names = contract.column_names
     extras_of = {raw.file.name: [c for c in raw.rows.columns if c not in (*names, ROW)] for raw in raws}
@@ -204,10 +249,13 @@ def _validate(contract: ExtractContract, files: list[LandedFile], settings: Read
     rows[extras] = rows[extras].fillna("") if extras else rows[extras]
 
     sizes = [len(f) for f in frames]  # rows are concatenated file by file: repeat each file's period
-    periods = pd.DataFrame({
-        "start": np.repeat(np.array([raw.file.period_start for raw in raws], dtype="datetime64[ns]"), sizes),
-        "end": np.repeat(np.array([raw.file.period_end for raw in raws], dtype="datetime64[ns]"), sizes),
-    }, index=rows.index)
+    periods = pd.DataFrame(
+        {
+            "start": np.repeat(np.array([raw.file.period_start for raw in raws], dtype="datetime64[ns]"), sizes),
+            "end": np.repeat(np.array([raw.file.period_end for raw in raws], dtype="datetime64[ns]"), sizes),
+        },
+        index=rows.index,
+    )
     typed, failed = _rules(contract, rows, periods, references or {}, accounts)
 
     valid = ~failed.any(axis=1)
@@ -219,25 +267,45 @@ def _validate(contract: ExtractContract, files: list[LandedFile], settings: Read
 
     reasons = _describe(failed)
     rejected_rows = rows.loc[reasons.index]
-    rejected = pd.DataFrame({
-        "extract": contract.name,
-        "source_file": rejected_rows[FILE],
-        "row_number": rejected_rows[ROW].astype("int64"),
-        "rule": reasons,
-        "raw_record": _raw_records(rejected_rows, raw_columns),
-    })
+    rejected = pd.DataFrame(
+        {
+            "extract": contract.name,
+            "source_file": rejected_rows[FILE],
+            "row_number": rejected_rows[ROW].astype("int64"),
+            "rule": reasons,
+            "raw_record": _raw_records(rejected_rows, raw_columns),
+        }
+    )
     for r in refusals:  # rows of a file refused for its columns are kept too, with the file's reason
         if "raw" in r and len(r["raw"].rows):
             whole = r["raw"].rows
-            malformed.append(pd.DataFrame({
-                ROW: whole[ROW], "raw": _raw_records(whole, [c for c in whole.columns if c != ROW]),
-                "rule": f"file_refused: {r['reason']}", "source_file": r["source_file"]}))
+            malformed.append(
+                pd.DataFrame(
+                    {
+                        ROW: whole[ROW],
+                        "raw": _raw_records(whole, [c for c in whole.columns if c != ROW]),
+                        "rule": f"file_refused: {r['reason']}",
+                        "source_file": r["source_file"],
+                    }
+                )
+            )
     if malformed:
         m = pd.concat(malformed, ignore_index=True)
-        rejected = pd.concat([rejected, pd.DataFrame({
-            "extract": contract.name, "source_file": m["source_file"], "row_number": m[ROW].astype("int64"),
-            "rule": m["rule"], "raw_record": m["raw"],
-        })], ignore_index=True)
+        rejected = pd.concat(
+            [
+                rejected,
+                pd.DataFrame(
+                    {
+                        "extract": contract.name,
+                        "source_file": m["source_file"],
+                        "row_number": m[ROW].astype("int64"),
+                        "rule": m["rule"],
+                        "raw_record": m["raw"],
+                    }
+                ),
+            ],
+            ignore_index=True,
+        )
     rejected = rejected.sort_values(["source_file", "row_number"], kind="stable").reset_index(drop=True)
 
     accepted = typed.drop(index=reasons.index).reset_index(drop=True)
@@ -247,12 +315,20 @@ def _validate(contract: ExtractContract, files: list[LandedFile], settings: Read
     return LoadResult(contract.name, accepted, rejected, audit, refused)
 
 
-def _audit(extract: str, files: list[LandedFile], raws: list[RawFile], rejected: pd.DataFrame,
-           refusals: list[dict], extras_of: dict[str, list[str]], settings: ReadSettings) -> pd.DataFrame:
+def _audit(
+    extract: str,
+    files: list[LandedFile],
+    raws: list[RawFile],
+    rejected: pd.DataFrame,
+    refusals: list[dict],
+    extras_of: dict[str, list[str]],
+    settings: ReadSettings,
+) -> pd.DataFrame:
     """One row per file: read = accepted + rejected, and whether the file blocks publication."""
     read = {r.file.name: r.rows_read for r in raws}
     counts = rejected.groupby("source_file")["rule"].agg(
-        rejected="size", redelivered=lambda r: (r == REDELIVERED).sum())
+        rejected="size", redelivered=lambda r: (r == REDELIVERED).sum()
+    )
     refused = {r["source_file"]: r for r in refusals}
     records = []
     for f in files:
@@ -270,14 +346,20 @@ def _audit(extract: str, files: list[LandedFile], raws: list[RawFile], rejected:
         status = "accepted"
         if share > settings.max_rejected_share:
             status = "refused"
-            note = (f"{rej - redelivered} of {n} rows rejected ({share:.1%}), above the "
-                    f"{settings.max_rejected_share:.1%} threshold; see rejected_rows") + (f"; {note}" if note else "")
+            note = (
+                f"{rej - redelivered} of {n} rows rejected ({share:.1%}), above the "
+                f"{settings.max_rejected_share:.1%} threshold; see rejected_rows"
+            ) + (f"; {note}" if note else "")
         records.append((extract, f.name, n, n - rej, rej, redelivered, status, note))
     return pd.DataFrame.from_records(records, columns=AUDIT_COLUMNS)
 
 
-def load_snapshot(contract: ExtractContract, files: list[LandedFile], settings: ReadSettings,
-                  references: dict[str, pd.Index] | None = None) -> LoadResult:
+def load_snapshot(
+    contract: ExtractContract,
+    files: list[LandedFile],
+    settings: ReadSettings,
+    references: dict[str, pd.Index] | None = None,
+) -> LoadResult:
     """Load the latest file of a full-snapshot extract; older files are audited as superseded."""
     if not files:
         raise UnreadableFile(f"{contract.name}_*", f"no {contract.name} extract in the landing directory")
@@ -285,6 +367,7 @@ def load_snapshot(contract: ExtractContract, files: list[LandedFile], settings: 
     result = validate_extract(contract, [latest], settings, references)
     superseded = pd.DataFrame.from_records(
         [(contract.name, f.name, 0, 0, 0, 0, "superseded", f"superseded by {latest.name}") for f in older],
-        columns=AUDIT_COLUMNS)
+        columns=AUDIT_COLUMNS,
+    )
     result.audit = pd.concat([superseded, result.audit], ignore_index=True) if older else result.audit
     return result

@@ -15,8 +15,14 @@ from vip_pipeline.metrics.margin import MarginRules, account_margin
 from vip_pipeline.metrics.turnover import account_turnover, client_flows
 
 TURNOVER_COLUMNS = [
-    "credit_turnover", "credit_turnover_usd", "debit_turnover", "debit_turnover_usd", "txn_count",
-    "fee_income_usd", "interest_income_usd", "interest_expense_usd",
+    "credit_turnover",
+    "credit_turnover_usd",
+    "debit_turnover",
+    "debit_turnover_usd",
+    "txn_count",
+    "fee_income_usd",
+    "interest_income_usd",
+    "interest_expense_usd",
 ]
 
 
@@ -47,9 +53,16 @@ class MonthMetrics:
     client_metrics: pd.DataFrame
 
 
-def account_activity(period: MonthPeriod, accounts: pd.DataFrame, opening: pd.DataFrame | None,
-                     balances: pd.DataFrame, transactions: pd.DataFrame, fx_rates: pd.DataFrame,
-                     rules: MarginRules = MarginRules(), max_fx_age_days: int = 7) -> tuple[pd.DataFrame, pd.DataFrame]:
+def account_activity(
+    period: MonthPeriod,
+    accounts: pd.DataFrame,
+    opening: pd.DataFrame | None,
+    balances: pd.DataFrame,
+    transactions: pd.DataFrame,
+    fx_rates: pd.DataFrame,
+    rules: MarginRules = MarginRules(),
+    max_fx_age_days: int = 7,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Account-month rows for every account open on at least one day of the period, and the USD transactions."""
     daily = daily_balances(accounts, opening, balances, period.month, period.end)
     needed = daily.loc[daily["is_open"], ["currency", "day"]]
@@ -65,31 +78,42 @@ def account_activity(period: MonthPeriod, accounts: pd.DataFrame, opening: pd.Da
     rows = adb.merge(acct, on="account_id", how="left").merge(turnover, on="account_id", how="left")
     rows[TURNOVER_COLUMNS] = rows[TURNOVER_COLUMNS].fillna(0.0)
     rows["txn_count"] = rows["txn_count"].astype("int64")
-    rows = rows.assign(month=period.month, period_end=period.end, days_in_period=period.days,
-                       is_complete_month=period.is_complete)
+    rows = rows.assign(
+        month=period.month, period_end=period.end, days_in_period=period.days, is_complete_month=period.is_complete
+    )
     return account_margin(rows, rules), txns
 
 
-def client_metrics(period: MonthPeriod, activity: pd.DataFrame, txns: pd.DataFrame, accounts: pd.DataFrame,
-                   client_pnl: pd.DataFrame | None = None) -> pd.DataFrame:
+def client_metrics(
+    period: MonthPeriod,
+    activity: pd.DataFrame,
+    txns: pd.DataFrame,
+    accounts: pd.DataFrame,
+    client_pnl: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """Client-month rows for every client with an account open in the month.
 
     Where `client_pnl` has the client-month, its revenue and cost replace the modelled margin.
     """
     credit = activity["product"].isin(CREDIT_PRODUCTS)
-    per_client = activity.assign(
-        adb_usd=activity["adb_usd"].where(~credit, 0.0),
-        credit_adb_usd=activity["adb_usd"].where(credit, 0.0),
-    ).groupby("client_id", sort=True).agg(
-        credit_turnover_usd=("credit_turnover_usd", "sum"),
-        debit_turnover_usd=("debit_turnover_usd", "sum"),
-        adb_usd=("adb_usd", "sum"),
-        credit_adb_usd=("credit_adb_usd", "sum"),
-        products_used=("product", "nunique"),
-        txn_count=("txn_count", "sum"),
-        revenue_usd=("revenue_usd", "sum"),
-        cost_usd=("cost_usd", "sum"),
-    ).reset_index()
+    per_client = (
+        activity.assign(
+            adb_usd=activity["adb_usd"].where(~credit, 0.0),
+            credit_adb_usd=activity["adb_usd"].where(credit, 0.0),
+        )
+        .groupby("client_id", sort=True)
+        .agg(
+            credit_turnover_usd=("credit_turnover_usd", "sum"),
+            debit_turnover_usd=("debit_turnover_usd", "sum"),
+            adb_usd=("adb_usd", "sum"),
+            credit_adb_usd=("credit_adb_usd", "sum"),
+            products_used=("product", "nunique"),
+            txn_count=("txn_count", "sum"),
+            revenue_usd=("revenue_usd", "sum"),
+            cost_usd=("cost_usd", "sum"),
+        )
+        .reset_index()
+    )
     flows = client_flows(txns, accounts)
     out = per_client.merge(flows, on="client_id", how="left")
     out[["settlement_turnover_usd", "export_usd"]] = out[["settlement_turnover_usd", "export_usd"]].fillna(0.0)
@@ -104,10 +128,19 @@ def client_metrics(period: MonthPeriod, activity: pd.DataFrame, txns: pd.DataFra
     return out.assign(month=period.month, is_complete_month=period.is_complete)
 
 
-def compute_month(period: MonthPeriod, accounts: pd.DataFrame, opening: pd.DataFrame | None,
-                  balances: pd.DataFrame, transactions: pd.DataFrame, fx_rates: pd.DataFrame,
-                  client_pnl: pd.DataFrame | None = None, rules: MarginRules = MarginRules(),
-                  max_fx_age_days: int = 7) -> MonthMetrics:
+def compute_month(
+    period: MonthPeriod,
+    accounts: pd.DataFrame,
+    opening: pd.DataFrame | None,
+    balances: pd.DataFrame,
+    transactions: pd.DataFrame,
+    fx_rates: pd.DataFrame,
+    client_pnl: pd.DataFrame | None = None,
+    rules: MarginRules = MarginRules(),
+    max_fx_age_days: int = 7,
+) -> MonthMetrics:
     """Both monthly tables for one month, from validated extracts and the balance state before it."""
-    activity, txns = account_activity(period, accounts, opening, balances, transactions, fx_rates, rules, max_fx_age_days)
+    activity, txns = account_activity(
+        period, accounts, opening, balances, transactions, fx_rates, rules, max_fx_age_days
+    )
     return MonthMetrics(activity, client_metrics(period, activity, txns, accounts, client_pnl))

@@ -18,15 +18,20 @@ def carry_forward_state(previous: pd.DataFrame | None, balances: pd.DataFrame) -
     """Latest known (balance_date, balance) per account, given the previous state and newer balance rows."""
     frames = [f[STATE_COLUMNS] for f in (previous, balances) if f is not None and len(f)]
     if not frames:
-        return pd.DataFrame({"account_id": pd.Series(dtype=object),
-                             "balance_date": pd.Series(dtype="datetime64[ns]"),
-                             "balance": pd.Series(dtype="float64")})
+        return pd.DataFrame(
+            {
+                "account_id": pd.Series(dtype=object),
+                "balance_date": pd.Series(dtype="datetime64[ns]"),
+                "balance": pd.Series(dtype="float64"),
+            }
+        )
     rows = pd.concat(frames, ignore_index=True).sort_values(["account_id", "balance_date"], kind="stable")
     return rows.drop_duplicates("account_id", keep="last").reset_index(drop=True)
 
 
-def daily_balances(accounts: pd.DataFrame, opening: pd.DataFrame | None, balances: pd.DataFrame,
-                   start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+def daily_balances(
+    accounts: pd.DataFrame, opening: pd.DataFrame | None, balances: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp
+) -> pd.DataFrame:
     """One row per account open in the period and day of [start, end]: the end-of-day balance.
 
     The balance is the latest balance row on or before the day (carried forward from `opening`, the
@@ -34,29 +39,44 @@ def daily_balances(accounts: pd.DataFrame, opening: pd.DataFrame | None, balance
     """
     accts = open_in_period(accounts, start, end)[["account_id", "currency", "opened_on", "closed_on"]]
     days = pd.date_range(start, end, freq="D")
-    grid = pd.DataFrame({
-        "account_id": np.repeat(accts["account_id"].to_numpy(), len(days)),
-        "day": np.tile(days.to_numpy(), len(accts)),
-    })
+    grid = pd.DataFrame(
+        {
+            "account_id": np.repeat(accts["account_id"].to_numpy(), len(days)),
+            "day": np.tile(days.to_numpy(), len(accts)),
+        }
+    )
     known = _known_rows(opening, balances, end)
     merged = pd.merge_asof(
-        grid.sort_values("day", kind="stable"), known.sort_values("balance_date", kind="stable"),
-        left_on="day", right_on="balance_date", by="account_id", direction="backward",
+        grid.sort_values("day", kind="stable"),
+        known.sort_values("balance_date", kind="stable"),
+        left_on="day",
+        right_on="balance_date",
+        by="account_id",
+        direction="backward",
     )
     merged = merged.merge(accts, on="account_id", how="left")
-    is_open = (merged["day"] >= merged["opened_on"]) & (merged["closed_on"].isna() | (merged["day"] <= merged["closed_on"]))
+    is_open = (merged["day"] >= merged["opened_on"]) & (
+        merged["closed_on"].isna() | (merged["day"] <= merged["closed_on"])
+    )
     merged["balance"] = merged["balance"].fillna(0.0).where(is_open, 0.0)
     merged["is_open"] = is_open
-    return merged[["account_id", "currency", "day", "balance", "is_open"]].sort_values(
-        ["account_id", "day"], kind="stable").reset_index(drop=True)
+    return (
+        merged[["account_id", "currency", "day", "balance", "is_open"]]
+        .sort_values(["account_id", "day"], kind="stable")
+        .reset_index(drop=True)
+    )
 
 
 def _known_rows(opening: pd.DataFrame | None, balances: pd.DataFrame, end: pd.Timestamp) -> pd.DataFrame:
     frames = [f[STATE_COLUMNS] for f in (opening, balances) if f is not None and len(f)]
     if not frames:
-        return pd.DataFrame({"account_id": pd.Series(dtype=object),
-                             "balance_date": pd.Series(dtype="datetime64[ns]"),
-                             "balance": pd.Series(dtype="float64")})
+        return pd.DataFrame(
+            {
+                "account_id": pd.Series(dtype=object),
+                "balance_date": pd.Series(dtype="datetime64[ns]"),
+                "balance": pd.Series(dtype="float64"),
+            }
+        )
     rows = pd.concat(frames, ignore_index=True)
     return rows[rows["balance_date"] <= end]
 
@@ -68,11 +88,13 @@ def average_daily_balance(daily: pd.DataFrame, days_in_period: int) -> pd.DataFr
     """
     daily = daily.assign(balance_usd=daily["balance"] * daily["usd_per_unit"])
     grouped = daily.groupby("account_id", sort=True)
-    out = pd.DataFrame({
-        "adb": grouped["balance"].sum() / days_in_period,
-        "adb_usd": grouped["balance_usd"].sum() / days_in_period,
-        "closing_balance": grouped["balance"].last(),
-        "min_balance": grouped["balance"].min(),
-        "max_balance": grouped["balance"].max(),
-    })
+    out = pd.DataFrame(
+        {
+            "adb": grouped["balance"].sum() / days_in_period,
+            "adb_usd": grouped["balance_usd"].sum() / days_in_period,
+            "closing_balance": grouped["balance"].last(),
+            "min_balance": grouped["balance"].min(),
+            "max_balance": grouped["balance"].max(),
+        }
+    )
     return out.reset_index()

@@ -26,8 +26,13 @@ def rates_for(needed: pd.DataFrame, fx_rates: pd.DataFrame, max_age_days: int = 
     foreign = pairs[pairs["currency"] != BASE_CURRENCY].sort_values("day", kind="stable")
     rates = fx_rates[["currency", "rate_date", "usd_per_unit"]].sort_values("rate_date", kind="stable")
     found = pd.merge_asof(
-        foreign, rates, left_on="day", right_on="rate_date", by="currency",
-        direction="backward", tolerance=pd.Timedelta(days=max_age_days),
+        foreign,
+        rates,
+        left_on="day",
+        right_on="rate_date",
+        by="currency",
+        direction="backward",
+        tolerance=pd.Timedelta(days=max_age_days),
     )
     missing = found[found["usd_per_unit"].isna()]
     if len(missing):

@@ -28,6 +28,9 @@ def account_margin(activity: pd.DataFrame, rules: MarginRules = MarginRules()) -
     revenue = activity["fee_income_usd"] + activity["interest_income_usd"] + np.maximum(funding, 0.0)
     cost = activity["interest_expense_usd"] + np.maximum(-funding, 0.0) + servicing
     return activity.assign(
-        funding_value_usd=funding, servicing_cost_usd=servicing,
-        revenue_usd=revenue, cost_usd=cost, margin_usd=revenue - cost,
+        funding_value_usd=funding,
+        servicing_cost_usd=servicing,
+        revenue_usd=revenue,
+        cost_usd=cost,
+        margin_usd=revenue - cost,
     )

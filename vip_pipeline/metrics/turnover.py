@@ -15,17 +15,19 @@ def account_turnover(txns: pd.DataFrame) -> pd.DataFrame:
     credit = txns["direction"] == "C"
     debit = ~credit
     interest = txns["txn_type"] == "interest"
-    parts = pd.DataFrame({
-        "account_id": txns["account_id"],
-        "credit_turnover": txns["amount"].where(credit, 0.0),
-        "credit_turnover_usd": txns["amount_usd"].where(credit, 0.0),
-        "debit_turnover": txns["amount"].where(debit, 0.0),
-        "debit_turnover_usd": txns["amount_usd"].where(debit, 0.0),
-        "txn_count": 1,
-        "fee_income_usd": txns["amount_usd"].where(debit & (txns["txn_type"] == "fee"), 0.0),
-        "interest_income_usd": txns["amount_usd"].where(debit & interest, 0.0),
-        "interest_expense_usd": txns["amount_usd"].where(credit & interest, 0.0),
-    })
+    parts = pd.DataFrame(
+        {
+            "account_id": txns["account_id"],
+            "credit_turnover": txns["amount"].where(credit, 0.0),
+            "credit_turnover_usd": txns["amount_usd"].where(credit, 0.0),
+            "debit_turnover": txns["amount"].where(debit, 0.0),
+            "debit_turnover_usd": txns["amount_usd"].where(debit, 0.0),
+            "txn_count": 1,
+            "fee_income_usd": txns["amount_usd"].where(debit & (txns["txn_type"] == "fee"), 0.0),
+            "interest_income_usd": txns["amount_usd"].where(debit & interest, 0.0),
+            "interest_expense_usd": txns["amount_usd"].where(credit & interest, 0.0),
+        }
+    )
     return parts.groupby("account_id", sort=True).sum().reset_index()
 
 
@@ -50,9 +52,11 @@ def client_flows(txns: pd.DataFrame, accounts: pd.DataFrame) -> pd.DataFrame:
         & (txns["txn_type"] != "interest")
         & ~is_own_transfer(txns, accounts)
     )
-    parts = pd.DataFrame({
-        "client_id": txns["account_id"].map(acct["client_id"]),
-        "settlement_turnover_usd": txns["amount_usd"].where(settlement, 0.0),
-        "export_usd": txns["amount_usd"].where(credit & (txns["purpose"] == "export"), 0.0),
-    })
+    parts = pd.DataFrame(
+        {
+            "client_id": txns["account_id"].map(acct["client_id"]),
+            "settlement_turnover_usd": txns["amount_usd"].where(settlement, 0.0),
+            "export_usd": txns["amount_usd"].where(credit & (txns["purpose"] == "export"), 0.0),
+        }
+    )
     return parts.groupby("client_id", sort=True).sum().reset_index()

@@ -143,7 +143,9 @@ class Warehouse:
         files = list(files)
         with self.engine.begin() as conn:
             if files:
-                conn.execute(self.tables["rejected_rows"].delete().where(self.tables["rejected_rows"].c.source_file.in_(files)))
+                conn.execute(
+                    self.tables["rejected_rows"].delete().where(self.tables["rejected_rows"].c.source_file.in_(files))
+                )
             self._insert(conn, TABLES["rejected_rows"], rejected)
             self._insert(conn, TABLES["load_audit"], audit)
 
