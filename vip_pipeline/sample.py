@@ -37,57 +37,16 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from vip_pipeline.contracts.extracts import EXTRACTS, PRODUCTS, PURPOSES, TXN_TYPES
+
 __all__ = ["generate_sample", "COLUMNS"]
 
 # --------------------------------------------------------------------------- contract
 COLUMNS: dict[str, list[str]] = {
-    "clients": [
-        "client_id",
-        "name",
-        "client_type",
-        "related_party",
-        "industry",
-        "region",
-        "onboarded_on",
-        "offboarded_on",
-        "annual_sales_usd",
-        "monopoly_position",
-        "strategic",
-        "service_model",
-    ],
-    "accounts": ["account_id", "client_id", "product", "currency", "opened_on", "closed_on"],
-    "transactions": [
-        "txn_id",
-        "account_id",
-        "booking_date",
-        "amount",
-        "direction",
-        "txn_type",
-        "counterparty_account_id",
-        "counterparty_country",
-        "purpose",
-    ],
-    "balances": ["account_id", "balance_date", "balance"],
-    "fx_rates": ["rate_date", "currency", "usd_per_unit"],
+    name: EXTRACTS[name].column_names for name in ("clients", "accounts", "transactions", "balances", "fx_rates")
 }
 
-PRODUCTS = (
-    "current",
-    "deposit",
-    "savings",
-    "loan",
-    "overdraft",
-    "credit_line",
-    "leasing",
-    "card",
-    "payroll",
-    "trade_finance",
-    "fx",
-    "cash_management",
-    "guarantee",
-    "acquiring",
-    "custody",
-)
+# product indices, in the contract's PRODUCTS order
 (CUR, DEP, SAV, LOAN, OVD, CRL, LEAS, CARD, PAY, TF, FXP, CM, GUAR, ACQ, CUST) = range(15)
 IS_CREDIT_PRODUCT = np.zeros(15, dtype=bool)
 IS_CREDIT_PRODUCT[[LOAN, OVD, CRL, LEAS]] = True
@@ -97,9 +56,7 @@ USD, EUR, GBP, BGN, CHF = range(5)
 BGN_PER_EUR = 1.95583  # currency board peg
 BASE_USD_PER_UNIT = np.array([1.0, 1.08, 1.27, 1.08 / BGN_PER_EUR, 1.12])
 
-TXN_TYPES = ("payment", "transfer", "cash", "card", "fee", "interest", "fx", "loan", "other")
 (T_PAY, T_TRF, T_CASH, T_CARD, T_FEE, T_INT, T_FX, T_LOAN, T_OTHER) = range(9)
-PURPOSES = ("export", "import", "salary", "tax", "loan", "other")
 P_EXPORT, P_IMPORT, P_SALARY, P_TAX, P_LOAN, P_OTHER, P_NONE = range(7)
 COUNTRIES = ("BG", "DE", "FR", "IT", "ES", "NL", "AT", "GR", "RO", "TR", "GB", "US", "CN", "CH", "PL", "RS")
 

@@ -23,6 +23,7 @@ from vip_pipeline.contracts.extracts import (
     CLIENTS,
     FX_RATES,
     TRANSACTIONS,
+    ExtractContract,
 )
 from vip_pipeline.landing.inventory import LandedFile
 from vip_pipeline.landing.reader import UnreadableFile
@@ -99,32 +100,32 @@ def snapshot(contract, files: list[LandedFile], landing: LandingResource, refere
         raise Failure(allow_retries=False, description=f"{contract.name}: {exc.reason} ({landing.path})") from exc
 
 
+def extract_asset(contract: ExtractContract, monthly: bool = False):
+    """The @asset every validated extract shares: staged as Parquet, blocking load checks, contract columns."""
+    return asset(
+        name=contract.name,
+        group_name=EXTRACTS,
+        io_manager_key="staging_io_manager",
+        retry_policy=DATABASE_RETRY,
+        partitions_def=monthly_partitions if monthly else None,
+        metadata=column_schema(contract),
+        check_specs=load_checks(contract.name),
+        description=contract.description,
+    )
+
+
 def _month(context: AssetExecutionContext) -> date:
     return date.fromisoformat(context.partition_key)
 
 
-@asset(
-    group_name=EXTRACTS,
-    io_manager_key="staging_io_manager",
-    retry_policy=DATABASE_RETRY,
-    metadata=column_schema(CLIENTS),
-    check_specs=load_checks(CLIENTS.name),
-    description=CLIENTS.description,
-)
+@extract_asset(CLIENTS)
 def clients(context: AssetExecutionContext, landing: LandingResource, warehouse: WarehouseResource):
     files = landing.inventory().of("clients")
     result = snapshot(CLIENTS, files, landing)
     yield from publish_load(context, warehouse, result, files)
 
 
-@asset(
-    group_name=EXTRACTS,
-    io_manager_key="staging_io_manager",
-    retry_policy=DATABASE_RETRY,
-    metadata=column_schema(ACCOUNTS),
-    check_specs=load_checks(ACCOUNTS.name),
-    description=ACCOUNTS.description,
-)
+@extract_asset(ACCOUNTS)
 def accounts(
     context: AssetExecutionContext, landing: LandingResource, warehouse: WarehouseResource, clients: pd.DataFrame
 ):
@@ -133,29 +134,14 @@ def accounts(
     yield from publish_load(context, warehouse, result, files)
 
 
-@asset(
-    group_name=EXTRACTS,
-    io_manager_key="staging_io_manager",
-    retry_policy=DATABASE_RETRY,
-    metadata=column_schema(FX_RATES),
-    check_specs=load_checks(FX_RATES.name),
-    description=FX_RATES.description,
-)
+@extract_asset(FX_RATES)
 def fx_rates(context: AssetExecutionContext, landing: LandingResource, warehouse: WarehouseResource):
     files = landing.inventory().of("fx_rates")
     result = validate_extract(FX_RATES, files, landing.settings())
     yield from publish_load(context, warehouse, result, files)
 
 
-@asset(
-    group_name=EXTRACTS,
-    io_manager_key="staging_io_manager",
-    retry_policy=DATABASE_RETRY,
-    partitions_def=monthly_partitions,
-    metadata=column_schema(TRANSACTIONS),
-    check_specs=load_checks(TRANSACTIONS.name),
-    description=TRANSACTIONS.description,
-)
+@extract_asset(TRANSACTIONS, monthly=True)
 def transactions(
     context: AssetExecutionContext, landing: LandingResource, warehouse: WarehouseResource, accounts: pd.DataFrame
 ):
@@ -166,15 +152,7 @@ def transactions(
     yield from publish_load(context, warehouse, result, files)
 
 
-@asset(
-    group_name=EXTRACTS,
-    io_manager_key="staging_io_manager",
-    retry_policy=DATABASE_RETRY,
-    partitions_def=monthly_partitions,
-    metadata=column_schema(BALANCES),
-    check_specs=load_checks(BALANCES.name),
-    description=BALANCES.description,
-)
+@extract_asset(BALANCES, monthly=True)
 def balances(
     context: AssetExecutionContext, landing: LandingResource, warehouse: WarehouseResource, accounts: pd.DataFrame
 ):
@@ -183,15 +161,7 @@ def balances(
     yield from publish_load(context, warehouse, result, files)
 
 
-@asset(
-    group_name=EXTRACTS,
-    io_manager_key="staging_io_manager",
-    retry_policy=DATABASE_RETRY,
-    partitions_def=monthly_partitions,
-    metadata=column_schema(CLIENT_PNL),
-    check_specs=load_checks(CLIENT_PNL.name),
-    description=CLIENT_PNL.description,
-)
+@extract_asset(CLIENT_PNL, monthly=True)
 def client_pnl(
     context: AssetExecutionContext, landing: LandingResource, warehouse: WarehouseResource, clients: pd.DataFrame
 ):
