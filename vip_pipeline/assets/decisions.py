@@ -11,7 +11,6 @@ import pandas as pd
 from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
-    AssetSpec,
     BackfillPolicy,
     Failure,
     FreshnessPolicy,
@@ -21,7 +20,7 @@ from dagster import (
 )
 
 from vip_pipeline import checks
-from vip_pipeline.assets.metadata import check_results, column_schema, failed_checks, preview
+from vip_pipeline.assets.metadata import check_results, failed_checks, preview, table_spec
 from vip_pipeline.assets.pyramid import as_markdown, pyramid_png
 from vip_pipeline.constants import DECISIONS
 from vip_pipeline.contracts.tables import CLIENT_LTV, CLIENT_SEGMENTS, VIP_ASSESSMENT
@@ -73,30 +72,11 @@ def distribution(frame: pd.DataFrame, column: str) -> dict[str, int]:
     retry_policy=DATABASE_RETRY,
     check_specs=DECISION_CHECKS,
     specs=[
-        AssetSpec(
-            "client_ltv",
-            description=CLIENT_LTV.description,
-            deps=["monthly_client_metrics", "clients"],
-            metadata=column_schema(CLIENT_LTV),
-            group_name=DECISIONS,
-            freshness_policy=NIGHTLY_FRESHNESS,
+        table_spec(CLIENT_LTV, DECISIONS, ["monthly_client_metrics", "clients"], freshness_policy=NIGHTLY_FRESHNESS),
+        table_spec(
+            VIP_ASSESSMENT, DECISIONS, ["monthly_client_metrics", "clients"], freshness_policy=NIGHTLY_FRESHNESS
         ),
-        AssetSpec(
-            "vip_assessment",
-            description=VIP_ASSESSMENT.description,
-            deps=["monthly_client_metrics", "clients"],
-            metadata=column_schema(VIP_ASSESSMENT),
-            group_name=DECISIONS,
-            freshness_policy=NIGHTLY_FRESHNESS,
-        ),
-        AssetSpec(
-            "client_segments",
-            description=CLIENT_SEGMENTS.description,
-            deps=["client_ltv", "vip_assessment"],
-            metadata=column_schema(CLIENT_SEGMENTS),
-            group_name=DECISIONS,
-            freshness_policy=NIGHTLY_FRESHNESS,
-        ),
+        table_spec(CLIENT_SEGMENTS, DECISIONS, ["client_ltv", "vip_assessment"], freshness_policy=NIGHTLY_FRESHNESS),
     ],
 )
 def client_decisions(

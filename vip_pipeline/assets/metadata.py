@@ -1,7 +1,7 @@
 """Metadata the Dagster UI shows: column schemas from the contracts, counts, previews."""
 
 import pandas as pd
-from dagster import AssetCheckResult, AssetCheckSeverity, MetadataValue, TableColumn, TableSchema
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetSpec, MetadataValue, TableColumn, TableSchema
 
 from vip_pipeline.contracts.extracts import ExtractContract
 from vip_pipeline.contracts.tables import TableContract
@@ -19,6 +19,18 @@ def column_schema(contract: ExtractContract | TableContract) -> dict:
     else:
         columns = [TableColumn(c.name, c.kind, description=c.description) for c in contract.columns]
     return {"dagster/column_schema": TableSchema(columns=columns)}
+
+
+def table_spec(contract: TableContract, group: str, deps: list, **extra) -> AssetSpec:
+    """The spec of an asset that publishes a table: its contract's name, description and column schema."""
+    return AssetSpec(
+        contract.name,
+        description=contract.description,
+        deps=deps,
+        metadata=column_schema(contract),
+        group_name=group,
+        **extra,
+    )
 
 
 def preview(frame: pd.DataFrame, rows: int = 10) -> MetadataValue:

@@ -7,7 +7,6 @@ from dagster import (
     AssetCheckSpec,
     AssetDep,
     AssetExecutionContext,
-    AssetSpec,
     Failure,
     MaterializeResult,
     MetadataValue,
@@ -17,7 +16,7 @@ from dagster import (
 )
 
 from vip_pipeline import checks
-from vip_pipeline.assets.metadata import check_results, column_schema, failed_checks, preview
+from vip_pipeline.assets.metadata import check_results, failed_checks, preview, table_spec
 from vip_pipeline.constants import MONTHLY
 from vip_pipeline.contracts.tables import MONTHLY_ACCOUNT_ACTIVITY, MONTHLY_CLIENT_METRICS
 from vip_pipeline.landing.inventory import Inventory, month_end
@@ -103,26 +102,18 @@ MONTHLY_CHECKS = [
     partitions_def=monthly_partitions,
     check_specs=MONTHLY_CHECKS,
     specs=[
-        AssetSpec(
-            "monthly_account_activity",
-            description=MONTHLY_ACCOUNT_ACTIVITY.description,
-            deps=[
+        table_spec(
+            MONTHLY_ACCOUNT_ACTIVITY,
+            MONTHLY,
+            [
                 "accounts",
                 "fx_rates",
                 "balances",
                 "transactions",
                 AssetDep("balance_state", partition_mapping=previous_month),
             ],
-            metadata=column_schema(MONTHLY_ACCOUNT_ACTIVITY),
-            group_name=MONTHLY,
         ),
-        AssetSpec(
-            "monthly_client_metrics",
-            description=MONTHLY_CLIENT_METRICS.description,
-            deps=["monthly_account_activity", "client_pnl"],
-            metadata=column_schema(MONTHLY_CLIENT_METRICS),
-            group_name=MONTHLY,
-        ),
+        table_spec(MONTHLY_CLIENT_METRICS, MONTHLY, ["monthly_account_activity", "client_pnl"]),
     ],
 )
 def monthly_metrics(
