@@ -128,16 +128,6 @@ class Warehouse:
             return counts
 
     @_guarded
-    def replace_all(self, frames: dict[str, pd.DataFrame]) -> dict[str, int]:
-        """Replace whole tables together, in one transaction."""
-        with self.engine.begin() as conn:
-            counts = {}
-            for name, frame in frames.items():
-                conn.execute(self.tables[name].delete())
-                counts[name] = self._insert(conn, TABLES[name], frame)
-            return counts
-
-    @_guarded
     def replace_files(self, rejected: pd.DataFrame, audit: pd.DataFrame, files: Iterable[str]) -> None:
         """Record a load: the files' rejected rows replace earlier ones; audit rows are appended (a log)."""
         files = list(files)
