@@ -14,18 +14,23 @@ def open_in_period(accounts: pd.DataFrame, start: pd.Timestamp, end: pd.Timestam
     return accounts[(accounts["opened_on"] <= end) & (closed.isna() | (closed >= start))]
 
 
+def _balance_rows(earlier: pd.DataFrame | None, balances: pd.DataFrame) -> pd.DataFrame:
+    """Balance rows of an earlier state and of the period, as one frame (typed, possibly empty)."""
+    frames = [f[STATE_COLUMNS] for f in (earlier, balances) if f is not None and len(f)]
+    if frames:
+        return pd.concat(frames, ignore_index=True)
+    return pd.DataFrame(
+        {
+            "account_id": pd.Series(dtype=object),
+            "balance_date": pd.Series(dtype="datetime64[ns]"),
+            "balance": pd.Series(dtype="float64"),
+        }
+    )
+
+
 def carry_forward_state(previous: pd.DataFrame | None, balances: pd.DataFrame) -> pd.DataFrame:
     """Latest known (balance_date, balance) per account, given the previous state and newer balance rows."""
-    frames = [f[STATE_COLUMNS] for f in (previous, balances) if f is not None and len(f)]
-    if not frames:
-        return pd.DataFrame(
-            {
-                "account_id": pd.Series(dtype=object),
-                "balance_date": pd.Series(dtype="datetime64[ns]"),
-                "balance": pd.Series(dtype="float64"),
-            }
-        )
-    rows = pd.concat(frames, ignore_index=True).sort_values(["account_id", "balance_date"], kind="stable")
+    rows = _balance_rows(previous, balances).sort_values(["account_id", "balance_date"], kind="stable")
     return rows.drop_duplicates("account_id", keep="last").reset_index(drop=True)
 
 
@@ -68,16 +73,7 @@ def daily_balances(
 
 
 def _known_rows(opening: pd.DataFrame | None, balances: pd.DataFrame, end: pd.Timestamp) -> pd.DataFrame:
-    frames = [f[STATE_COLUMNS] for f in (opening, balances) if f is not None and len(f)]
-    if not frames:
-        return pd.DataFrame(
-            {
-                "account_id": pd.Series(dtype=object),
-                "balance_date": pd.Series(dtype="datetime64[ns]"),
-                "balance": pd.Series(dtype="float64"),
-            }
-        )
-    rows = pd.concat(frames, ignore_index=True)
+    rows = _balance_rows(opening, balances)
     return rows[rows["balance_date"] <= end]
 
 
