@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from vip_pipeline.decisions.ltv import ltv_measures, ltv_tier, rank_by_ltv
-from vip_pipeline.decisions.panel import dense_panel, month_index
+from vip_pipeline.decisions.panel import build_panel, month_index, sorted_panel
 from vip_pipeline.decisions.rules import DecisionRules
 from vip_pipeline.decisions.segments import recommended_action, service_category
 from vip_pipeline.decisions.vip import vip_criteria, vip_measures
@@ -101,11 +101,25 @@ def assess(
     as_of_months: list[pd.Timestamp],
     rules: DecisionRules = DecisionRules(),
 ) -> Decisions:
-    """LTV, pyramid tier, VIP criteria, category and action for every active client and as-of month."""
+    """Every decision from the whole history of monthly client metrics (the panel is built here)."""
+    panel = build_panel(metrics, max(pd.to_datetime(as_of_months))) if as_of_months else pd.DataFrame()
+    return assess_panel(panel, clients, as_of_months, rules)
+
+
+def assess_panel(
+    panel: pd.DataFrame,
+    clients: pd.DataFrame,
+    as_of_months: list[pd.Timestamp],
+    rules: DecisionRules = DecisionRules(),
+) -> Decisions:
+    """LTV, pyramid tier, VIP criteria, category and action for every active client and as-of month.
+
+    `panel` holds the client panel of the as-of months and of the months their trailing windows reach
+    back to (2 × the turnover window before the first as-of month is enough)."""
     frame = active_clients(clients, as_of_months)
     frame["midx"] = month_index(frame["as_of_month"])
-    if len(metrics) and as_of_months:
-        panel = dense_panel(metrics, max(pd.to_datetime(as_of_months)))
+    if len(panel) and as_of_months:
+        panel = sorted_panel(panel)
         measures = ltv_measures(panel, rules).merge(vip_measures(panel, rules), on=["client_id", "midx"])
         frame = frame.merge(measures, on=["client_id", "midx"], how="left")
     else:

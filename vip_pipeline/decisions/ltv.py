@@ -12,25 +12,23 @@ TIERS = ("most_valuable", "strategic", "workhorse", "ballast")
 
 
 def ltv_measures(panel: pd.DataFrame, rules: DecisionRules) -> pd.DataFrame:
-    """Per panel row: cumulative revenue/cost/LTV, and mean, population std and CV of the trailing margin."""
-    by_client = panel.groupby("client_id", sort=False)
+    """Per panel row: running revenue/cost/LTV, and mean, population std and CV of the trailing margin."""
     n = np.minimum(panel["tenure_months"], rules.stability_window_months)
     w = rules.stability_window_months
     total = trailing_sum(panel, "margin_usd", w)
     squares = trailing_sum(panel.assign(sq=panel["margin_usd"] ** 2), "sq", w)
     mean = total / n
     std = np.sqrt(np.maximum(squares / n - mean**2, 0.0))
-    ltv = by_client["margin_usd"].cumsum()
     return pd.DataFrame(
         {
             "client_id": panel["client_id"],
             "midx": panel["midx"],
             "first_midx": panel["first_midx"],
             "tenure_months": panel["tenure_months"],
-            "revenue_usd": by_client["revenue_usd"].cumsum(),
-            "cost_usd": by_client["cost_usd"].cumsum(),
-            "ltv_usd": ltv,
-            "avg_monthly_margin_usd": ltv / panel["tenure_months"],
+            "revenue_usd": panel["revenue_cum_usd"],
+            "cost_usd": panel["cost_cum_usd"],
+            "ltv_usd": panel["ltv_usd"],
+            "avg_monthly_margin_usd": panel["ltv_usd"] / panel["tenure_months"],
             "margin_mean_12m_usd": mean,
             "margin_std_12m_usd": std,
             "margin_cv": (std / mean).where(mean > 0),

@@ -1,15 +1,20 @@
-"""A dense client × month panel (months without activity are 0) with cumulative and trailing sums.
+"""The client panel: one row per client and month, chained month by month like the balance state.
 
-Trailing windows end at the month and cover at most `window` months of the client's history
-(from its first month); sums use cumulative-sum differences, so no Python loops over clients.
+The panel of month M holds every client with history up to M (from its first month with an open
+account), M's measures (0 in a month without activity) and the running revenue, cost and LTV. It is
+built from the previous month's panel and M's client metrics only, so a decision as of M needs the
+panel of M and of the months its trailing windows cover, never the whole history.
+Trailing windows use cumulative-sum differences over the dense rows, so no Python loops over clients.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 FLOW_COLUMNS = ["revenue_usd", "cost_usd", "margin_usd", "settlement_turnover_usd", "export_usd"]
+MONTH_COLUMNS = [*FLOW_COLUMNS, "adb_usd", "products_used"]
+RUNNING_COLUMNS = ["revenue_cum_usd", "cost_cum_usd", "ltv_usd"]
+PANEL_COLUMNS = ["client_id", "month", "midx", "first_midx", "tenure_months", *MONTH_COLUMNS, *RUNNING_COLUMNS]
 
 
 def month_index(months: pd.Series) -> pd.Series:
@@ -17,30 +22,63 @@ def month_index(months: pd.Series) -> pd.Series:
     return months.dt.year * 12 + months.dt.month - 1
 
 
-def dense_panel(metrics: pd.DataFrame, last_month: pd.Timestamp) -> pd.DataFrame:
-    """One row per client and month from its first month to `last_month`, missing months filled with 0."""
-    m = metrics.assign(midx=month_index(metrics["month"]))
-    first = m.groupby("client_id", sort=True)["midx"].min()
-    last_idx = int(month_index(pd.Series([last_month])).iloc[0])
-    lengths = (last_idx - first + 1).clip(lower=0)
-    client = np.repeat(first.index.to_numpy(), lengths.to_numpy())
-    offset = np.arange(lengths.sum()) - np.repeat(
-        np.cumsum(lengths.to_numpy()) - lengths.to_numpy(), lengths.to_numpy()
+def next_panel(previous: pd.DataFrame | None, metrics: pd.DataFrame, month: pd.Timestamp) -> pd.DataFrame:
+    """The panel of `month` from the panel of the month before (None: no earlier history) and the month's
+    client metrics (one row per client with an open account)."""
+    month = pd.Timestamp(month)
+    midx = month.year * 12 + month.month - 1
+    carried = (
+        previous[["client_id", "first_midx", *RUNNING_COLUMNS]]
+        if previous is not None and len(previous)
+        else pd.DataFrame({"client_id": pd.Series(dtype=object), "first_midx": pd.Series(dtype="int64")})
     )
-    panel = pd.DataFrame({"client_id": client, "midx": np.repeat(first.to_numpy(), lengths.to_numpy()) + offset})
-    panel["first_midx"] = panel["client_id"].map(first)
-    keep = ["client_id", "midx", *FLOW_COLUMNS, "adb_usd", "products_used"]
-    panel = panel.merge(m[keep], on=["client_id", "midx"], how="left")
-    panel[FLOW_COLUMNS + ["adb_usd"]] = panel[FLOW_COLUMNS + ["adb_usd"]].fillna(0.0)
-    panel["products_used"] = panel["products_used"].fillna(0).astype("int64")
-    panel["tenure_months"] = panel["midx"] - panel["first_midx"] + 1
-    return panel.sort_values(["client_id", "midx"], kind="stable").reset_index(drop=True)
+    current = metrics[["client_id", *MONTH_COLUMNS]] if len(metrics) else metrics.reindex(columns=["client_id"])
+    panel = carried.merge(current, on="client_id", how="outer", sort=True)
+    for column in MONTH_COLUMNS:
+        panel[column] = panel[column].astype("float64").fillna(0.0) if column in panel else 0.0
+    panel["products_used"] = panel["products_used"].astype("int64")
+    panel["first_midx"] = panel["first_midx"].fillna(midx).astype("int64")
+    panel["month"] = month
+    panel["midx"] = midx
+    panel["tenure_months"] = midx - panel["first_midx"] + 1
+    for running, flow in zip(RUNNING_COLUMNS, ["revenue_usd", "cost_usd", "margin_usd"]):
+        before = panel[running].astype("float64").fillna(0.0) if running in panel else 0.0
+        panel[running] = before + panel[flow]
+    return panel[PANEL_COLUMNS].reset_index(drop=True)
+
+
+def build_panel(metrics: pd.DataFrame, last_month: pd.Timestamp) -> pd.DataFrame:
+    """The chained panel of every month from the first month in `metrics` to `last_month` (for tests and
+    whole-history callers; the pipeline chains it one month per partition)."""
+    months = pd.date_range(metrics["month"].min(), pd.Timestamp(last_month), freq="MS") if len(metrics) else []
+    if not len(months):
+        return pd.DataFrame(columns=PANEL_COLUMNS)
+    frames, panel = [], None
+    by_month = dict(tuple(metrics.groupby("month", sort=True)))
+    for month in months:
+        panel = next_panel(panel, by_month.get(month, metrics.iloc[0:0]), month)
+        frames.append(panel)
+    return pd.concat(frames, ignore_index=True)
 
 
 def trailing_sum(panel: pd.DataFrame, column: str, window: int, lag: int = 0) -> pd.Series:
-    """Sum of `column` over the `window` months ending `lag` months before each row (within the client)."""
+    """Sum of `column` over the `window` months ending `lag` months before each row (within the client).
+
+    `panel` is dense (a row for every month of a client from its first month or from the start of the
+    rows given) and sorted by client and month; rows before the first row given count as 0."""
     cum = panel.groupby("client_id", sort=False)[column].cumsum()
     grouped = cum.groupby(panel["client_id"], sort=False)
     end = grouped.shift(lag).fillna(0.0) if lag else cum
     start = grouped.shift(lag + window).fillna(0.0)
     return end - start
+
+
+def sorted_panel(panel: pd.DataFrame) -> pd.DataFrame:
+    """Rows in (client, month) order, as the trailing sums need them."""
+    return panel.sort_values(["client_id", "midx"], kind="stable").reset_index(drop=True)
+
+
+def window_start(first_as_of: pd.Timestamp, months_back: int) -> pd.Timestamp:
+    """The first panel month a decision as of `first_as_of` reads."""
+    return pd.Timestamp(first_as_of) - pd.DateOffset(months=months_back)
+
