@@ -81,7 +81,7 @@ def check_reconciliation(result: LoadResult) -> None:
     """read = accepted + rejected for every file, and the audit agrees with the accepted/rejected frames."""
     audit = result.audit
     assert list(audit.columns) == ["extract", "source_file", "rows_read", "rows_accepted", "rows_rejected",
-                                   "rows_redelivered", "status", "note"]
+                                   "rows_redelivered", "rows_superseded", "status", "note", "delivered_at"]
     assert list(result.rejected.columns) == ["extract", "source_file", "row_number", "rule", "raw_record"]
     for a in audit.itertuples():
         assert a.rows_read == a.rows_accepted + a.rows_rejected, a
@@ -91,7 +91,9 @@ def check_reconciliation(result: LoadResult) -> None:
         if a.status == "accepted" or len(rej):
             assert len(rej) == a.rows_rejected, (a, rej)
             assert (rej["rule"] == "duplicate_redelivered").sum() == a.rows_redelivered, (a, rej)
-    assert len(result.accepted) == int(audit["rows_accepted"].sum()), audit
+    # accepted rows a later delivery replaced are counted as accepted in their file, and listed as superseded
+    assert len(result.accepted) == int(audit["rows_accepted"].sum() - audit["rows_superseded"].sum()), audit
+    assert len(result.superseded) == int(audit["rows_superseded"].sum()), audit
     assert set(result.rejected["source_file"]) <= set(audit["source_file"])
     assert (result.rejected["row_number"] >= 1).all()
     # a rejected row is reported once per file and row number
@@ -395,33 +397,74 @@ def test_same_transaction_in_daily_and_monthly_file_is_redelivered(tmp_path):
     assert result.ok
 
 
+def deliver(landed, at: int) -> None:
+    """Set the file's delivery time (its modification time) to `at` seconds after the epoch."""
+    os.utime(landed.path, ns=(at * 10**9, at * 10**9))
+
+
 def test_fully_redelivered_file_is_accepted(tmp_path):
     landing = tmp_path / "landing"
     rows = good_txns(4)
-    write_csv(landing, "transactions_2024-03-05.csv", rows)
-    write_csv(landing, "transactions_2024-03.csv", rows)
+    deliver(write_csv(landing, "transactions_2024-03-05.csv", rows), 1_000)
+    deliver(write_csv(landing, "transactions_2024-03.csv", rows), 2_000)  # delivered later: the repeat
     files = scan_landing(landing).for_month("transactions", date(2024, 3, 1))
     result = validate_txns(files)
     check_reconciliation(result)
-    assert audit_of(result, files[1].name)["rows_redelivered"] == 4
+    assert audit_of(result, "transactions_2024-03.csv")["rows_redelivered"] == 4
+    assert audit_of(result, "transactions_2024-03-05.csv")["rows_redelivered"] == 0
     assert (result.audit["status"] == "accepted").all()
     assert accepted_ids(result) == [f"g{i:04d}" for i in range(1, 5)]
+    assert result.superseded.empty
 
 
-def test_same_key_with_other_values_across_files_is_a_conflict(tmp_path):
+def test_same_key_with_other_values_in_a_later_delivery_supersedes(tmp_path):
+    """The monthly file (delivered first) has g0007 at 17.25; a daily file delivered later restates it at 5.00:
+    the newest delivery wins, the old value is recorded as superseded, nothing is rejected."""
     landing = tmp_path / "landing"
-    write_csv(landing, "transactions_2024-03.csv", good_txns(200))
-    write_csv(landing, "transactions_2024-03-05.csv", [txn("g0007", amount="5.00")] + good_txns(150, prefix="d"))
+    deliver(write_csv(landing, "transactions_2024-03.csv", good_txns(200)), 1_000)
+    daily = write_csv(landing, "transactions_2024-03-05.csv", [txn("g0007", amount="5.00")] + good_txns(150, prefix="d"))
+    deliver(daily, 2_000)
     files = scan_landing(landing).for_month("transactions", date(2024, 3, 1))
     result = validate_txns(files)
-    second = files[1].name
-    other = "transactions_2024-03-05.csv" if second != "transactions_2024-03-05.csv" else "transactions_2024-03.csv"
     check_reconciliation(result)
-    assert list(rejected_of(result)["rule"]) == ["duplicate_key_conflict"]
-    assert list(rejected_of(result)["source_file"]) == [second]
-    assert audit_of(result, other)["rows_rejected"] == 0
+    assert result.rejected.empty
     assert len(result.accepted) == 350
-    assert (result.accepted["txn_id"] == "g0007").sum() == 1
+    kept = result.accepted[result.accepted["txn_id"] == "g0007"]
+    assert list(kept["amount"]) == [5.0] and list(kept["source_file"]) == [daily.name]
+    assert audit_of(result, "transactions_2024-03.csv")["rows_superseded"] == 1
+    assert audit_of(result, "transactions_2024-03-05.csv")["rows_superseded"] == 0
+    (old,) = result.superseded.itertuples()
+    assert (old.old_source_file, old.old_row_number, old.new_source_file) == ("transactions_2024-03.csv", 7, daily.name)
+    assert json.loads(old.key) == {"txn_id": "g0007"}
+    assert json.loads(old.old_record)["amount"] == "17.25" and json.loads(old.new_record)["amount"] == "5.00"
+
+
+def test_earlier_delivery_loses_whatever_its_period(tmp_path):
+    """Delivery order is the files' modification time, not their period: a monthly file re-sent after the daily
+    one wins over it."""
+    landing = tmp_path / "landing"
+    daily = write_csv(landing, "transactions_2024-03-05.csv", [txn("g0007", amount="5.00")])
+    deliver(daily, 1_000)
+    deliver(write_csv(landing, "transactions_2024-03.csv", good_txns(200)), 2_000)
+    result = validate_txns(scan_landing(landing).for_month("transactions", date(2024, 3, 1)))
+    check_reconciliation(result)
+    assert list(result.accepted.loc[result.accepted["txn_id"] == "g0007", "amount"]) == [17.25]
+    assert audit_of(result, daily.name)["rows_superseded"] == 1
+
+
+def test_back_to_an_earlier_value_is_a_new_version(tmp_path):
+    """Three deliveries of g0007: 17.25, then 5.00, then 17.25 again. The last one wins (it is not a repeat
+    of the version before it), and both earlier values are recorded as superseded."""
+    landing = tmp_path / "landing"
+    deliver(write_csv(landing, "transactions_2024-03.csv", good_txns(200)), 1_000)
+    deliver(write_csv(landing, "transactions_2024-03-05.csv", [txn("g0007", amount="5.00")]), 2_000)
+    third = write_csv(landing, "transactions_2024-03-05.csv.gz", [good_txns(7)[-1]])
+    deliver(third, 3_000)
+    result = validate_txns(scan_landing(landing).for_month("transactions", date(2024, 3, 1)))
+    check_reconciliation(result)
+    kept = result.accepted[result.accepted["txn_id"] == "g0007"]
+    assert list(kept["amount"]) == [17.25] and list(kept["source_file"]) == [third.name]
+    assert sorted(result.superseded["old_source_file"]) == ["transactions_2024-03-05.csv", "transactions_2024-03.csv"]
 
 
 def test_duplicate_balance_key_conflict(tmp_path):
@@ -733,7 +776,7 @@ def test_header_only_file_reads_zero_rows_and_is_accepted(tmp_path):
     result = validate_txns([f])
     assert_accepted(result, f.name, read=0, rejected=0)
     assert result.accepted.empty
-    assert list(result.accepted.columns) == TRANSACTIONS.column_names
+    assert list(result.accepted.columns) == [*TRANSACTIONS.column_names, "source_file"]
     assert result.ok
 
 
@@ -798,7 +841,7 @@ def test_unknown_extra_column_is_accepted_with_a_note(tmp_path):
     result = validate_txns([f])
     assert_accepted(result, f.name, read=5, rejected=0)
     assert "branch_code" in audit_of(result, f.name)["note"]
-    assert list(result.accepted.columns) == TRANSACTIONS.column_names
+    assert list(result.accepted.columns) == [*TRANSACTIONS.column_names, "source_file"]
 
 
 def test_extra_column_note_is_only_on_the_file_that_has_it(tmp_path):

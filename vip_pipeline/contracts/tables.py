@@ -257,7 +257,8 @@ REJECTED_ROWS = TableContract(
 
 LOAD_AUDIT = TableContract(
     name="load_audit",
-    description="One row per file per load: rows read = accepted + rejected, and whether the file was refused.",
+    description="One row per landed file, from its latest load: rows read = accepted + rejected, whether the file "
+    "was refused, and when it was delivered.",
     indexes=(("run_id",), ("source_file",)),
     columns=(
         C("run_id", "str", "Dagster run that loaded the file."),
@@ -267,9 +268,41 @@ LOAD_AUDIT = TableContract(
         C("rows_accepted", "int", "Rows that passed every rule."),
         C("rows_rejected", "int", "Rows kept in rejected_rows (including re-delivered duplicates)."),
         C("rows_redelivered", "int", "Rejected rows that exactly repeat an accepted row (re-delivery)."),
+        C("rows_superseded", "int", "Accepted rows whose key a later delivery carried with other values."),
         C("status", "str", "accepted, refused (blocks publication) or superseded (older snapshot)."),
         C("note", "text", "Why a file was refused, or what was ignored."),
         C("loaded_at", "timestamp", "When the file was loaded (UTC)."),
+        C("delivered_at", "timestamp", "When this version of the file was delivered: its modification time (UTC)."),
+    ),
+)
+
+SUPERSEDED_VALUES = TableContract(
+    name="superseded_values",
+    description="Every value a newer delivery replaced: a later file carrying a key already delivered "
+    "(kind superseded), or a file re-sent under the same name with other values (kind restated).",
+    indexes=(("extract", "month"), ("new_source_file",), ("run_id",)),
+    columns=(
+        C("extract", "str", "Extract name."),
+        C("month", "date", "The month of the data (first day)."),
+        C("kind", "str", "superseded (a later file carries the key) or restated (the same file re-sent)."),
+        C("key", "text", "The key's values (JSON)."),
+        C("old_source_file", "str", "The file the replaced value came from."),
+        C(
+            "old_row_number",
+            "int",
+            "Its data row in that file (NULL for a restated file: the old version is gone).",
+            nullable=True,
+        ),
+        C("old_record", "text", "The replaced values (JSON)."),
+        C("new_source_file", "str", "The file whose value now counts.", nullable=True),
+        C(
+            "new_record",
+            "text",
+            "The values that now count (JSON); NULL when the re-sent file no longer has the key.",
+            nullable=True,
+        ),
+        C("run_id", "str", "Dagster run that recorded it."),
+        C("recorded_at", "timestamp", "When it was recorded (UTC)."),
     ),
 )
 
@@ -283,5 +316,6 @@ TABLES: dict[str, TableContract] = {
         CLIENT_SEGMENTS,
         REJECTED_ROWS,
         LOAD_AUDIT,
+        SUPERSEDED_VALUES,
     )
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import calendar
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 from vip_pipeline.contracts.extracts import EXTRACTS, MONTHLY_EXTRACTS
@@ -43,6 +43,22 @@ class LandedFile:
     @property
     def daily(self) -> bool:
         return self.period_start == self.period_end
+
+    @property
+    def delivered_at(self) -> datetime:
+        """When this version of the file was delivered: its modification time (UTC)."""
+        return datetime.fromtimestamp(self.path.stat().st_mtime_ns / 1e9, tz=timezone.utc)
+
+    def signature(self) -> str:
+        """Identifies this version of the file (modification time and size): a re-sent file gets a new one."""
+        stat = self.path.stat()
+        return f"{self.name}@{stat.st_mtime_ns}:{stat.st_size}"
+
+
+def delivery_order(f: LandedFile) -> tuple:
+    """Files in the order they were delivered (modification time), ties by period and name: when two
+    files carry the same key, the later delivery wins."""
+    return (f.path.stat().st_mtime_ns, f.period_start, f.period_end, f.name)
 
 
 def parse_file_name(path: Path) -> LandedFile | None:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from vip_pipeline.contracts.extracts import ISO_4217, Col, ExtractContract
-from vip_pipeline.landing.inventory import LandedFile
+from vip_pipeline.landing.inventory import LandedFile, delivery_order
 from vip_pipeline.landing.reader import ROW, RawFile, UnreadableFile, read_raw
 from vip_pipeline.timing import stage
 
@@ -25,8 +25,10 @@ AUDIT_COLUMNS = [
     "rows_accepted",
     "rows_rejected",
     "rows_redelivered",
+    "rows_superseded",
     "status",
     "note",
+    "delivered_at",
 ]
 REDELIVERED = "duplicate_redelivered"
 TRUE_VALUES = {"true", "t", "1", "yes", "y"}
@@ -51,6 +53,7 @@ class LoadResult:
     rejected: pd.DataFrame
     audit: pd.DataFrame
     refused: list[str] = field(default_factory=list)  # "<file>: <reason>" for every file that blocks publication
+    superseded: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SUPERSEDED_COLUMNS))
 
     @property
     def ok(self) -> bool:
@@ -58,9 +61,10 @@ class LoadResult:
 
 
 def empty_accepted(contract: ExtractContract) -> pd.DataFrame:
-    """Accepted rows of an extract with no files: no rows, the contract's types."""
+    """Accepted rows of an extract with no files: no rows, the contract's types (and the source file)."""
     kinds = {"date": "datetime64[ns]", "month": "datetime64[ns]", "number": "float64", "bool": "bool"}
-    return pd.DataFrame({c.name: pd.Series(dtype=kinds.get(c.kind, object)) for c in contract.columns})
+    columns = {c.name: pd.Series(dtype=kinds.get(c.kind, object)) for c in contract.columns}
+    return pd.DataFrame({**columns, "source_file": pd.Series(dtype=object)})
 
 
 def _parse(col: Col, text: pd.Series, present: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -219,6 +223,7 @@ def validate_extract(
             pd.DataFrame(columns=REJECTED_COLUMNS),
             pd.DataFrame(columns=AUDIT_COLUMNS),
         )
+    files = sorted(files, key=delivery_order)
     with stage("read") as timed:
         raws, refusals = read_files(contract, files, settings)
         timed.rows = sum(r.rows_read for r in raws)
@@ -258,12 +263,9 @@ def _validate(
     )
     typed, failed = _rules(contract, rows, periods, references or {}, accounts)
 
-    valid = ~failed.any(axis=1)
-    key = list(contract.key)
-    dup_key = rows.loc[valid, key].duplicated(keep="first").reindex(rows.index, fill_value=False)
-    dup_record = rows.loc[valid, names].duplicated(keep="first").reindex(rows.index, fill_value=False)
-    failed[REDELIVERED] = dup_key & dup_record
-    failed["duplicate_key_conflict"] = dup_key & ~dup_record
+    duplicates = delivered_versions(rows.loc[~failed.any(axis=1)], list(contract.key), names)
+    failed[REDELIVERED] = duplicates.redelivered.reindex(rows.index, fill_value=False)
+    failed["duplicate_key_conflict"] = duplicates.conflict.reindex(rows.index, fill_value=False)
 
     reasons = _describe(failed)
     rejected_rows = rows.loc[reasons.index]
@@ -308,11 +310,72 @@ def _validate(
         )
     rejected = rejected.sort_values(["source_file", "row_number"], kind="stable").reset_index(drop=True)
 
-    accepted = typed.drop(index=reasons.index).reset_index(drop=True)
+    superseded = _superseded(contract, rows, duplicates, raw_columns)
+    accepted = typed.drop(index=reasons.index.union(duplicates.superseded_by.index)).assign(source_file=rows[FILE])
+    accepted = accepted.reset_index(drop=True)
 
-    audit = _audit(contract.name, files, raws, rejected, refusals, extras_of, settings)
+    audit = _audit(contract.name, files, raws, rejected, refusals, extras_of, settings, superseded)
     refused = [f"{a.source_file}: {a.note}" for a in audit.itertuples() if a.status == "refused"]
-    return LoadResult(contract.name, accepted, rejected, audit, refused)
+    return LoadResult(contract.name, accepted, rejected, audit, refused, superseded)
+
+
+@dataclass(frozen=True)
+class Versions:
+    """How the valid rows sharing a key relate: rejected repeats, and the rows a later delivery replaced."""
+
+    redelivered: pd.Series  # bool: same values as the version before it (harmless re-delivery)
+    conflict: pd.Series  # bool: another value for a key already in the same file (the file's first wins)
+    superseded_by: pd.Series  # for each replaced row, the index of the row that replaced it
+
+
+def delivered_versions(valid: pd.DataFrame, key: list[str], names: list[str]) -> Versions:
+    """Rows come in delivery order (file by file). Within one file the first row of a key wins and a
+    later one is a conflict; across files the newest delivery wins, and a row repeating the version
+    before it changes nothing (re-delivered)."""
+    in_file = valid.duplicated([FILE, *key], keep="first")
+    same_in_file = valid.duplicated([FILE, *names], keep="first")
+    firsts = valid[~in_file]
+    fingerprint = pd.util.hash_pandas_object(firsts[names], index=False)
+    previous = fingerprint.groupby([firsts[k] for k in key], sort=False).shift(1)
+    repeat = fingerprint.eq(previous)
+    versions = firsts[~repeat]
+    newest = versions.groupby(key, sort=False).cumcount(ascending=False) == 0
+    winner = versions[newest][key].reset_index().rename(columns={"index": "winner"})
+    replaced = versions[~newest][key].reset_index().merge(winner, on=key, how="left").set_index("index")
+    return Versions(
+        redelivered=(in_file & same_in_file) | repeat.reindex(valid.index, fill_value=False),
+        conflict=in_file & ~same_in_file,
+        superseded_by=replaced["winner"].rename_axis(None),
+    )
+
+
+SUPERSEDED_COLUMNS = [
+    "extract",
+    "key",
+    "old_source_file",
+    "old_row_number",
+    "old_record",
+    "new_source_file",
+    "new_record",
+]
+
+
+def _superseded(contract: ExtractContract, rows: pd.DataFrame, versions: Versions, columns: list[str]) -> pd.DataFrame:
+    """One row per value a later delivery replaced: which key, which file it came from, old and new values."""
+    old = rows.loc[versions.superseded_by.index]
+    new = rows.loc[versions.superseded_by.to_numpy()]
+    return pd.DataFrame(
+        {
+            "extract": contract.name,
+            "key": _raw_records(old, list(contract.key)).to_numpy(),
+            "old_source_file": old[FILE].to_numpy(),
+            "old_row_number": old[ROW].astype("int64").to_numpy(),
+            "old_record": _raw_records(old, columns).to_numpy(),
+            "new_source_file": new[FILE].to_numpy(),
+            "new_record": _raw_records(new, columns).to_numpy(),
+        },
+        columns=SUPERSEDED_COLUMNS,
+    )
 
 
 def _audit(
@@ -323,19 +386,21 @@ def _audit(
     refusals: list[dict],
     extras_of: dict[str, list[str]],
     settings: ReadSettings,
+    superseded: pd.DataFrame,
 ) -> pd.DataFrame:
     """One row per file: read = accepted + rejected, and whether the file blocks publication."""
     read = {r.file.name: r.rows_read for r in raws}
     counts = rejected.groupby("source_file")["rule"].agg(
         rejected="size", redelivered=lambda r: (r == REDELIVERED).sum()
     )
+    replaced = superseded["old_source_file"].value_counts()
     refused = {r["source_file"]: r for r in refusals}
     records = []
     for f in files:
         if f.name in refused:
             r = refused[f.name]
             n = int(r.get("rows_read", 0))
-            records.append((extract, f.name, n, 0, n, 0, "refused", r["reason"]))
+            records.append((extract, f.name, n, 0, n, 0, 0, "refused", r["reason"], f.delivered_at))
             continue
         n = read[f.name]
         rej = int(counts["rejected"].get(f.name, 0))
@@ -350,7 +415,9 @@ def _audit(
                 f"{rej - redelivered} of {n} rows rejected ({share:.1%}), above the "
                 f"{settings.max_rejected_share:.1%} threshold; see rejected_rows"
             ) + (f"; {note}" if note else "")
-        records.append((extract, f.name, n, n - rej, rej, redelivered, status, note))
+        records.append(
+            (extract, f.name, n, n - rej, rej, redelivered, int(replaced.get(f.name, 0)), status, note, f.delivered_at)
+        )
     return pd.DataFrame.from_records(records, columns=AUDIT_COLUMNS)
 
 
@@ -366,7 +433,10 @@ def load_snapshot(
     latest, older = files[-1], files[:-1]
     result = validate_extract(contract, [latest], settings, references)
     superseded = pd.DataFrame.from_records(
-        [(contract.name, f.name, 0, 0, 0, 0, "superseded", f"superseded by {latest.name}") for f in older],
+        [
+            (contract.name, f.name, 0, 0, 0, 0, 0, "superseded", f"superseded by {latest.name}", f.delivered_at)
+            for f in older
+        ],
         columns=AUDIT_COLUMNS,
     )
     result.audit = pd.concat([superseded, result.audit], ignore_index=True) if older else result.audit
