@@ -69,3 +69,24 @@ def one_tier_and_category(segments: pd.DataFrame, active: int) -> tuple[bool, di
         "invalid_tier_or_category": invalid,
         "active_client_months": active,
     }
+
+
+def ltv_carries_forward(previous: pd.DataFrame | None, metrics: pd.DataFrame, panel: pd.DataFrame) -> tuple[bool, dict]:
+    """Running LTV of each client = the previous month's + the month's published margin (0 without metrics),
+    and every client with metrics this month is in the panel."""
+    before = previous.set_index("client_id")["ltv_usd"] if previous is not None and len(previous) else pd.Series()
+    margin = metrics.set_index("client_id")["margin_usd"] if len(metrics) else pd.Series()
+    ltv = panel.set_index("client_id")["ltv_usd"]
+    expected = before.reindex(ltv.index).fillna(0.0) + margin.reindex(ltv.index).fillna(0.0)
+    bad = int(((ltv - expected).abs() > TOLERANCE * np.maximum(1.0, expected.abs())).sum())
+    missing = int((~metrics["client_id"].isin(ltv.index)).sum()) if len(metrics) else 0
+    return bad == 0 and missing == 0, {"mismatches": bad, "clients_missing": missing, "clients": len(ltv)}
+
+
+def ltv_matches_panel(ltv: pd.DataFrame, panel: pd.DataFrame) -> tuple[bool, dict]:
+    """Published LTV = the panel's running LTV for the client and month (0 for a client without history)."""
+    running = panel[["client_id", "month", "ltv_usd"]].rename(columns={"month": "as_of_month", "ltv_usd": "expected"})
+    joined = ltv[["client_id", "as_of_month", "ltv_usd"]].merge(running, on=["client_id", "as_of_month"], how="left")
+    joined["expected"] = joined["expected"].fillna(0.0)
+    bad = joined[(joined["ltv_usd"] - joined["expected"]).abs() > TOLERANCE * np.maximum(1.0, joined["expected"].abs())]
+    return bad.empty, {"mismatches": len(bad), "checked": len(joined)}

@@ -53,7 +53,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     only = [date.fromisoformat(f"{m}-01") for m in args.month] if args.month else None
     try:
-        run_pipeline(landing, url, staging, progress=_print, workers=args.workers, only_months=only)
+        run_pipeline(landing, url, staging, progress=_print, only_months=only)
     except PipelineFailed as exc:
         _print(f"\nFAILED: {exc}")
         _print("Nothing downstream of the failure was published.")
@@ -109,12 +109,12 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--landing", help="landing directory (default $VIP_LANDING_DIR or data/landing)")
     r.add_argument("--database-url", help="SQLAlchemy URL (default $VIP_DATABASE_URL or sqlite:///data/vip.db)")
     r.add_argument("--staging-dir", help="Parquet staging directory (default $VIP_STAGING_DIR or data/staging)")
-    r.add_argument("--workers", type=int, default=1, help="months computed in parallel processes")
     r.add_argument(
         "--month",
         action="append",
         metavar="YYYY-MM",
-        help="only this month (repeatable) and everything downstream, as the nightly job does",
+        help="refresh from this month (repeatable) on: the month, every later month its changes carry into, "
+        "and their decisions (months whose inputs did not change are skipped)",
     )
     r.add_argument("--timings", help="write per-stage seconds and rows (JSON) to this file")
     r.add_argument("--quiet", action="store_true", help="no summary at the end")

@@ -1,15 +1,44 @@
-"""The job the schedule and sensor launch: one month and everything up- and downstream of it."""
+"""The one job: refresh a range of months (one month for the nightly run) and everything downstream, in one run.
 
-from dagster import AssetSelection, define_asset_job
+Every partitioned asset has a single-run backfill policy and walks the run's months in order, so a full
+load, a backfill, a correction's cascade and the nightly refresh are each one run of this job, executed in
+one process (its steps are cheap to start there; months that did not change are skipped inside them).
+"""
 
-from vip_pipeline.partitions import monthly_partitions
+from __future__ import annotations
+
+from datetime import date
+
+from dagster import AssetSelection, define_asset_job, in_process_executor
+
+from vip_pipeline.landing.inventory import Inventory
+from vip_pipeline.partitions import monthly_partitions, partition_key
 
 SERIAL_TAG = {"vip_pipeline/queue": "monthly"}  # deploy/dagster.yaml runs these one at a time, in order
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 refresh_month = define_asset_job(
     "refresh_month",
     selection=AssetSelection.all(),
     partitions_def=monthly_partitions,
     tags=SERIAL_TAG,
-    description="Validate the month's extracts (and the snapshots), compute its metrics, decide the month if complete.",
+    executor_def=in_process_executor,
+    description="Validate the months' extracts (and the snapshots), compute their metrics in order, carry the "
+    "client panel forward and decide every complete month. Launch it for a range (a backfill) from the first "
+    "corrected month to the latest: months whose inputs did not change are skipped inside the steps.",
 )
+
+
+def refresh_range(inventory: Inventory, touched: list[date], snapshots_changed: bool = False) -> tuple[date, date]:
+    """The months a refresh of `touched` recomputes: from the month before the first touched one (a new file can
+    complete it) — or from the first month when a snapshot changed — to the latest landed month, because the
+    balance state and the client panel carry every change forward."""
+    months = inventory.months
+    first = min(touched)
+    earlier = [m for m in months if m < first]
+    start = months[0] if snapshots_changed else (earlier[-1] if earlier else first)
+    return start, max(months[-1], max(touched))
+
+
+def range_tags(start: date, end: date) -> dict[str, str]:
+    return {RANGE_START: partition_key(start), RANGE_END: partition_key(end)}

@@ -15,7 +15,11 @@ from dagster import MonthlyPartitionsDefinition, TimeWindowPartitionMapping
 FIRST_MONTH = os.environ.get("VIP_FIRST_MONTH", "2015-01-01")
 
 monthly_partitions = MonthlyPartitionsDefinition(start_date=FIRST_MONTH, end_offset=1)
-previous_month = TimeWindowPartitionMapping(start_offset=-1, end_offset=-1, allow_nonexistent_upstream_partitions=True)
+previous_month = TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
+# A decision as of M reads the client panel of M and of the 24 months before it: 12 + 12 for the growth
+# criterion's two windows, plus one for the previous complete month that previous_category compares with.
+DECISION_WINDOW_MONTHS = 24
+decision_window = TimeWindowPartitionMapping(start_offset=-DECISION_WINDOW_MONTHS, end_offset=0)
 
 
 def partition_key(month: date) -> str:

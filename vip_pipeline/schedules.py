@@ -8,9 +8,8 @@ from datetime import date
 import pandas as pd
 from dagster import RunRequest, ScheduleEvaluationContext, SkipReason, schedule
 
-from vip_pipeline.jobs import refresh_month
+from vip_pipeline.jobs import range_tags, refresh_month, refresh_range
 from vip_pipeline.landing.inventory import scan_landing
-from vip_pipeline.partitions import partition_key
 from vip_pipeline.resources import DEFAULT_LANDING_DIR
 
 NIGHTLY_CRON = os.environ.get("VIP_NIGHTLY_CRON", "0 2 * * *")
@@ -37,7 +36,9 @@ def months_to_refresh(today: date, landed: list[date], late_data_days: int = LAT
 def nightly_refresh(context: ScheduleEvaluationContext):
     today = context.scheduled_execution_time.date()
     landing = os.environ.get("VIP_LANDING_DIR", DEFAULT_LANDING_DIR)
-    months = months_to_refresh(today, scan_landing(landing).months)
+    inventory = scan_landing(landing)
+    months = months_to_refresh(today, inventory.months)
     if not months:
         return SkipReason(f"no extracts landed for {today:%Y-%m} in {landing}")
-    return [RunRequest(run_key=f"nightly-{today}-{m:%Y-%m}", partition_key=partition_key(m)) for m in months]
+    start, end = refresh_range(inventory, months)
+    return RunRequest(run_key=f"nightly-{today}", tags={**range_tags(start, end), "vip_pipeline/trigger": "schedule"})

@@ -31,3 +31,22 @@ def stage(name: str):
 
 def snapshot() -> dict[str, dict]:
     return {name: {"seconds": round(s.seconds, 3), "rows": s.rows} for name, s in TIMINGS.items()}
+
+
+_listeners: list = []
+
+
+@contextmanager
+def reporting(listener):
+    """Send `report()` messages to `listener` (the CLI's progress) while the block runs."""
+    _listeners.append(listener)
+    try:
+        yield
+    finally:
+        _listeners.remove(listener)
+
+
+def report(message: str) -> None:
+    """A progress line for whoever is listening (the CLI); nothing otherwise."""
+    for listener in _listeners:
+        listener(message)

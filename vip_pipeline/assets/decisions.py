@@ -1,8 +1,9 @@
 """Client decisions per complete as-of month: client_ltv, vip_assessment and client_segments.
 
 Partitioned by month with a single-run backfill policy: a backfill (or `vip-pipeline run`) decides a
-whole range of months in one pass over the client panel, the nightly run decides only its month, so the
-nightly cost does not grow with history. A month still in progress gets no decisions.
+whole range of months in one pass. A decision as of M reads the client panel of M and of the 24 months
+before it (a declared window), so the nightly cost does not grow with history and a change of any of
+those months marks the decision stale. A month still in progress gets no decisions.
 """
 
 from datetime import timedelta
@@ -10,6 +11,7 @@ from datetime import timedelta
 import pandas as pd
 from dagster import (
     AssetCheckSpec,
+    AssetDep,
     AssetExecutionContext,
     BackfillPolicy,
     Failure,
@@ -24,8 +26,9 @@ from vip_pipeline.assets.metadata import check_results, failed_checks, preview, 
 from vip_pipeline.assets.pyramid import as_markdown, pyramid_png
 from vip_pipeline.constants import DECISIONS
 from vip_pipeline.contracts.tables import CLIENT_LTV, CLIENT_SEGMENTS, VIP_ASSESSMENT
-from vip_pipeline.decisions.assess import active_clients, assess
-from vip_pipeline.partitions import monthly_partitions
+from vip_pipeline.decisions.assess import active_clients, assess_panel
+from vip_pipeline.decisions.panel import PANEL_COLUMNS
+from vip_pipeline.partitions import DECISION_WINDOW_MONTHS, decision_window, monthly_partitions, partition_key
 from vip_pipeline.resources import (
     DATABASE_RETRY,
     DecisionRulesResource,
@@ -37,10 +40,11 @@ from vip_pipeline.timing import stage
 
 DECISION_CHECKS = [
     AssetCheckSpec(
-        "ltv_equals_sum_of_margins",
+        "ltv_matches_panel",
         asset="client_ltv",
         blocking=True,
-        description="LTV as of M = Σ monthly margin of the client's months ≤ M (recomputed).",
+        description="LTV as of M = the client panel's running LTV (Σ monthly margin of the months ≤ M), and every "
+        "active client with history has it.",
     ),
     AssetCheckSpec(
         "unique_key", asset="client_ltv", blocking=True, description="One LTV row per client and complete month."
@@ -61,6 +65,9 @@ DECISION_CHECKS = [
 NIGHTLY_FRESHNESS = FreshnessPolicy.time_window(fail_window=timedelta(hours=26), warn_window=timedelta(hours=25))
 
 
+PANEL_WINDOW = AssetDep("client_panel", partition_mapping=decision_window)
+
+
 def distribution(frame: pd.DataFrame, column: str) -> dict[str, int]:
     return {str(k): int(v) for k, v in frame[column].value_counts().sort_index().items()}
 
@@ -72,10 +79,8 @@ def distribution(frame: pd.DataFrame, column: str) -> dict[str, int]:
     retry_policy=DATABASE_RETRY,
     check_specs=DECISION_CHECKS,
     specs=[
-        table_spec(CLIENT_LTV, DECISIONS, ["monthly_client_metrics", "clients"], freshness_policy=NIGHTLY_FRESHNESS),
-        table_spec(
-            VIP_ASSESSMENT, DECISIONS, ["monthly_client_metrics", "clients"], freshness_policy=NIGHTLY_FRESHNESS
-        ),
+        table_spec(CLIENT_LTV, DECISIONS, [PANEL_WINDOW, "clients"], freshness_policy=NIGHTLY_FRESHNESS),
+        table_spec(VIP_ASSESSMENT, DECISIONS, [PANEL_WINDOW, "clients"], freshness_policy=NIGHTLY_FRESHNESS),
         table_spec(CLIENT_SEGMENTS, DECISIONS, ["client_ltv", "vip_assessment"], freshness_policy=NIGHTLY_FRESHNESS),
     ],
 )
@@ -86,9 +91,8 @@ def client_decisions(
     warehouse: WarehouseResource,
     decision_rules: DecisionRulesResource,
 ):
-    """Decides the run's months from the monthly client metrics up to the last of them (cheap: one row per
-    client-month), so changing a threshold needs no re-ingestion; the three tables' months are replaced in
-    one transaction."""
+    """Decides the run's complete months from the client panel of their window (one row per client and month),
+    so changing a threshold needs no re-ingestion; the three tables' months are replaced in one transaction."""
     store = staging.store
     inventory = landing.inventory()
     months = [pd.Timestamp(k) for k in context.partition_keys]
@@ -98,22 +102,17 @@ def client_decisions(
         raise Failure(
             allow_retries=False, description="clients are not materialised yet; materialise the extracts first"
         )
-    metrics = store.read_months("monthly_client_metrics", up_to=max(months).date())
-    previous = [m for m in metrics["month"].unique() if m < min(months)] if len(metrics) else []
-    # the previous complete month is decided again, only to fill previous_category / previous_ltv_tier
-    earlier = (
-        [max(previous)] if previous and as_of and inventory.is_complete(pd.Timestamp(max(previous)).date()) else []
-    )
+    panel, earlier = read_panel_window(store, inventory, months, as_of)
     with stage("decisions") as timed:
-        timed.rows = len(metrics)
-        decisions = assess(metrics, clients, [*earlier, *as_of], decision_rules.rules())
+        timed.rows = len(panel)
+        decisions = assess_panel(panel, clients, [*earlier, *as_of], decision_rules.rules())
     ltv, vip, segments = (
         frame[frame["as_of_month"].isin(as_of)]
         for frame in (decisions.client_ltv, decisions.vip_assessment, decisions.client_segments)
     )
     results = check_results(
         [
-            ("client_ltv", "ltv_equals_sum_of_margins", checks.ltv_equals_sum_of_margins(ltv, metrics)),
+            ("client_ltv", "ltv_matches_panel", checks.ltv_matches_panel(ltv, panel)),
             ("client_ltv", "unique_key", checks.unique_key(ltv, ["client_id", "as_of_month"])),
             ("vip_assessment", "unique_key", checks.unique_key(vip, ["client_id", "as_of_month"])),
             (
@@ -133,6 +132,24 @@ def client_decisions(
         timed.rows = sum(written.values())
     yield from _materializations(store, written, months, as_of, ltv, segments)
     yield from results
+
+
+def read_panel_window(store, inventory, months: list[pd.Timestamp], as_of: list[pd.Timestamp]):
+    """The client panel of the declared window (the run's months and the 24 before the first), and the previous
+    complete month, decided again only to fill previous_category / previous_ltv_tier."""
+    window = pd.date_range(months[0] - pd.DateOffset(months=DECISION_WINDOW_MONTHS), months[-1], freq="MS")
+    data_months = set(pd.to_datetime(inventory.months))
+    keys = [partition_key(m.date()) for m in window if m in data_months]
+    frames = store.read_partitions("client_panel", keys)
+    missing = [k[:7] for k in keys if k not in frames]
+    if missing:
+        raise Failure(
+            allow_retries=False, description=f"client_panel not materialised for {', '.join(missing)}; materialise it"
+        )
+    panel = pd.concat(frames.values(), ignore_index=True) if frames else pd.DataFrame(columns=PANEL_COLUMNS)
+    before = months[0] - pd.DateOffset(months=1)
+    earlier = [before] if as_of and before in data_months and inventory.is_complete(before.date()) else []
+    return panel, earlier
 
 
 def _materializations(

@@ -1,5 +1,11 @@
-"""Validated extracts: every landed row is accepted (typed, in staging) or rejected (in rejected_rows)."""
+"""Validated extracts: every landed row is accepted (typed, in staging) or rejected (in rejected_rows).
 
+Snapshots (clients, accounts) and FX rates are one staged frame each. Transactions, balances and the
+client P&L are monthly partitions; a run over a range of months validates them in order in one step,
+and a month whose files and references did not change since it was staged is not validated again.
+"""
+
+from dataclasses import asdict
 from datetime import date
 
 import pandas as pd
@@ -8,7 +14,10 @@ from dagster import (
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
+    BackfillPolicy,
+    DataVersion,
     Failure,
+    MaterializeResult,
     MetadataValue,
     Output,
     asset,
@@ -25,11 +34,14 @@ from vip_pipeline.contracts.extracts import (
     TRANSACTIONS,
     ExtractContract,
 )
-from vip_pipeline.landing.inventory import LandedFile
+from vip_pipeline.landing.inventory import LandedFile, month_end
 from vip_pipeline.landing.reader import UnreadableFile
-from vip_pipeline.landing.validation import LoadResult, load_snapshot, validate_extract
+from vip_pipeline.landing.validation import LoadResult, load_snapshot, restatements, validate_extract
 from vip_pipeline.partitions import monthly_partitions
-from vip_pipeline.resources import DATABASE_RETRY, LandingResource, WarehouseResource
+from vip_pipeline.resources import DATABASE_RETRY, LandingResource, StagingResource, WarehouseResource
+from vip_pipeline.storage.fingerprints import accounts_as_seen, fingerprint, frame_digest
+
+SINGLE_RUN = BackfillPolicy.single_run()
 
 
 def load_checks(name: str) -> list[AssetCheckSpec]:
@@ -50,121 +62,208 @@ def load_checks(name: str) -> list[AssetCheckSpec]:
     ]
 
 
-def publish_load(
-    context: AssetExecutionContext, warehouse: WarehouseResource, result: LoadResult, files: list[LandedFile]
-):
-    """Record the load (rejected rows, audit), yield the accepted rows and the checks; stop when a file is refused."""
+def record_load(
+    context: AssetExecutionContext,
+    warehouse: WarehouseResource,
+    result: LoadResult,
+    files: list[LandedFile],
+    restated: pd.DataFrame | None = None,
+) -> None:
+    """Record what was read: rejected rows, the audit and the replaced values, replacing what the same files
+    recorded before."""
     now = pd.Timestamp.now(tz="UTC")
-    rejected = result.rejected.assign(run_id=context.run_id, rejected_at=now)
-    audit = result.audit.assign(run_id=context.run_id, loaded_at=now)
+    months = {f.name: pd.Timestamp(f.month) for f in files}
+    superseded = pd.concat(
+        [result.superseded.assign(kind="superseded"), (restated if restated is not None else None)],
+        ignore_index=True,
+    )
+    superseded["kind"] = superseded["kind"].fillna("restated")
+    superseded = superseded.assign(
+        month=superseded["old_source_file"].map(months), run_id=context.run_id, recorded_at=now
+    )
     with warehouse.publishing() as wh:
-        wh.replace_files(rejected, audit, [f.name for f in files])
-    metadata = {
-        "files": MetadataValue.md("\n".join(f"- {f.name}" for f in files) or "_none_"),
-        "rows_read": int(audit["rows_read"].sum()),
-        "rows_accepted": int(audit["rows_accepted"].sum()),
-        "rows_rejected": int(audit["rows_rejected"].sum()),
-        "dagster/row_count": len(result.accepted),
-    }
-    unbalanced = audit[audit["rows_read"] != audit["rows_accepted"] + audit["rows_rejected"]]
-    reconcile = AssetCheckResult(
-        check_name="rows_reconcile",
-        passed=unbalanced.empty,
-        severity=AssetCheckSeverity.ERROR,
-        metadata={"files": len(audit), "unbalanced_files": MetadataValue.json(unbalanced["source_file"].tolist())},
-    )
-    refused = AssetCheckResult(
-        check_name="no_refused_file",
-        passed=result.ok,
-        severity=AssetCheckSeverity.ERROR,
-        description=" | ".join(result.refused) or None,
-        metadata={"refused_files": MetadataValue.json(result.refused), "rows_rejected": metadata["rows_rejected"]},
-    )
-    if not result.ok:
-        yield reconcile
-        yield refused
-        raise Failure(
-            allow_retries=False,
-            description=f"{result.extract}: publication stopped, refused file(s): " + " | ".join(result.refused),
-            metadata=metadata,
+        wh.record_load(
+            result.rejected.assign(run_id=context.run_id, rejected_at=now),
+            result.audit.assign(run_id=context.run_id, loaded_at=now),
+            superseded,
+            [f.name for f in files],
         )
-    yield Output(result.accepted, metadata=metadata)
-    yield reconcile
-    yield refused
 
 
-def snapshot(contract, files: list[LandedFile], landing: LandingResource, references=None) -> LoadResult:
+def load_outcome(
+    context: AssetExecutionContext, extract: str, results: list[LoadResult], files: list[LandedFile]
+) -> tuple[list[AssetCheckResult], Failure | None]:
+    """The load checks over every file read, and the step's failure when a file is refused."""
+    audit = pd.concat([r.audit for r in results], ignore_index=True) if results else pd.DataFrame()
+    refused = [reason for r in results for reason in r.refused]
+    rows = {k: int(audit[k].sum()) if len(audit) else 0 for k in ("rows_read", "rows_accepted", "rows_rejected")}
+    unbalanced = audit[audit["rows_read"] != audit["rows_accepted"] + audit["rows_rejected"]] if len(audit) else audit
+    checks = [
+        AssetCheckResult(
+            check_name="rows_reconcile",
+            passed=unbalanced.empty,
+            severity=AssetCheckSeverity.ERROR,
+            metadata={
+                "files": len(audit),
+                "unbalanced_files": MetadataValue.json(unbalanced["source_file"].tolist() if len(unbalanced) else []),
+            },
+        ),
+        AssetCheckResult(
+            check_name="no_refused_file",
+            passed=not refused,
+            severity=AssetCheckSeverity.ERROR,
+            description=" | ".join(refused) or None,
+            metadata={"refused_files": MetadataValue.json(refused), "rows_rejected": rows["rows_rejected"]},
+        ),
+    ]
+    context.log.info(f"{extract}: {len(files)} file(s) read, {rows}")
+    if not refused:
+        return checks, None
+    failure = Failure(
+        allow_retries=False,
+        description=f"{extract}: publication stopped, refused file(s): " + " | ".join(refused),
+        metadata=rows,
+    )
+    return checks, failure
+
+
+def file_list(files: list[LandedFile]) -> MetadataValue:
+    return MetadataValue.md("\n".join(f"- {f.name}" for f in files) or "_none_")
+
+
+def snapshot_asset(contract: ExtractContract):
+    """The @asset of a whole-bank extract: staged as Parquet, blocking load checks, contract columns."""
+    return asset(
+        name=contract.name,
+        group_name=EXTRACTS,
+        io_manager_key="staging_io_manager",
+        retry_policy=DATABASE_RETRY,
+        metadata=column_schema(contract),
+        check_specs=load_checks(contract.name),
+        description=contract.description,
+        kinds={"pandas", "parquet"},
+    )
+
+
+def _snapshot_output(context, warehouse, result: LoadResult, files: list[LandedFile], restated=None):
+    """Record the load, yield the accepted rows with a data version (their digest: an identical re-load makes
+    nothing downstream stale) and the checks."""
+    record_load(context, warehouse, result, files, restated)
+    checks, failure = load_outcome(context, result.extract, [result], files)
+    if failure:
+        yield from checks
+        raise failure
+    yield Output(
+        result.accepted,
+        data_version=DataVersion(frame_digest(result.accepted)),
+        metadata={"files": file_list(files), "dagster/row_count": len(result.accepted)},
+    )
+    yield from checks
+
+
+def _snapshot(contract, files: list[LandedFile], landing: LandingResource, references=None) -> LoadResult:
     try:
         return load_snapshot(contract, files, landing.settings(), references)
     except UnreadableFile as exc:
         raise Failure(allow_retries=False, description=f"{contract.name}: {exc.reason} ({landing.path})") from exc
 
 
-def extract_asset(contract: ExtractContract, monthly: bool = False):
-    """The @asset every validated extract shares: staged as Parquet, blocking load checks, contract columns."""
-    return asset(
-        name=contract.name,
-        group_name=EXTRACTS,
-        io_manager_key="staging_io_manager",
-        retry_policy=DATABASE_RETRY,
-        partitions_def=monthly_partitions if monthly else None,
-        metadata=column_schema(contract),
-        check_specs=load_checks(contract.name),
-        description=contract.description,
-    )
-
-
-def _month(context: AssetExecutionContext) -> date:
-    return date.fromisoformat(context.partition_key)
-
-
-@extract_asset(CLIENTS)
+@snapshot_asset(CLIENTS)
 def clients(context: AssetExecutionContext, landing: LandingResource, warehouse: WarehouseResource):
     files = landing.inventory().of("clients")
-    result = snapshot(CLIENTS, files, landing)
-    yield from publish_load(context, warehouse, result, files)
+    yield from _snapshot_output(context, warehouse, _snapshot(CLIENTS, files, landing), files)
 
 
-@extract_asset(ACCOUNTS)
+@snapshot_asset(ACCOUNTS)
 def accounts(
     context: AssetExecutionContext, landing: LandingResource, warehouse: WarehouseResource, clients: pd.DataFrame
 ):
     files = landing.inventory().of("accounts")
-    result = snapshot(ACCOUNTS, files, landing, {"clients": pd.Index(clients["client_id"])})
-    yield from publish_load(context, warehouse, result, files)
+    result = _snapshot(ACCOUNTS, files, landing, {"clients": pd.Index(clients["client_id"])})
+    yield from _snapshot_output(context, warehouse, result, files)
 
 
-@extract_asset(FX_RATES)
-def fx_rates(context: AssetExecutionContext, landing: LandingResource, warehouse: WarehouseResource):
+@snapshot_asset(FX_RATES)
+def fx_rates(
+    context: AssetExecutionContext, landing: LandingResource, staging: StagingResource, warehouse: WarehouseResource
+):
     files = landing.inventory().of("fx_rates")
     result = validate_extract(FX_RATES, files, landing.settings())
-    yield from publish_load(context, warehouse, result, files)
+    restated = restatements(FX_RATES, staging.store.read("fx_rates"), result.accepted) if result.ok else None
+    yield from _snapshot_output(context, warehouse, result, files, restated)
 
 
-@extract_asset(TRANSACTIONS, monthly=True)
-def transactions(
-    context: AssetExecutionContext, landing: LandingResource, warehouse: WarehouseResource, accounts: pd.DataFrame
-):
-    files = landing.inventory().for_month("transactions", _month(context))
-    result = validate_extract(
-        TRANSACTIONS, files, landing.settings(), {"accounts": pd.Index(accounts["account_id"])}, accounts
+def _as_seen(reference: str, frame: pd.DataFrame, month: date) -> pd.DataFrame:
+    """What a month's validation reads of its reference extract (fingerprinted to skip unchanged months)."""
+    end = pd.Timestamp(month_end(month))
+    if reference == "accounts":
+        return accounts_as_seen(frame, end, ["account_id", "opened_on", "closed_on"])
+    return frame.loc[frame["onboarded_on"] <= end, ["client_id"]].sort_values("client_id")
+
+
+def monthly_extract(contract: ExtractContract, reference: str):
+    """A monthly extract: each month of the run is validated in order against the snapshot `reference`."""
+    key_column = {"accounts": "account_id", "clients": "client_id"}[reference]
+
+    @asset(
+        name=contract.name,
+        group_name=EXTRACTS,
+        partitions_def=monthly_partitions,
+        backfill_policy=SINGLE_RUN,
+        deps=[reference],
+        retry_policy=DATABASE_RETRY,
+        metadata=column_schema(contract),
+        check_specs=load_checks(contract.name),
+        description=contract.description,
+        kinds={"pandas", "parquet"},
     )
-    yield from publish_load(context, warehouse, result, files)
+    def load_months(
+        context: AssetExecutionContext,
+        landing: LandingResource,
+        staging: StagingResource,
+        warehouse: WarehouseResource,
+    ):
+        store, inventory, settings = staging.store, landing.inventory(), landing.settings()
+        known = store.read(reference)
+        if known is None:
+            raise Failure(allow_retries=False, description=f"{reference} is not materialised: load the snapshots first")
+        references = {reference: pd.Index(known[key_column])}
+        results, read, unchanged = [], [], []
+        for key in context.partition_keys:
+            month = date.fromisoformat(key)
+            files = inventory.for_month(contract.name, month)
+            inputs = fingerprint(
+                files=[f.signature() for f in files],
+                reference=frame_digest(_as_seen(reference, known, month)),
+                settings=asdict(settings),
+            )
+            if store.fingerprint(contract.name, key) == inputs:
+                unchanged.append(key[:7])
+                continue
+            result = validate_extract(contract, files, settings, references, known if reference == "accounts" else None)
+            restated = restatements(contract, store.read(contract.name, key), result.accepted) if result.ok else None
+            record_load(context, warehouse, result, files, restated)
+            if result.ok:
+                store.write(contract.name, result.accepted, key, inputs)
+            results.append(result)
+            read += files
+        checks, failure = load_outcome(context, contract.name, results, read)
+        if failure:
+            yield from checks
+            raise failure
+        yield MaterializeResult(
+            metadata={
+                "files": file_list(read),
+                "months_validated": len(results),
+                "months_unchanged": MetadataValue.json(unchanged),
+                "rows_accepted": sum(len(r.accepted) for r in results),
+            }
+        )
+        yield from checks
+
+    return load_months
 
 
-@extract_asset(BALANCES, monthly=True)
-def balances(
-    context: AssetExecutionContext, landing: LandingResource, warehouse: WarehouseResource, accounts: pd.DataFrame
-):
-    files = landing.inventory().for_month("balances", _month(context))
-    result = validate_extract(BALANCES, files, landing.settings(), {"accounts": pd.Index(accounts["account_id"])})
-    yield from publish_load(context, warehouse, result, files)
-
-
-@extract_asset(CLIENT_PNL, monthly=True)
-def client_pnl(
-    context: AssetExecutionContext, landing: LandingResource, warehouse: WarehouseResource, clients: pd.DataFrame
-):
-    files = landing.inventory().for_month("client_pnl", _month(context))
-    result = validate_extract(CLIENT_PNL, files, landing.settings(), {"clients": pd.Index(clients["client_id"])})
-    yield from publish_load(context, warehouse, result, files)
+transactions = monthly_extract(TRANSACTIONS, "accounts")
+balances = monthly_extract(BALANCES, "accounts")
+client_pnl = monthly_extract(CLIENT_PNL, "clients")

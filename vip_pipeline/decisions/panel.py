@@ -81,4 +81,3 @@ def sorted_panel(panel: pd.DataFrame) -> pd.DataFrame:
 def window_start(first_as_of: pd.Timestamp, months_back: int) -> pd.Timestamp:
     """The first panel month a decision as of `first_as_of` reads."""
     return pd.Timestamp(first_as_of) - pd.DateOffset(months=months_back)
-

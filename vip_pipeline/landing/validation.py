@@ -441,3 +441,44 @@ def load_snapshot(
     )
     result.audit = pd.concat([superseded, result.audit], ignore_index=True) if older else result.audit
     return result
+
+
+def restatements(contract: ExtractContract, before: pd.DataFrame | None, after: pd.DataFrame) -> pd.DataFrame:
+    """Values a file re-sent under the same name changed: keys whose accepted value came from a file before
+    and now comes from the same file with other values, or is gone (`before`/`after`: accepted rows).
+    A key another file now carries is a supersession, recorded when the files are validated together."""
+    key, names = list(contract.key), contract.column_names
+    if before is None or before.empty:
+        return pd.DataFrame(columns=SUPERSEDED_COLUMNS)
+    extra = [c for c in names if c not in key]
+    new = after[[*names, "source_file"]].rename(columns={c: f"{c}_new" for c in [*extra, "source_file"]})
+    merged = before[[*names, "source_file"]].merge(new, on=key, how="left", indicator=True)
+    gone = merged["_merge"] == "left_only"
+    differs = pd.Series(False, index=merged.index)
+    for c in extra:
+        a, b = merged[c], merged[f"{c}_new"]
+        differs |= ~((a == b) | (a.isna() & b.isna()))
+    hit = merged[gone | (differs & (merged["source_file_new"] == merged["source_file"]))]
+    lost = (hit["_merge"] == "left_only").to_numpy()
+    now = hit[[c if c in key else f"{c}_new" for c in names]].set_axis(names, axis=1)
+    return pd.DataFrame(
+        {
+            "extract": contract.name,
+            "key": _json_records(hit, key).to_numpy(),
+            "old_source_file": hit["source_file"].to_numpy(),
+            "old_row_number": None,
+            "old_record": _json_records(hit, names).to_numpy(),
+            "new_source_file": hit["source_file_new"].where(~lost, None).to_numpy(),
+            "new_record": _json_records(now, names).where(~lost, None).to_numpy(),
+        },
+        columns=SUPERSEDED_COLUMNS,
+    )
+
+
+def _json_records(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
+    """Typed values as JSON objects, dates as YYYY-MM-DD."""
+    out = frame[columns].copy()
+    for c in columns:
+        if pd.api.types.is_datetime64_any_dtype(out[c]):
+            out[c] = out[c].dt.strftime("%Y-%m-%d")
+    return _raw_records(out, columns).set_axis(frame.index) if len(out) else pd.Series(dtype=object)

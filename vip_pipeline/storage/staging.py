@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -19,13 +18,29 @@ class StagingStore:
     def path(self, name: str, partition: str | None = None) -> Path:
         return self.base / name / f"{partition}.parquet" if partition else self.base / f"{name}.parquet"
 
-    def write(self, name: str, frame: pd.DataFrame, partition: str | None = None) -> Path:
+    def write(
+        self, name: str, frame: pd.DataFrame, partition: str | None = None, fingerprint: str | None = None
+    ) -> Path:
+        """Write a frame (atomically); `fingerprint` identifies the inputs it was computed from."""
         path = self.path(name, partition)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         frame.to_parquet(tmp, index=False)
+        self._fingerprint_path(path).unlink(missing_ok=True)  # a frame without its fingerprint is recomputed
         os.replace(tmp, path)
+        if fingerprint is not None:
+            self.write_bytes(self._fingerprint_path(path).relative_to(self.base).as_posix(), fingerprint.encode())
         return path
+
+    def fingerprint(self, name: str, partition: str | None = None) -> str | None:
+        """The fingerprint of the inputs the staged frame was computed from (None: unknown, recompute)."""
+        path = self.path(name, partition)
+        marker = self._fingerprint_path(path)
+        return marker.read_text() if path.exists() and marker.exists() else None
+
+    @staticmethod
+    def _fingerprint_path(path: Path) -> Path:
+        return path.with_name(f"{path.stem}.fingerprint")
 
     def write_bytes(self, relative: str, data: bytes) -> Path:
         path = self.base / relative
@@ -35,14 +50,13 @@ class StagingStore:
         os.replace(tmp, path)
         return path
 
-    def read(self, name: str, partition: str | None = None) -> pd.DataFrame | None:
+    def read(self, name: str, partition: str | None = None, columns: list[str] | None = None) -> pd.DataFrame | None:
         path = self.path(name, partition)
-        return pd.read_parquet(path) if path.exists() else None
+        return pd.read_parquet(path, columns=columns) if path.exists() else None
 
-    def read_months(self, name: str, up_to: date) -> pd.DataFrame:
-        """All monthly partitions of `name` up to and including the month `up_to` (empty frame if none)."""
-        files = sorted(p for p in (self.base / name).glob("*.parquet") if p.stem <= up_to.strftime("%Y-%m-01"))
-        return pd.concat([pd.read_parquet(p) for p in files], ignore_index=True) if files else pd.DataFrame()
+    def read_partitions(self, name: str, partitions: list[str]) -> dict[str, pd.DataFrame]:
+        """The staged frames of the given partitions that exist, by partition key."""
+        return {p: pd.read_parquet(self.path(name, p)) for p in partitions if self.path(name, p).exists()}
 
 
 class StagingIOManager(ConfigurableIOManager):

@@ -1,7 +1,7 @@
 """Publish DataFrames to the SQL database (SQLite or PostgreSQL) in single transactions.
 
-Every write replaces a well-defined slice (a month, a set of files, or the whole table) inside
-one transaction, so a BI reader sees either the previous or the new complete state.
+Every write replaces a well-defined slice (a month of a table, or what is recorded about a set of
+files) inside one transaction, so a BI reader sees either the previous or the new complete state.
 """
 
 from __future__ import annotations
@@ -128,16 +128,24 @@ class Warehouse:
             return counts
 
     @_guarded
-    def replace_files(self, rejected: pd.DataFrame, audit: pd.DataFrame, files: Iterable[str]) -> None:
-        """Record a load: the files' rejected rows replace earlier ones; audit rows are appended (a log)."""
+    def record_load(
+        self, rejected: pd.DataFrame, audit: pd.DataFrame, superseded: pd.DataFrame, files: Iterable[str]
+    ) -> None:
+        """Record a load of `files`, in one transaction: their rejected rows, audit rows and the supersessions
+        among them replace earlier ones (a re-load describes the files as they are now); restatements
+        (values a re-sent file changed) are appended, since the old version of the file is gone."""
         files = list(files)
+        rejected_rows, load_audit, values = (
+            self.tables[t] for t in ("rejected_rows", "load_audit", "superseded_values")
+        )
         with self.engine.begin() as conn:
             if files:
-                conn.execute(
-                    self.tables["rejected_rows"].delete().where(self.tables["rejected_rows"].c.source_file.in_(files))
-                )
+                conn.execute(rejected_rows.delete().where(rejected_rows.c.source_file.in_(files)))
+                conn.execute(load_audit.delete().where(load_audit.c.source_file.in_(files)))
+                conn.execute(values.delete().where(values.c.kind == "superseded", values.c.old_source_file.in_(files)))
             self._insert(conn, TABLES["rejected_rows"], rejected)
             self._insert(conn, TABLES["load_audit"], audit)
+            self._insert(conn, TABLES["superseded_values"], superseded)
 
     def _insert(self, conn: Connection, contract: TableContract, frame: pd.DataFrame) -> int:
         if frame.empty:
@@ -166,7 +174,7 @@ class Warehouse:
 
 
 def conform(contract: TableContract, frame: pd.DataFrame) -> pd.DataFrame:
-    """The contract's columns, in order, validated against its pandera schema."""
+    """The contract's columns, in order and typed as the contract says."""
     missing = [c for c in contract.column_names if c not in frame.columns]
     if missing:
         raise ValueError(f"{contract.name}: missing column(s) {missing}")
@@ -182,7 +190,7 @@ def typed(contract: TableContract, frame: pd.DataFrame) -> pd.DataFrame:
         elif c.kind == "bool":
             frame[c.name] = frame[c.name].astype(bool)
         elif c.kind == "int":
-            frame[c.name] = frame[c.name].astype("int64")
+            frame[c.name] = frame[c.name].astype("Int64" if c.nullable else "int64")
         elif c.kind == "float":
             frame[c.name] = frame[c.name].astype("float64")
         else:
