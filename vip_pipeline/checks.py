@@ -9,7 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from vip_pipeline.decisions.groups import group_key
 from vip_pipeline.decisions.ltv import TIERS
+from vip_pipeline.decisions.movements import migration_gaps
 from vip_pipeline.decisions.segments import CATEGORIES
 
 TOLERANCE = 1e-6
@@ -90,3 +92,71 @@ def ltv_matches_panel(ltv: pd.DataFrame, panel: pd.DataFrame) -> tuple[bool, dic
     joined["expected"] = joined["expected"].fillna(0.0)
     bad = joined[(joined["ltv_usd"] - joined["expected"]).abs() > TOLERANCE * np.maximum(1.0, joined["expected"].abs())]
     return bad.empty, {"mismatches": len(bad), "checked": len(joined)}
+
+
+# ---------------------------------------------------------------------------------------------- economic groups
+def _in_groups(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows of clients in an economic group (group_id normalised; no group = None, NaN or blank)."""
+    out = frame.assign(group_id=group_key(frame["group_id"]))
+    return out[out["group_id"].notna()]
+
+
+def group_members_active(group_assessment: pd.DataFrame, segments: pd.DataFrame) -> tuple[bool, dict]:
+    """Each assessed group's `members` = its active clients in that month's segments, and every group with
+    at least 2 active clients there is assessed (none with fewer)."""
+    key = ["group_id", "as_of_month"]
+    active = _in_groups(segments).groupby(key).size().rename("active")
+    assessed = group_assessment.set_index(key)["members"]
+    joined = pd.concat([assessed, active[active >= 2]], axis=1).fillna(0)
+    bad = joined[joined["members"] != joined["active"]]
+    return bad.empty, {
+        "groups_checked": len(assessed),
+        "mismatches": len(bad),
+        "examples": [f"{g} {m:%Y-%m}" for g, m in bad.index[:5]],
+    }
+
+
+def group_sums_match_members(group_assessment: pd.DataFrame, frame: pd.DataFrame) -> tuple[bool, dict]:
+    """Group LTV and scale sums equal the sums of the members' published measures, recomputed here, and
+    the monopoly / strategic flags are "any member". `frame` holds the active members' rows (client_id,
+    as_of_month, group_id, ltv_usd, annual_sales_usd, avg_monthly_settlement_turnover_usd, export_12m_usd,
+    adb_usd and monopoly_met / strategic_met or the master flags monopoly_position / strategic)."""
+    key = ["group_id", "as_of_month"]
+    members = _in_groups(frame)
+    flags = {"monopoly_met": "monopoly_position", "strategic_met": "strategic"}
+    members = members.assign(
+        **{met: members[met if met in members else master].astype(bool) for met, master in flags.items()}
+    )
+    sums = {
+        "group_ltv_usd": "ltv_usd",
+        "annual_sales_usd": "annual_sales_usd",
+        "avg_monthly_settlement_turnover_usd": "avg_monthly_settlement_turnover_usd",
+        "export_12m_usd": "export_12m_usd",
+        "adb_usd": "adb_usd",
+    }
+    grouped = members.groupby(key)
+    expected = pd.DataFrame({group: grouped[member].sum() for group, member in sums.items()})
+    expected = expected.join(grouped[list(flags)].max())
+    published = group_assessment.set_index(key)
+    joined = published[list(sums) + list(flags)].join(expected, rsuffix="_expected", how="left")
+    gaps = {}
+    for column in sums:
+        got = joined[column].fillna(0.0).astype("float64")
+        want = joined[f"{column}_expected"].fillna(0.0).astype("float64")
+        off = (got - want).abs() > TOLERANCE * np.maximum(1.0, want.abs())
+        gaps[column] = int(off.sum())
+    for column in flags:
+        gaps[column] = int((joined[column].astype(bool) != joined[f"{column}_expected"].fillna(False)).sum())
+    return all(v == 0 for v in gaps.values()), {"groups_checked": len(joined), "mismatches": gaps}
+
+
+def migrations_add_up(migrations: pd.DataFrame, segments: pd.DataFrame, months) -> tuple[bool, dict]:
+    """Per as-of month and dimension: Σ clients not `new` = active clients of the previous complete month,
+    Σ clients not `gone` = active clients now (with their Σ LTV); no rows for a month without a previous."""
+    gaps = migration_gaps(migrations, segments, months)
+    bad = gaps[~gaps["ok"]]
+    return bad.empty, {
+        "months_checked": int(gaps["as_of_month"].nunique()),
+        "mismatches": len(bad),
+        "examples": [f"{r.as_of_month:%Y-%m} {r.dimension}" for r in bad.head(5).itertuples()],
+    }

@@ -10,6 +10,9 @@ handle:
   in every VIP outcome: VIP-served and eligible, eligible but not served (``approach``),
   exactly two criteria (``watch``), VIP-served but no longer eligible (``review``), wealthy
   individuals meeting three criteria (never eligible), loss-making "ballast" clients;
+* economic groups (``group_id``, about 7 % of the clients): parents with 2–5 subsidiaries (one with a
+  related party and a late-onboarded member), pairs that are VIP only together, groups with an
+  individual member, a group whose only company leaves, a member onboarded late (see `_build_groups`);
 * size-dependent activity: big clients book many large transactions, mass clients a few
   small ones; monthly fees, interest both ways, loan repayments, own-account transfers,
   exports and imports;
@@ -650,6 +653,94 @@ def _build_clients(rng, n: int, ws: int, we: int) -> dict:
     return c
 
 
+# economic groups: kinds of group the sample must hold (SPEC §1 "Economic groups")
+GROUP_KINDS = ("parent", "vip_together", "with_individual", "member_left", "late_member")
+
+
+def _build_groups(rng, c: dict, share: float = 0.07) -> tuple[np.ndarray, dict]:
+    """group_id per client ("" = none) and the group kind of each group id.
+
+    Chosen among the clients already built (their numbers are not changed), with a generator of its own so
+    the rest of the sample stays as it was:
+
+    * ``vip_together`` — a WATCH_PRODUCTS client (products ≥ 4 + scale) with a WATCH_STRATEGIC one
+      (scale + strategic): 2 criteria each, 3 together (products, scale, strategic);
+    * ``member_left`` — a small company that is offboarded inside the window with two individuals (a wealthy
+      one meeting 3 criteria): eligible while the company is there, then a group of individuals only;
+    * ``with_individual`` — a mid-sized company, a small one and their owner (an individual);
+    * ``late_member`` — a company and a client onboarded inside the window: assessed only once both are active;
+    * ``parent`` — a large or mid-sized parent with 2–5 subsidiaries; the first takes a related party (which
+      stays ``key``) and a late-onboarded subsidiary. Parent groups are added until about `share` of the
+      clients are in groups (one of each special kind per 300 clients).
+    """
+    n = len(c["type"])
+    group = np.full(n, "", dtype=object)
+    kinds: dict[str, str] = {}
+    free = np.ones(n, dtype=bool)
+    plain = (c["related"] == 0) & ~c["no_accounts"]
+    settled = plain & ~c["onboarded_in_window"] & (c["offboarded"] >= _NEVER)
+    company = c["type"] != 3
+    profile = c["profile"]
+
+    def pick(mask: np.ndarray, k: int = 1) -> np.ndarray:
+        cand = np.flatnonzero(mask & free)
+        if len(cand) < k:
+            return np.zeros(0, dtype=np.int64)
+        chosen = np.sort(rng.choice(cand, size=k, replace=False))
+        free[chosen] = False
+        return chosen
+
+    def found(kind: str, members: list[np.ndarray]) -> bool:
+        """Make a group of the picked members when every part was found; give them back otherwise."""
+        every = np.concatenate(members) if members else np.zeros(0, dtype=np.int64)
+        if any(len(m) == 0 for m in members) or len(every) < 2:
+            free[every] = True
+            return False
+        gid = f"G{len(kinds) + 1:04d}"
+        group[every] = gid
+        kinds[gid] = kind
+        return True
+
+    rounds = max(1, n // 300)
+    for _ in range(rounds):
+        found(
+            "vip_together",
+            [pick(settled & (profile == WATCH_PRODUCTS)), pick(settled & (profile == WATCH_STRATEGIC) & company)],
+        )
+        leaver = pick(plain & company & (c["offboarded"] < _NEVER))
+        rich = pick(settled & (profile == WEALTHY))
+        if not len(rich):
+            rich = pick(settled & (profile == RETAIL))
+        found("member_left", [leaver, rich, pick(settled & (profile == RETAIL))])
+        found(
+            "with_individual",
+            [
+                pick(settled & (profile == MID) & company),
+                pick(settled & (profile == SMALL)),
+                pick(settled & (c["type"] == 3)),
+            ],
+        )
+        found("late_member", [pick(settled & (profile == MID) & company), pick(plain & c["onboarded_in_window"])])
+    parents = settled & (c["type"] == 0) & np.isin(profile, (BIG_VIP, BIG_APPROACH, MID))
+    subsidiaries = settled & company & np.isin(profile, (MID, SMALL, BALLAST, REVIEW))
+    first = True
+    while (group != "").sum() < share * n:
+        parent = pick(parents & (profile == BIG_VIP)) if first else np.zeros(0, dtype=np.int64)
+        parent = parent if len(parent) else pick(parents)
+        size = int(rng.integers(2, 6))  # subsidiaries
+        extra = []
+        if first:  # the first parent group's subsidiaries include a related party and one onboarded late
+            related = pick((c["related"] != 0) & company & ~c["no_accounts"])
+            late = pick(plain & company & c["onboarded_in_window"])
+            extra = [m for m in (related, late) if len(m)]
+        rest = size - len(extra)
+        members = [parent, *extra] + ([pick(subsidiaries, rest)] if rest > 0 else [])
+        if not found("parent", members):
+            break
+        first = False
+    return group, kinds
+
+
 def _client_names(rng, ctype):
     n = len(ctype)
     a = rng.integers(0, len(_ADJ), n)
@@ -889,7 +980,8 @@ def generate_sample(
     `bad_rows` injects a few contract-breaking rows into the large monthly history files.
 
     Returns ``{"out_dir", "end_date", "first_month", "files", "rows", "clients", "accounts",
-    "profiles", "bad_rows"}`` where ``rows`` counts the data rows written per extract.
+    "profiles", "bad_rows", "groups"}`` where ``rows`` counts the data rows written per extract and
+    ``groups`` the economic groups (count, members, groups per kind, ``kind_of`` each group id).
     """
     if clients < 1 or months < 1:
         raise ValueError("clients and months must be >= 1")
@@ -906,6 +998,7 @@ def generate_sample(
 
     rng = np.random.default_rng(seed)
     c = _build_clients(rng, clients, ws, we)
+    c["group"], group_kinds = _build_groups(np.random.default_rng([seed, 2718]), c)
     acc = _build_accounts(rng, c, ws, we)
     ext_ids, ext_country, n_dom = _external_pool(rng)
     n_cli, n_acc = clients, len(acc["client"])
@@ -1157,6 +1250,12 @@ def generate_sample(
         "clients": n_cli,
         "accounts": n_acc,
         "profiles": {PROFILES[i]: int(profiles[i]) for i in range(len(PROFILES))},
+        "groups": {
+            "groups": len(group_kinds),
+            "members": int((c["group"] != "").sum()),
+            "kinds": {k: sum(v == k for v in group_kinds.values()) for k in GROUP_KINDS},
+            "kind_of": group_kinds,
+        },
         "bad_rows": bad,
     }
 
@@ -1194,6 +1293,7 @@ def _write_clients(c: dict, client_ids: list[str], path: Path, as_of: int | None
             "monopoly_position": np.where(c["monopoly"], "true", "false"),
             "strategic": np.where(c["strategic"], "true", "false"),
             "service_model": np.array(SERVICE_MODELS, dtype=object)[c["service"]],
+            "group_id": c["group"],
         },
         columns=COLUMNS["clients"],
     )[keep]

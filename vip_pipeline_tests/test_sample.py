@@ -168,6 +168,47 @@ def test_master_data_mix(bank):
     assert ((accounts.closed_on == "") | (accounts.closed_on >= accounts.opened_on)).all()
 
 
+@pytest.fixture(scope="module")
+def default_sized_clients(tmp_path_factory):
+    """The clients snapshot of a bank of the CLI's default size (300 clients), over a short window."""
+    out = tmp_path_factory.mktemp("groups")
+    summary = generate_sample(out, **{**KW, "clients": 300})
+    return _read(out / f"clients_{END}.csv"), summary
+
+
+def test_economic_groups_of_every_kind(default_sized_clients):
+    clients, summary = default_sized_clients
+    members = clients[clients["group_id"] != ""]
+    sizes = members.groupby("group_id").size()
+    # about 5-10 % of the clients are in groups, every group has at least 2 clients
+    assert 0.05 * len(clients) <= len(members) <= 0.10 * len(clients)
+    assert sizes.min() >= 2
+    assert summary["groups"]["groups"] == len(sizes) and summary["groups"]["members"] == len(members)
+    assert all(count >= 1 for count in summary["groups"]["kinds"].values()), summary["groups"]
+    # a parent with 2 to 5 subsidiaries: groups of 3 to 6 companies; and sizes never above 6
+    companies = members[members["client_type"] != "individual"].groupby("group_id").size()
+    assert (companies.between(3, 6)).any() and sizes.max() <= 6
+    individual = members["client_type"] == "individual"
+    left = members["offboarded_on"] != ""
+    by_group = members.assign(individual=individual, left=left, company_left=~individual & left,
+                              company_stays=~individual & ~left, individual_stays=individual & ~left)
+    flags = by_group.groupby("group_id")[["individual", "company_left", "company_stays", "individual_stays"]].sum()
+    # a group with an individual member beside companies that stay
+    assert ((flags["individual"] >= 1) & (flags["company_stays"] >= 1)).any()
+    # a group whose only non-individual member left, with >= 2 individuals still active (still assessed)
+    assert ((flags["company_left"] == 1) & (flags["company_stays"] == 0) & (flags["individual_stays"] >= 2)).any()
+    # members onboarded inside the window, and a member that is a related party (stays `key`)
+    assert (members["onboarded_on"] > str(FIRST_DAY)).any()
+    assert (members["related_party"] != "none").any()
+    # VIP only together: two companies, 2 criteria each by construction — one with annual sales > 5M (and
+    # >= 4 products), the other strategic (and a large turnover); no monopoly flag, so 3 criteria together
+    together = [g for g, kind in summary["groups"]["kind_of"].items() if kind == "vip_together"]
+    pair = members[members["group_id"] == together[0]]
+    assert len(pair) == 2 and (pair["client_type"] != "individual").all()
+    assert (pair["strategic"] == "true").sum() == 1 and (pair["monopoly_position"] == "false").all()
+    assert (pair["annual_sales_usd"].replace("", "0").astype(float) > 5e6).any()
+
+
 def test_transaction_edge_cases(bank):
     _, summary, frames = bank
     accounts = _latest(frames, "accounts").set_index("account_id")

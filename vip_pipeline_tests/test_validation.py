@@ -883,6 +883,24 @@ def test_missing_optional_column_is_read_as_empty(tmp_path):
     assert result.accepted["counterparty_country"].isna().all()
 
 
+def test_clients_file_without_group_id_loads_with_no_group(tmp_path):
+    # a clients file in the format before economic groups: every column but group_id
+    columns = [c for c in header("clients") if c != "group_id"]
+    assert len(columns) == len(header("clients")) - 1
+    f = write_csv(tmp_path, "clients_2024-03-31.csv", [client("c1"), client("c2")], columns=columns)
+    result = validate_extract(CLIENTS, [f], ReadSettings())
+    assert_accepted(result, f.name, read=2, rejected=0)
+    assert list(result.accepted["group_id"]) == [None, None]
+
+
+def test_clients_group_id_is_read_and_empty_means_no_group(tmp_path):
+    rows = [client("c1", group_id="G1"), client("c2", group_id="G1"), client("c3", group_id="")]
+    f = write_csv(tmp_path, "clients_2024-03-31.csv", rows)
+    result = validate_extract(CLIENTS, [f], ReadSettings())
+    assert_accepted(result, f.name, read=3, rejected=0)
+    assert list(result.accepted.set_index("client_id")["group_id"]) == ["G1", "G1", None]
+
+
 def test_columns_in_another_order_are_read_by_name(tmp_path):
     columns = list(reversed(header("transactions")))
     f = write_csv(tmp_path, TXN_FILE, good_txns(3), columns=columns)

@@ -137,6 +137,13 @@ CLIENTS = ExtractContract(
         Col("monopoly_position", "bool", "Monopoly position in its industry and/or region (VIP criterion 3)."),
         Col("strategic", "bool", "Strategically attractive to the bank (VIP criterion 4)."),
         Col("service_model", "enum", "How the bank serves the client today.", values=SERVICE_MODELS),
+        Col(
+            "group_id",
+            "str",
+            "Economic group (a parent with its subsidiaries, companies under common control); empty = no group. "
+            "A member of a VIP-eligible group is treated as VIP-eligible.",
+            required=False,
+        ),
     ),
 )
 

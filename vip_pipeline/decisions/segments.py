@@ -11,13 +11,26 @@ CATEGORIES = ("key", "vip", "corporate", "mass")
 ACTIONS = ("approach", "watch", "review")
 
 
+def eligible_alone_or_through_group(frame: pd.DataFrame) -> pd.Series:
+    """vip_eligible, or a member of a group_vip_eligible economic group (SPEC §1 rule 2).
+
+    A frame without a `group_vip_eligible` column (no groups assessed) reads it as all False, and a
+    missing value (a client without a group) as False.
+    """
+    own = frame["vip_eligible"].astype(bool)
+    if "group_vip_eligible" not in frame:
+        return own
+    return own | frame["group_vip_eligible"].astype("boolean").fillna(False).astype(bool)
+
+
 def service_category(frame: pd.DataFrame, rules: DecisionRules) -> pd.Series:
-    """First matching rule; `frame` has related_party, vip_eligible, client_type and the turnover average."""
+    """First matching rule; `frame` has related_party, vip_eligible, client_type, the turnover average and
+    optionally group_vip_eligible (key stays first: a related party in an eligible group is `key`)."""
     return pd.Series(
         np.select(
             [
                 frame["related_party"] != "none",
-                frame["vip_eligible"],
+                eligible_alone_or_through_group(frame),
                 (frame["client_type"] == "individual")
                 | (frame["avg_monthly_settlement_turnover_usd"].round(9) < rules.mass_turnover_usd),
             ],
@@ -29,13 +42,18 @@ def service_category(frame: pd.DataFrame, rules: DecisionRules) -> pd.Series:
 
 
 def recommended_action(frame: pd.DataFrame, rules: DecisionRules) -> pd.Series:
-    """approach / watch / review, or None: what the VIP acquisition procedure does next."""
+    """approach / watch / review, or None: what the VIP acquisition procedure does next.
+
+    approach and review read "eligible alone or through its group"; watch stays on the client's own
+    criteria_met and applies only when the client is not eligible through its group (approach comes first).
+    """
     served_vip = frame["service_model"] == "vip"
+    eligible = eligible_alone_or_through_group(frame)
     action = np.select(
         [
-            frame["vip_eligible"] & ~served_vip,
+            eligible & ~served_vip,
             ~served_vip & (frame["criteria_met"] == rules.watch_criteria),
-            served_vip & (frame["related_party"] == "none") & ~frame["vip_eligible"],
+            served_vip & (frame["related_party"] == "none") & ~eligible,
         ],
         ["approach", "watch", "review"],
         default="",
