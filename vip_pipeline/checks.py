@@ -52,16 +52,6 @@ def clients_reconcile_with_accounts(activity: pd.DataFrame, clients: pd.DataFram
     return all(g <= TOLERANCE * scale for g in gaps.values()), {k: round(float(v), 6) for k, v in gaps.items()}
 
 
-def ltv_equals_sum_of_margins(ltv: pd.DataFrame, metrics: pd.DataFrame) -> tuple[bool, dict]:
-    """LTV as of M = Σ monthly margin of the client's months ≤ M, recomputed independently."""
-    pairs = ltv[["client_id", "as_of_month"]].merge(metrics[["client_id", "month", "margin_usd"]], on="client_id")
-    expected = pairs[pairs["month"] <= pairs["as_of_month"]].groupby(["client_id", "as_of_month"])["margin_usd"].sum()
-    joined = ltv.set_index(["client_id", "as_of_month"])["ltv_usd"].to_frame().join(expected.rename("expected"))
-    joined["expected"] = joined["expected"].fillna(0.0)
-    bad = joined[(joined["ltv_usd"] - joined["expected"]).abs() > TOLERANCE * np.maximum(1.0, joined["expected"].abs())]
-    return bad.empty, {"mismatches": len(bad), "checked": len(joined)}
-
-
 def one_tier_and_category(segments: pd.DataFrame, active: int) -> tuple[bool, dict]:
     """Exactly one valid tier and one valid category per active client and complete month."""
     ok_unique, meta = unique_key(segments, ["client_id", "as_of_month"])
@@ -76,8 +66,8 @@ def one_tier_and_category(segments: pd.DataFrame, active: int) -> tuple[bool, di
 def ltv_carries_forward(previous: pd.DataFrame | None, metrics: pd.DataFrame, panel: pd.DataFrame) -> tuple[bool, dict]:
     """Running LTV of each client = the previous month's + the month's published margin (0 without metrics),
     and every client with metrics this month is in the panel."""
-    before = previous.set_index("client_id")["ltv_usd"] if previous is not None and len(previous) else pd.Series()
-    margin = metrics.set_index("client_id")["margin_usd"] if len(metrics) else pd.Series()
+    before = previous.set_index("client_id")["ltv_usd"] if previous is not None else pd.Series(dtype="float64")
+    margin = metrics.set_index("client_id")["margin_usd"] if len(metrics) else pd.Series(dtype="float64")
     ltv = panel.set_index("client_id")["ltv_usd"]
     expected = before.reindex(ltv.index).fillna(0.0) + margin.reindex(ltv.index).fillna(0.0)
     bad = int(((ltv - expected).abs() > TOLERANCE * np.maximum(1.0, expected.abs())).sum())

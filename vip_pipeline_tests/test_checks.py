@@ -40,12 +40,25 @@ def test_client_totals_must_equal_their_accounts():
     assert checks.clients_reconcile_with_accounts(activity, clients.assign(margin_usd=[99.0], margin_source="client_pnl"))[0]
 
 
-def test_ltv_is_recomputed_from_monthly_margins():
-    metrics = pd.DataFrame({"client_id": ["c", "c", "c"], "month": [T("2024-01-01"), T("2024-02-01"), T("2024-03-01")],
-                            "margin_usd": [10.0, -4.0, 100.0]})
+def test_running_ltv_carries_last_months_ltv_plus_this_months_margin():
+    """c had LTV 6 (10 − 4); March margin 100 → 106. e has no metrics in March: stays at −3. n is new: 7."""
+    previous = pd.DataFrame({"client_id": ["c", "e"], "ltv_usd": [6.0, -3.0]})
+    metrics = pd.DataFrame({"client_id": ["c", "n"], "margin_usd": [100.0, 7.0]})
+    panel = pd.DataFrame({"client_id": ["c", "e", "n"], "ltv_usd": [106.0, -3.0, 7.0]})
+    assert checks.ltv_carries_forward(previous, metrics, panel)[0]
+    assert checks.ltv_carries_forward(None, metrics, panel.iloc[[0, 2]].assign(ltv_usd=[100.0, 7.0]))[0]
+    ok, meta = checks.ltv_carries_forward(previous, metrics, panel.assign(ltv_usd=[100.0, -3.0, 7.0]))
+    assert not ok and meta["mismatches"] == 1  # c lost its history
+    ok, meta = checks.ltv_carries_forward(previous, metrics, panel.iloc[:2])
+    assert not ok and meta["clients_missing"] == 1  # n has metrics but no panel row
+
+
+def test_published_ltv_matches_the_panel():
+    panel = pd.DataFrame({"client_id": ["c"], "month": [T("2024-02-01")], "ltv_usd": [6.0]})
     ltv = pd.DataFrame({"client_id": ["c", "d"], "as_of_month": [T("2024-02-01")] * 2, "ltv_usd": [6.0, 0.0]})
-    assert checks.ltv_equals_sum_of_margins(ltv, metrics)[0]  # d has no metrics: LTV 0
-    assert not checks.ltv_equals_sum_of_margins(ltv.assign(ltv_usd=[106.0, 0.0]), metrics)[0]
+    assert checks.ltv_matches_panel(ltv, panel)[0]  # d has no history: LTV 0
+    assert not checks.ltv_matches_panel(ltv.assign(ltv_usd=[106.0, 0.0]), panel)[0]
+    assert not checks.ltv_matches_panel(ltv.assign(ltv_usd=[6.0, 1.0]), panel)[0]
 
 
 def test_one_valid_tier_and_category_per_active_client():

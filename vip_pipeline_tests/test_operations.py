@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from dagster import DagsterInstance, build_schedule_context, build_sensor_context
+from dagster import DagsterInstance, PartitionKeyRange, build_schedule_context, build_sensor_context
 
 from vip_pipeline.definitions import build_resources, defs
 from vip_pipeline.schedules import months_to_refresh, nightly_refresh
@@ -37,33 +37,39 @@ def test_months_to_refresh_adds_previous_month_on_first_days():
     assert months_to_refresh(date(2024, 4, 10), landed) == []  # nothing landed for April yet
 
 
-def test_nightly_schedule_requests_current_and_late_months(tmp_path, monkeypatch):
+def test_nightly_schedule_requests_one_run_from_the_month_before(tmp_path, monkeypatch):
     monkeypatch.setenv("VIP_LANDING_DIR", str(write_tiny_bank(tmp_path / "landing")))
     assert nightly_refresh.cron_schedule == "0 2 * * *" and nightly_refresh.execution_timezone == "Europe/Sofia"
     with ephemeral_instance() as instance:
         ctx = build_schedule_context(instance=instance, repository_def=REPO, scheduled_execution_time=datetime(2024, 3, 2, 2, tzinfo=SOFIA))
-        requests = nightly_refresh.evaluate_tick(ctx).run_requests
-        assert [r.partition_key for r in requests] == ["2024-02-01", "2024-03-01"]
-        assert len({r.run_key for r in requests}) == 2
+        (request,) = nightly_refresh.evaluate_tick(ctx).run_requests
+        # the current month, the late-data month, as one run over the range (its months are walked in order)
+        assert request.partition_key_range == PartitionKeyRange("2024-02-01", "2024-03-01")
+        assert request.tags["vip_pipeline/trigger"] == "schedule" and request.run_key == "nightly-2024-03-02"
         ctx = build_schedule_context(instance=instance, repository_def=REPO, scheduled_execution_time=datetime(2024, 5, 20, 2, tzinfo=SOFIA))
         result = nightly_refresh.evaluate_tick(ctx)
         assert not result.run_requests and "no extracts landed for 2024-05" in result.skip_message
 
 
-def test_landing_sensor_runs_once_per_file_version(tmp_path, monkeypatch):
+def test_landing_sensor_requests_one_run_per_file_version_over_the_months_it_invalidates(tmp_path, monkeypatch):
     landing = write_tiny_bank(tmp_path / "landing")
     monkeypatch.setenv("VIP_LANDING_DIR", str(landing))
     with ephemeral_instance() as instance:
         first = landing_sensor.evaluate_tick(build_sensor_context(instance=instance, repository_def=REPO))
-        assert sorted(r.partition_key for r in first.run_requests) == ["2024-02-01", "2024-03-01"]
+        (request,) = first.run_requests
+        assert request.partition_key_range == PartitionKeyRange("2024-02-01", "2024-03-01")
+        assert request.tags["vip_pipeline/trigger"] == "sensor"
         again = landing_sensor.evaluate_tick(build_sensor_context(instance=instance, repository_def=REPO, cursor=first.cursor))
         assert not again.run_requests and "no new or changed files" in again.skip_message
         (landing / "transactions_2024-03-05.csv").write_text(
             "txn_id,account_id,booking_date,amount,direction,txn_type,counterparty_account_id,counterparty_country,purpose\n"
             "t5,A1,2024-03-05,1,D,card,,,\n")
         new = landing_sensor.evaluate_tick(build_sensor_context(instance=instance, repository_def=REPO, cursor=first.cursor))
-        assert [r.partition_key for r in new.run_requests] == ["2024-03-01"]
-        assert new.run_requests[0].run_key not in {r.run_key for r in first.run_requests}
+        (late,) = new.run_requests
+        # March changed; February is in the range because a new file can complete the month before it
+        assert late.partition_key_range == PartitionKeyRange("2024-02-01", "2024-03-01")
+        assert late.tags["vip_pipeline/touched_months"] == "2024-03"
+        assert late.run_key != request.run_key
 
 
 def test_refresh_month_job_runs_through_dagster(tmp_path):
@@ -78,7 +84,8 @@ def test_refresh_month_job_runs_through_dagster(tmp_path):
         checks = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
         assert checks and all(c.passed for c in checks)
         assert {c.check_name for c in checks} >= {"rows_reconcile", "no_refused_file", "adb_within_daily_range",
-                                                  "ltv_equals_sum_of_margins", "one_tier_and_category"}
+                                                  "ltv_matches_panel", "ltv_carries_forward",
+                                                  "one_tier_and_category"}
     assert Warehouse(url).count("client_segments") == 4
 
 

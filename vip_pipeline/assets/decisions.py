@@ -36,7 +36,7 @@ from vip_pipeline.resources import (
     StagingResource,
     WarehouseResource,
 )
-from vip_pipeline.timing import stage
+from vip_pipeline.timing import report, stage
 
 DECISION_CHECKS = [
     AssetCheckSpec(
@@ -130,6 +130,7 @@ def client_decisions(
     with stage("publish") as timed, warehouse.publishing() as wh:
         written = wh.replace_partitions({"client_ltv": ltv, "vip_assessment": vip, "client_segments": segments}, months)
         timed.rows = sum(written.values())
+    report(f"  ✓ decisions                {len(as_of):>4} complete month(s) decided")
     yield from _materializations(store, written, months, as_of, ltv, segments)
     yield from results
 

@@ -40,6 +40,7 @@ from vip_pipeline.landing.validation import LoadResult, load_snapshot, restateme
 from vip_pipeline.partitions import monthly_partitions
 from vip_pipeline.resources import DATABASE_RETRY, LandingResource, StagingResource, WarehouseResource
 from vip_pipeline.storage.fingerprints import accounts_as_seen, fingerprint, frame_digest
+from vip_pipeline.timing import report
 
 SINGLE_RUN = BackfillPolicy.single_run()
 
@@ -91,7 +92,7 @@ def record_load(
 
 
 def load_outcome(
-    context: AssetExecutionContext, extract: str, results: list[LoadResult], files: list[LandedFile]
+    context: AssetExecutionContext, extract: str, results: list[LoadResult], files: list[LandedFile], unchanged=0
 ) -> tuple[list[AssetCheckResult], Failure | None]:
     """The load checks over every file read, and the step's failure when a file is refused."""
     audit = pd.concat([r.audit for r in results], ignore_index=True) if results else pd.DataFrame()
@@ -117,6 +118,10 @@ def load_outcome(
         ),
     ]
     context.log.info(f"{extract}: {len(files)} file(s) read, {rows}")
+    report(
+        f"  ✓ {extract:<24} {len(files):>4} file(s) read, {rows['rows_accepted']:>10,} rows accepted, "
+        f"{rows['rows_rejected']:,} rejected"
+    )
     if not refused:
         return checks, None
     failure = Failure(
@@ -247,7 +252,7 @@ def monthly_extract(contract: ExtractContract, reference: str):
                 store.write(contract.name, result.accepted, key, inputs)
             results.append(result)
             read += files
-        checks, failure = load_outcome(context, contract.name, results, read)
+        checks, failure = load_outcome(context, contract.name, results, read, len(unchanged))
         if failure:
             yield from checks
             raise failure

@@ -44,7 +44,7 @@ from vip_pipeline.resources import (
 )
 from vip_pipeline.storage.fingerprints import accounts_as_seen, fingerprint, frame_digest
 from vip_pipeline.storage.staging import StagingStore
-from vip_pipeline.timing import stage
+from vip_pipeline.timing import report, stage
 
 ACTIVITY, CLIENT_METRICS = "monthly_account_activity", "monthly_client_metrics"
 EXTRACTS_OF_A_MONTH = ("transactions", "balances", "client_pnl")
@@ -187,6 +187,12 @@ def monthly_metrics(
     if accounts is None or fx is None:
         raise Failure(allow_retries=False, description="accounts / fx_rates not materialised; load the snapshots first")
     keys = context.partition_keys
+    empty = [k[:7] for k in keys if date.fromisoformat(k) not in inventory.months]
+    if empty:
+        raise Failure(
+            allow_retries=False,
+            description=f"no transactions or balances landed for {', '.join(empty)}: nothing to compute",
+        )
     state = opening_state(store, inventory, keys[0])
     computed, unchanged, evaluations, written = [], [], [], {ACTIVITY: 0, CLIENT_METRICS: 0}
     for key in keys:
@@ -217,6 +223,9 @@ def monthly_metrics(
         for name in written:
             written[name] += counts[name]
     context.log.info(f"months computed: {computed or 'none'}; unchanged since their last run: {unchanged or 'none'}")
+    report(
+        f"  ✓ monthly metrics          {len(computed):>4} month(s) computed, {len(unchanged)} unchanged since last run"
+    )
     summary = {"months_computed": MetadataValue.json(computed), "months_unchanged": MetadataValue.json(unchanged)}
     yield MaterializeResult(asset_key="balance_state", metadata={**summary, "dagster/row_count": len(state)})
     for name, rows in written.items():
@@ -329,5 +338,6 @@ def client_panel(context: AssetExecutionContext, staging: StagingResource):
     if not passed:
         yield AssetCheckResult(check_name="ltv_carries_forward", passed=False, metadata=meta)
         raise Failure(allow_retries=False, description=f"client_panel: running LTV does not carry forward ({meta})")
+    report(f"  ✓ client panel             {len(keys):>4} month(s) carried forward")
     yield MaterializeResult(metadata={"dagster/row_count": len(panel), "months": len(keys)})
     yield AssetCheckResult(check_name="ltv_carries_forward", passed=True, metadata=meta)
