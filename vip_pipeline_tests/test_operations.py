@@ -41,11 +41,15 @@ def test_nightly_schedule_requests_current_and_late_months(tmp_path, monkeypatch
     monkeypatch.setenv("VIP_LANDING_DIR", str(write_tiny_bank(tmp_path / "landing")))
     assert nightly_refresh.cron_schedule == "0 2 * * *" and nightly_refresh.execution_timezone == "Europe/Sofia"
     with ephemeral_instance() as instance:
-        ctx = build_schedule_context(instance=instance, repository_def=REPO, scheduled_execution_time=datetime(2024, 3, 2, 2, tzinfo=SOFIA))
+        ctx = build_schedule_context(
+            instance=instance, repository_def=REPO, scheduled_execution_time=datetime(2024, 3, 2, 2, tzinfo=SOFIA)
+        )
         requests = nightly_refresh.evaluate_tick(ctx).run_requests
         assert [r.partition_key for r in requests] == ["2024-02-01", "2024-03-01"]
         assert len({r.run_key for r in requests}) == 2
-        ctx = build_schedule_context(instance=instance, repository_def=REPO, scheduled_execution_time=datetime(2024, 5, 20, 2, tzinfo=SOFIA))
+        ctx = build_schedule_context(
+            instance=instance, repository_def=REPO, scheduled_execution_time=datetime(2024, 5, 20, 2, tzinfo=SOFIA)
+        )
         result = nightly_refresh.evaluate_tick(ctx)
         assert not result.run_requests and "no extracts landed for 2024-05" in result.skip_message
 
@@ -56,12 +60,16 @@ def test_landing_sensor_runs_once_per_file_version(tmp_path, monkeypatch):
     with ephemeral_instance() as instance:
         first = landing_sensor.evaluate_tick(build_sensor_context(instance=instance, repository_def=REPO))
         assert sorted(r.partition_key for r in first.run_requests) == ["2024-02-01", "2024-03-01"]
-        again = landing_sensor.evaluate_tick(build_sensor_context(instance=instance, repository_def=REPO, cursor=first.cursor))
+        again = landing_sensor.evaluate_tick(
+            build_sensor_context(instance=instance, repository_def=REPO, cursor=first.cursor)
+        )
         assert not again.run_requests and "no new or changed files" in again.skip_message
         (landing / "transactions_2024-03-05.csv").write_text(
             "txn_id,account_id,booking_date,amount,direction,txn_type,counterparty_account_id,counterparty_country,purpose\n"
             "t5,A1,2024-03-05,1,D,card,,,\n")
-        new = landing_sensor.evaluate_tick(build_sensor_context(instance=instance, repository_def=REPO, cursor=first.cursor))
+        new = landing_sensor.evaluate_tick(
+            build_sensor_context(instance=instance, repository_def=REPO, cursor=first.cursor)
+        )
         assert [r.partition_key for r in new.run_requests] == ["2024-03-01"]
         assert new.run_requests[0].run_key not in {r.run_key for r in first.run_requests}
 

@@ -485,7 +485,10 @@ def test_transaction_booked_after_the_account_closed_is_rejected(tmp_path):
 
 
 def test_transactions_on_opening_and_closing_day_are_accepted(tmp_path):
-    rows = [txn("t1", account_id="A2", booking_date="2024-03-10"), txn("t2", account_id="B1", booking_date="2024-03-20")]
+    rows = [
+        txn("t1", account_id="A2", booking_date="2024-03-10"),
+        txn("t2", account_id="B1", booking_date="2024-03-20"),
+    ]
     f = write_csv(tmp_path, TXN_FILE, rows)
     result = validate_txns([f])
     assert_accepted(result, f.name, read=2, rejected=0)
@@ -991,7 +994,11 @@ def test_no_snapshot_file_is_an_error_naming_the_extract():
 
 
 def test_empty_related_party_means_none(tmp_path):
-    rows = [client("c1", related_party=""), client("c2", related_party="shareholder"), client("c3", related_party="none")]
+    rows = [
+        client("c1", related_party=""),
+        client("c2", related_party="shareholder"),
+        client("c3", related_party="none"),
+    ]
     f = write_csv(tmp_path, "clients_2024-03-31.csv", rows)
     result = validate_extract(CLIENTS, [f], ReadSettings())
     assert_accepted(result, f.name, read=3, rejected=0)
