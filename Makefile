@@ -21,9 +21,9 @@ demo: install
 	$(BIN)/vip-pipeline generate-sample --out $(SAMPLE)
 	$(BIN)/vip-pipeline run --landing $(SAMPLE) --database-url sqlite:///data/vip.db
 
-## lint: pyflakes/pycodestyle on the package (formatting: ruff format vip_pipeline)
+## lint: pyflakes/pycodestyle on the package and its tests (formatting: ruff format vip_pipeline)
 lint: install
-	$(BIN)/ruff check vip_pipeline
+	$(BIN)/ruff check vip_pipeline vip_pipeline_tests
 
 ## test: lint, then the whole test suite (needs Debian's postgresql and chromium packages)
 test: lint

@@ -84,6 +84,33 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_db(args: argparse.Namespace) -> int:
+    from vip_pipeline.storage import migrate
+    from vip_pipeline.storage.warehouse import Warehouse, WarehouseRejected, WarehouseUnavailable
+
+    if args.db_command == "revision":
+        path = migrate.new_revision(args.message, autogenerate=not args.empty, database_url=args.database_url)
+        _print(f"wrote {path}: review it, freeze it (no import of the contracts), then run the migration tests")
+        return 0
+    url = args.database_url or os.environ.get("VIP_DATABASE_URL") or "sqlite:///data/vip.db"
+    warehouse = Warehouse(url)
+    try:
+        if args.db_command == "upgrade":
+            _print(f"database {redact(url)}: {warehouse.ensure_schema().describe()}")
+        else:
+            with warehouse.engine.connect() as conn:
+                found = migrate.current(conn)
+            head = migrate.head()
+            state = "up to date" if found == head else "needs `vip-pipeline db upgrade`"
+            _print(f"database {redact(url)}: revision {found or 'none'}, head {head} ({state})")
+    except (WarehouseUnavailable, WarehouseRejected, migrate.MigrationError) as exc:
+        _print(f"FAILED: {exc}")
+        return 1
+    finally:
+        warehouse.engine.dispose()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="vip-pipeline", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -129,6 +156,21 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("summary", help="print row counts and the current segment distribution")
     s.add_argument("--database-url")
     s.set_defaults(func=cmd_summary)
+
+    d = sub.add_parser("db", help="the warehouse's schema: migrations (Alembic)")
+    dsub = d.add_subparsers(dest="db_command", required=True)
+    du = dsub.add_parser("upgrade", help="apply every pending migration and recreate changed views (idempotent)")
+    dc = dsub.add_parser("current", help="the database's migration revision and this version's head")
+    for p in (du, dc):
+        p.add_argument("--database-url", help="SQLAlchemy URL (default $VIP_DATABASE_URL or sqlite:///data/vip.db)")
+    dr = dsub.add_parser("revision", help="(developers) write the next revision file into the package")
+    dr.add_argument("-m", "--message", required=True, help="what the revision changes, e.g. 'add superseded_values'")
+    dr.add_argument("--empty", action="store_true", help="an empty revision instead of comparing with the contracts")
+    dr.add_argument(
+        "--database-url",
+        help="scratch database to compare against (upgraded to head first; default: a temporary SQLite file)",
+    )
+    d.set_defaults(func=cmd_db)
 
     args = parser.parse_args(argv)
     return args.func(args)

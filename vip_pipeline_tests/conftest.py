@@ -25,7 +25,8 @@ def _free_port() -> int:
 
 
 def _pg_bin(name: str) -> str:
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}")) or ([shutil.which(name)] if shutil.which(name) else [])
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    found = found or ([shutil.which(name)] if shutil.which(name) else [])
     if not found:
         pytest.fail(f"PostgreSQL's {name} not found: install Debian's postgresql package (see .ci/run)")
     return found[-1]
@@ -94,3 +95,13 @@ def database_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'vip.db'}"
     return request.getfixturevalue("postgres_server").create_database()
+
+
+def pytest_collection_modifyitems(items):
+    """Tests on the throwaway PostgreSQL server carry the `postgres` marker: `pytest -m "not postgres"` skips them."""
+    for item in items:
+        names = getattr(item, "fixturenames", ())
+        callspec = getattr(item, "callspec", None)
+        on_database_url = callspec is not None and callspec.params.get("database_url") == "postgres"
+        if "postgres_server" in names or on_database_url:
+            item.add_marker(pytest.mark.postgres)

@@ -37,7 +37,9 @@ def test_client_totals_must_equal_their_accounts():
     assert checks.clients_reconcile_with_accounts(activity, clients)[0]
     assert not checks.clients_reconcile_with_accounts(activity, clients.assign(credit_turnover_usd=[14.0]))[0]
     # a client_pnl margin replaces the modelled one, so it is not compared with the accounts
-    assert checks.clients_reconcile_with_accounts(activity, clients.assign(margin_usd=[99.0], margin_source="client_pnl"))[0]
+    assert checks.clients_reconcile_with_accounts(
+        activity, clients.assign(margin_usd=[99.0], margin_source="client_pnl")
+    )[0]
 
 
 def test_running_ltv_carries_last_months_ltv_plus_this_months_margin():

@@ -467,7 +467,8 @@ def test_all_five_criteria_counted():
     # products 4; scale via annual sales; monopoly; strategic; growth 0.5 (1,800,000 / 1,200,000 − 1)
     m = months_of("C1", DEC, [10] * 24, products=4, turnover=[100_000] * 12 + [150_000] * 12)
     r = _vip_row([m], c("C1", annual_sales_usd=6_000_000, monopoly_position=True, strategic=True))
-    assert [bool(r[k]) for k in ("products_met", "scale_met", "monopoly_met", "strategic_met", "growth_met")] == [True] * 5
+    met = ("products_met", "scale_met", "monopoly_met", "strategic_met", "growth_met")
+    assert [bool(r[k]) for k in met] == [True] * 5
     assert r["criteria_met"] == 5
     assert r["vip_eligible"]
 
@@ -614,7 +615,9 @@ def test_active_clients_boundaries():
     # assess publishes exactly the active clients
     out = assess(months_of("OFF_LATER", june, [10]), cl, [D("2024-05-01"), june])
     for table in (out.client_segments, out.client_ltv, out.vip_assessment):
-        assert sorted(table.loc[table["as_of_month"] == june, "client_id"]) == ["OFF_FIRST_DAY", "OFF_LATER", "ON_LAST_DAY"]
+        assert sorted(table.loc[table["as_of_month"] == june, "client_id"]) == [
+            "OFF_FIRST_DAY", "OFF_LATER", "ON_LAST_DAY"
+        ]
     # in May, OFF_BEFORE (offboarded May 31) is still active and ON_LAST_DAY (onboarded June 30) is not yet
     may = out.client_segments[out.client_segments["as_of_month"] == D("2024-05-01")]
     assert sorted(may["client_id"]) == ["OFF_BEFORE", "OFF_FIRST_DAY", "OFF_LATER"]

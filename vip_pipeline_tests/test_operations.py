@@ -41,12 +41,14 @@ def test_nightly_schedule_requests_one_run_from_the_month_before(tmp_path, monke
     monkeypatch.setenv("VIP_LANDING_DIR", str(write_tiny_bank(tmp_path / "landing")))
     assert nightly_refresh.cron_schedule == "0 2 * * *" and nightly_refresh.execution_timezone == "Europe/Sofia"
     with ephemeral_instance() as instance:
-        ctx = build_schedule_context(instance=instance, repository_def=REPO, scheduled_execution_time=datetime(2024, 3, 2, 2, tzinfo=SOFIA))
+        ctx = build_schedule_context(instance=instance, repository_def=REPO,
+                                     scheduled_execution_time=datetime(2024, 3, 2, 2, tzinfo=SOFIA))
         (request,) = nightly_refresh.evaluate_tick(ctx).run_requests
         # the current month, the late-data month, as one run over the range (its months are walked in order)
         assert request.partition_key_range == PartitionKeyRange("2024-02-01", "2024-03-01")
         assert request.tags["vip_pipeline/trigger"] == "schedule" and request.run_key == "nightly-2024-03-02"
-        ctx = build_schedule_context(instance=instance, repository_def=REPO, scheduled_execution_time=datetime(2024, 5, 20, 2, tzinfo=SOFIA))
+        ctx = build_schedule_context(instance=instance, repository_def=REPO,
+                                     scheduled_execution_time=datetime(2024, 5, 20, 2, tzinfo=SOFIA))
         result = nightly_refresh.evaluate_tick(ctx)
         assert not result.run_requests and "no extracts landed for 2024-05" in result.skip_message
 
@@ -59,12 +61,14 @@ def test_landing_sensor_requests_one_run_per_file_version_over_the_months_it_inv
         (request,) = first.run_requests
         assert request.partition_key_range == PartitionKeyRange("2024-02-01", "2024-03-01")
         assert request.tags["vip_pipeline/trigger"] == "sensor"
-        again = landing_sensor.evaluate_tick(build_sensor_context(instance=instance, repository_def=REPO, cursor=first.cursor))
+        again = landing_sensor.evaluate_tick(
+            build_sensor_context(instance=instance, repository_def=REPO, cursor=first.cursor))
         assert not again.run_requests and "no new or changed files" in again.skip_message
         (landing / "transactions_2024-03-05.csv").write_text(
             "txn_id,account_id,booking_date,amount,direction,txn_type,counterparty_account_id,counterparty_country,purpose\n"
             "t5,A1,2024-03-05,1,D,card,,,\n")
-        new = landing_sensor.evaluate_tick(build_sensor_context(instance=instance, repository_def=REPO, cursor=first.cursor))
+        new = landing_sensor.evaluate_tick(
+            build_sensor_context(instance=instance, repository_def=REPO, cursor=first.cursor))
         (late,) = new.run_requests
         # March changed; February is in the range because a new file can complete the month before it
         assert late.partition_key_range == PartitionKeyRange("2024-02-01", "2024-03-01")

@@ -162,7 +162,8 @@ def test_threshold_change_redecides_without_reingesting(tmp_path, sqlite_url):
 
 def test_dagster_cli_validates_the_code_location():
     root = Path(__file__).resolve().parents[1]
-    done = subprocess.run([str(Path(sys.executable).parent / "dagster"), "definitions", "validate", "-w", "workspace.yaml"],
+    dagster = str(Path(sys.executable).parent / "dagster")
+    done = subprocess.run([dagster, "definitions", "validate", "-w", "workspace.yaml"],
                           cwd=root, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Validation successful" in done.stdout + done.stderr

@@ -49,7 +49,8 @@ COLUMN_SCHEMA = """
 query ($keys: [AssetKeyInput!]) {
   assetNodes(assetKeys: $keys) {
     assetKey { path }
-    metadataEntries { label __typename ... on TableSchemaMetadataEntry { schema { columns { name type description } } } }
+    metadataEntries { label __typename
+      ... on TableSchemaMetadataEntry { schema { columns { name type description } } } }
 } }"""
 
 REPOSITORY = """
@@ -164,7 +165,10 @@ def test_deploy_config_serialises_the_monthly_job(webserver):
                                         yaml.safe_dump(config["run_coordinator"]["config"])).rehydrate(QueuedRunCoordinator)
     (repo,) = webserver.graphql(REPOSITORY)["repositoriesOrError"]["nodes"]
     (job,) = [j for j in repo["jobs"] if j["name"] == "refresh_month"]
-    limits = {(lim["key"], lim.get("value")): lim["limit"] for lim in coordinator.get_run_queue_config().tag_concurrency_limits}
+    limits = {
+        (lim["key"], lim.get("value")): lim["limit"]
+        for lim in coordinator.get_run_queue_config().tag_concurrency_limits
+    }
     assert [limits.get((t["key"], t["value"])) for t in job["tags"]] == [1]
     assert config["run_retries"]["enabled"] and config["run_retries"]["max_retries"] == 2
     assert config["telemetry"] == {"enabled": False}

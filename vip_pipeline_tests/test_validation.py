@@ -422,7 +422,8 @@ def test_same_key_with_other_values_in_a_later_delivery_supersedes(tmp_path):
     the newest delivery wins, the old value is recorded as superseded, nothing is rejected."""
     landing = tmp_path / "landing"
     deliver(write_csv(landing, "transactions_2024-03.csv", good_txns(200)), 1_000)
-    daily = write_csv(landing, "transactions_2024-03-05.csv", [txn("g0007", amount="5.00")] + good_txns(150, prefix="d"))
+    restated = [txn("g0007", amount="5.00")] + good_txns(150, prefix="d")
+    daily = write_csv(landing, "transactions_2024-03-05.csv", restated)
     deliver(daily, 2_000)
     files = scan_landing(landing).for_month("transactions", date(2024, 3, 1))
     result = validate_txns(files)
@@ -528,7 +529,10 @@ def test_transaction_booked_after_the_account_closed_is_rejected(tmp_path):
 
 
 def test_transactions_on_opening_and_closing_day_are_accepted(tmp_path):
-    rows = [txn("t1", account_id="A2", booking_date="2024-03-10"), txn("t2", account_id="B1", booking_date="2024-03-20")]
+    rows = [
+        txn("t1", account_id="A2", booking_date="2024-03-10"),
+        txn("t2", account_id="B1", booking_date="2024-03-20"),
+    ]
     f = write_csv(tmp_path, TXN_FILE, rows)
     result = validate_txns([f])
     assert_accepted(result, f.name, read=2, rejected=0)
@@ -1052,7 +1056,11 @@ def test_no_snapshot_file_is_an_error_naming_the_extract():
 
 
 def test_empty_related_party_means_none(tmp_path):
-    rows = [client("c1", related_party=""), client("c2", related_party="shareholder"), client("c3", related_party="none")]
+    rows = [
+        client("c1", related_party=""),
+        client("c2", related_party="shareholder"),
+        client("c3", related_party="none"),
+    ]
     f = write_csv(tmp_path, "clients_2024-03-31.csv", rows)
     result = validate_extract(CLIENTS, [f], ReadSettings())
     assert_accepted(result, f.name, read=3, rejected=0)

@@ -149,7 +149,9 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
-def screenshot(chromium: str, url: str, out: Path, user_data_dir: Path, timeout: float = 90.0) -> subprocess.CompletedProcess:
+def screenshot(
+    chromium: str, url: str, out: Path, user_data_dir: Path, timeout: float = 90.0
+) -> subprocess.CompletedProcess:
     """Headless Chromium renders `url` (15 s of virtual time for the UI's queries and layout) into `out`."""
     cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
            "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic",

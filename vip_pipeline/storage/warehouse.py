@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from vip_pipeline.contracts.tables import TABLES, TableContract
+from vip_pipeline.storage import migrate
 
 VIEWS = {
     "client_segments_current": (
@@ -103,15 +104,10 @@ class Warehouse:
         return self.engine.dialect.name == "postgresql"
 
     @_guarded
-    def ensure_schema(self) -> None:
-        """Create missing tables, indexes and views (idempotent)."""
-        with self.engine.begin() as conn:
-            self.metadata.create_all(conn)
-            for name, select in VIEWS.items():
-                if self.is_postgres:
-                    conn.execute(sa.text(f"CREATE OR REPLACE VIEW {name} AS {select}"))
-                else:
-                    conn.execute(sa.text(f"CREATE VIEW IF NOT EXISTS {name} AS {select}"))
+    def ensure_schema(self) -> migrate.Upgrade:
+        """Upgrade the schema to the newest migration revision and recreate changed views (idempotent,
+        safe when several processes start at once); see storage/migrate.py."""
+        return migrate.upgrade(self.engine, VIEWS)
 
     # -- writing ---------------------------------------------------------------------------------
     @_guarded
