@@ -268,11 +268,17 @@ LOAD_AUDIT = TableContract(
         C("rows_accepted", "int", "Rows that passed every rule."),
         C("rows_rejected", "int", "Rows kept in rejected_rows (including re-delivered duplicates)."),
         C("rows_redelivered", "int", "Rejected rows that exactly repeat an accepted row (re-delivery)."),
-        C("rows_superseded", "int", "Accepted rows whose key a later delivery carried with other values."),
         C("status", "str", "accepted, refused (blocks publication) or superseded (older snapshot)."),
         C("note", "text", "Why a file was refused, or what was ignored."),
         C("loaded_at", "timestamp", "When the file was loaded (UTC)."),
-        C("delivered_at", "timestamp", "When this version of the file was delivered: its modification time (UTC)."),
+        C("rows_superseded", "int", "Accepted rows whose key a later delivery carried with other values."),
+        C(
+            "delivered_at",
+            "timestamp",
+            "When this version of the file was delivered: its modification time (UTC); NULL for loads "
+            "recorded before delivery times were kept.",
+            nullable=True,
+        ),
     ),
 )
 

@@ -68,8 +68,14 @@ class Upgrade:
         if self.before == self.after and not self.views_recreated:
             return f"already at {self.after} (head)"
         what = f"{self.before or 'empty'} → {self.after}" if self.before != self.after else f"at {self.after}"
-        extras = [x for x, on in (("adopted a pre-migration warehouse", self.adopted),
-                                  ("views recreated", self.views_recreated)) if on]
+        extras = [
+            x
+            for x, on in (
+                ("adopted a pre-migration warehouse", self.adopted),
+                ("views recreated", self.views_recreated),
+            )
+            if on
+        ]
         return what + (f" ({', '.join(extras)})" if extras else "")
 
 
