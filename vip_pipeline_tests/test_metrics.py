@@ -153,6 +153,17 @@ def test_carry_forward_across_months_via_opening_state():
     assert after.loc["A2", "balance"] == 50.0 and after.loc["A2", "balance_date"] == D("2024-05-03")
 
 
+def test_balance_row_on_the_periods_last_day_counts():
+    # USD account in June: 1,000 from June 1, 400 on June 30 (the period's last day, which is inside the period)
+    # ADB = (29 × 1,000 + 1 × 400) / 30 = (29,000 + 400) / 30 = 980; closing balance (June 30) = 400
+    # (dropping the June 30 row would give ADB 1,000 and closing balance 1,000)
+    bals = balances(("A1", "2024-06-01", 1000), ("A1", "2024-06-30", 400))
+    r = acct_row(run(JUNE, accounts(acct("A1")), bals), "A1")
+    assert r["adb"] == pytest.approx(980.0)
+    assert r["adb_usd"] == pytest.approx(980.0)
+    assert r["closing_balance"] == pytest.approx(400.0)
+
+
 def test_mid_month_opening_counts_days_before_opening_as_zero_in_full_month_denominator():
     # opened June 11; a stray row on June 5 (before opening) must not count.
     # June 1..10 = 0; June 11..30 = 3,000 (20 days) → 60,000; ADB = 60,000 / 30 = 2,000 (not 3,000)
@@ -504,6 +515,39 @@ def test_margin_components_with_default_rules():
     assert c["revenue_usd"] == pytest.approx(1500.0)
     assert c["cost_usd"] == pytest.approx(1865.6)
     assert c["margin_usd"] == pytest.approx(-365.6)
+
+
+def test_fee_credits_are_refunds_not_fee_income():
+    # USD account, no balance (funding 0): a 40 fee debit (charged) and a 10 fee credit (a refund)
+    # fee income = Σ debits with txn_type fee = 40 (the credit is not income)
+    # servicing = 20 + 2 × 0.10 = 20.20; revenue = 40 + 0 + max(0, 0) = 40; cost = 0 + 0 + 20.20
+    # margin = 40 − 20.20 = 19.80 (counting the refund as income would give 50 and 29.80)
+    txns = transactions(txn("A1", "2024-06-03", 40, "D", "fee"), txn("A1", "2024-06-04", 10, "C", "fee"))
+    result = run(JUNE, accounts(acct("A1")), txns=txns)
+    r = acct_row(result, "A1")
+    assert r["fee_income_usd"] == pytest.approx(40.0)
+    assert r["interest_income_usd"] == 0.0 and r["interest_expense_usd"] == 0.0
+    assert r["servicing_cost_usd"] == pytest.approx(20.2)
+    assert r["revenue_usd"] == pytest.approx(40.0)
+    assert r["cost_usd"] == pytest.approx(20.2)
+    assert r["margin_usd"] == pytest.approx(19.8)
+    assert client_row(result, "C1")["margin_usd"] == pytest.approx(19.8)
+
+
+def test_funding_value_is_on_the_usd_adb():
+    # EUR account holding 365,000 EUR all June, EUR at 1.10 every day (weekly rows, none older than 7 days)
+    # adb = 365,000 EUR; adb_usd = 365,000 × 1.10 = 401,500
+    # funding = adb_usd × 0.03 × 30 / 365 = 401,500 × 0.03 × 30 / 365 = 12,045 × 30 / 365 = 990
+    # (on the EUR ADB it would be 900); revenue 990, cost = servicing 20, margin 970
+    rates = fx(("2024-05-31", "EUR", 1.10), ("2024-06-07", "EUR", 1.10), ("2024-06-14", "EUR", 1.10),
+               ("2024-06-21", "EUR", 1.10), ("2024-06-28", "EUR", 1.10))
+    result = run(JUNE, accounts(acct("E1", currency="EUR")), balances(("E1", "2024-05-31", 365_000)), rates=rates)
+    r = acct_row(result, "E1")
+    assert r["adb"] == pytest.approx(365_000.0)
+    assert r["adb_usd"] == pytest.approx(401_500.0)
+    assert r["funding_value_usd"] == pytest.approx(990.0)
+    assert r["revenue_usd"] == pytest.approx(990.0)
+    assert r["margin_usd"] == pytest.approx(970.0)
 
 
 def test_servicing_cost_for_an_idle_open_account():
