@@ -45,3 +45,11 @@ clean:
 .PHONY: screenshot
 screenshot: install
 	$(BIN)/python -m pytest vip_pipeline_tests/test_ui.py -q
+
+## mutate: mutation testing of the business rules (metrics/, decisions/, landing/validation.py) against the pure
+## tests, then the score and the survivors (docs/testing.md). Slow (tens of minutes): not run by CI. Results are
+## kept in mutants/, so an interrupted run resumes; `rm -rf mutants` starts afresh.
+.PHONY: mutate
+mutate: install
+	$(BIN)/mutmut run --max-children $${MUTMUT_CHILDREN:-2} || true
+	$(BIN)/python scripts/mutation_report.py

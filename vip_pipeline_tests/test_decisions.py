@@ -308,6 +308,36 @@ def test_ltv_rank_over_all_active_clients_ties_by_client_id():
     assert by_client(seg, "ltv_usd")["D"] == pytest.approx(120.0)
 
 
+def _two_months_at_once():
+    """5 clients C1..C5, 12 flat months Jan..Dec 2024 of 100 × i each, decided for November and December at once
+    (as the nightly pass does: the current month and the previous complete one)."""
+    frames = [_flat(f"C{i}", 1200.0 * i) for i in range(1, 6)]
+    return assess(metrics(*frames), clients(*(c(f"C{i}") for i in range(1, 6))), [NOV, DEC]).client_segments
+
+
+def test_top_20_percent_count_is_per_as_of_month():
+    # LTV as of November = 1,100 × i, as of December = 1,200 × i; all ≥ 0.
+    # Each month N = 5 clients → top count ceil(0.2 × 5) = 1 → most_valuable = {C5} in each month.
+    # (counting N over both months, 10 → ceil(2) = 2, would make C4 most_valuable too)
+    # The other four are stable (CV 0, ≥ 3 months) → strategic.
+    seg = _two_months_at_once()
+    for month in (NOV, DEC):
+        tiers = by_client(seg, "ltv_tier", month)
+        assert {k for k, v in tiers.items() if v == "most_valuable"} == {"C5"}, month
+        assert tiers == {"C1": "strategic", "C2": "strategic", "C3": "strategic", "C4": "strategic",
+                         "C5": "most_valuable"}, month
+
+
+def test_ltv_rank_restarts_in_each_as_of_month():
+    # same input: ranks by LTV, highest first, restart at 1 in every as-of month
+    # November and December: C5 1, C4 2, C3 3, C2 4, C1 5 (not 6..10 in the second month)
+    seg = _two_months_at_once()
+    for month in (NOV, DEC):
+        assert by_client(seg, "ltv_rank", month) == {"C5": 1, "C4": 2, "C3": 3, "C2": 4, "C1": 5}, month
+    assert by_client(seg, "ltv_usd", NOV)["C5"] == pytest.approx(5500.0)   # 11 × 500
+    assert by_client(seg, "ltv_usd", DEC)["C5"] == pytest.approx(6000.0)   # 12 × 500
+
+
 # =========================================================================== VIP criteria
 
 def _vip(frames, client_rows, as_of=DEC, rules: DecisionRules = DecisionRules()):

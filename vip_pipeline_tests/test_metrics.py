@@ -104,6 +104,9 @@ def test_adb_spec_example_1500_then_500_in_30_day_month():
     assert r["adb"] == pytest.approx(1000.0)
     assert r["adb_usd"] == pytest.approx(1000.0)
     assert r["closing_balance"] == pytest.approx(500.0)
+    # the lowest and highest end-of-day balance of the month (the ADB check compares the ADB with them)
+    assert r["min_balance"] == pytest.approx(500.0)
+    assert r["max_balance"] == pytest.approx(1500.0)
 
 
 def test_adb_sparse_rows_are_carried_forward_over_gaps():
@@ -148,9 +151,21 @@ def test_carry_forward_across_months_via_opening_state():
     assert acct_row(result, "A2")["closing_balance"] == pytest.approx(50.0)
 
     # the state after June: A1 updated to June 21, A2 keeps its May row
+    assert list(carry_forward_state(state, june).columns) == ["account_id", "balance_date", "balance"]
     after = carry_forward_state(state, june).set_index("account_id")
     assert after.loc["A1", "balance"] == 300.0 and after.loc["A1", "balance_date"] == D("2024-06-21")
     assert after.loc["A2", "balance"] == 50.0 and after.loc["A2", "balance_date"] == D("2024-05-03")
+
+
+def test_balance_row_on_the_periods_last_day_counts():
+    # USD account in June: 1,000 from June 1, 400 on June 30 (the period's last day, which is inside the period)
+    # ADB = (29 × 1,000 + 1 × 400) / 30 = (29,000 + 400) / 30 = 980; closing balance (June 30) = 400
+    # (dropping the June 30 row would give ADB 1,000 and closing balance 1,000)
+    bals = balances(("A1", "2024-06-01", 1000), ("A1", "2024-06-30", 400))
+    r = acct_row(run(JUNE, accounts(acct("A1")), bals), "A1")
+    assert r["adb"] == pytest.approx(980.0)
+    assert r["adb_usd"] == pytest.approx(980.0)
+    assert r["closing_balance"] == pytest.approx(400.0)
 
 
 def test_mid_month_opening_counts_days_before_opening_as_zero_in_full_month_denominator():
@@ -195,7 +210,9 @@ def test_month_to_date_period_uses_days_up_to_latest_data_day():
     period = MonthPeriod.of(date(2024, 6, 1), False, date(2024, 6, 10))
     assert period.end == D("2024-06-10")
     assert period.days == 10
-    assert not period.is_complete
+    assert period.is_complete is False
+    assert MonthPeriod.of(date(2024, 6, 1), True, None).is_complete is True
+    assert MonthPeriod.of(date(2024, 6, 17), True, None).month == D("2024-06-01")
     # a complete month ignores the latest data day: June has 30 days
     assert MonthPeriod.of(date(2024, 6, 1), True, date(2024, 6, 10)).days == 30
     assert MonthPeriod.of(date(2024, 2, 1), True, None).days == 29  # leap year
@@ -209,7 +226,11 @@ def test_month_to_date_period_uses_days_up_to_latest_data_day():
     assert not r["is_complete_month"]
     assert r["adb"] == pytest.approx(250.0)
     assert r["closing_balance"] == pytest.approx(400.0)
-    assert not client_row(result, "C1")["is_complete_month"]
+    c = client_row(result, "C1")
+    assert pd.notna(c["is_complete_month"]) and not c["is_complete_month"]
+    assert c["month"] == D("2024-06-01")
+    assert acct_row(run(JUNE, accounts(acct("A1"))), "A1")["month"] == D("2024-06-01")
+    assert bool(client_row(run(JUNE, accounts(acct("A1"))), "C1")["is_complete_month"]) is True
 
 
 def test_month_to_date_funding_value_uses_days_in_period():
@@ -274,11 +295,17 @@ def test_fx_rate_older_than_7_days_raises_naming_currency_and_day():
     assert "2024-06-08" in str(err.value)
     assert err.value.currency == "EUR"
     assert err.value.day == date(2024, 6, 8)
+    # June 8..19 (12 days) and June 28..30 (3 days: the June 20 rate is 8..10 days old) lack a rate:
+    # 15 currency-days, the first is named and the other 14 counted
+    assert "(and 14 more currency-days)" in str(err.value)
 
     needed = pd.DataFrame({"currency": ["GBP"], "day": [D("2024-06-09")]})
     with pytest.raises(MissingFxRate) as err:
         rates_for(needed, fx(("2024-06-01", "GBP", 1.25)))  # 8 days old
-    assert "GBP" in str(err.value) and "2024-06-09" in str(err.value)
+    assert str(err.value) == (
+        "no GBP rate on or up to 7 days before 2024-06-09; "
+        "load the missing fx_rates file — nothing is published from this run"
+    )
 
 
 def test_fx_rate_of_another_currency_does_not_count():
@@ -324,6 +351,16 @@ def test_usd_is_one_without_any_fx_row():
 
     frame = pd.DataFrame({"currency": ["USD", "USD"], "booking_date": [D("2024-06-01"), D("2024-06-02")]})
     assert to_usd(frame, fx(), "booking_date").tolist() == [1.0, 1.0]
+
+
+def test_to_usd_honours_max_age_days():
+    # a EUR booking on June 10 with the latest rate on June 7 (3 days old): valid within 7 days, not within 2
+    frame = pd.DataFrame({"currency": ["EUR"], "booking_date": [D("2024-06-10")]}, index=[5])
+    rates = fx(("2024-06-07", "EUR", 1.25))
+    got = to_usd(frame, rates, "booking_date")
+    assert got.tolist() == [1.25] and list(got.index) == [5]
+    with pytest.raises(MissingFxRate, match="2024-06-10"):
+        to_usd(frame, rates, "booking_date", max_age_days=2)
 
 
 # --------------------------------------------------------------------------- turnover, settlement, exports
@@ -506,6 +543,39 @@ def test_margin_components_with_default_rules():
     assert c["margin_usd"] == pytest.approx(-365.6)
 
 
+def test_fee_credits_are_refunds_not_fee_income():
+    # USD account, no balance (funding 0): a 40 fee debit (charged) and a 10 fee credit (a refund)
+    # fee income = Σ debits with txn_type fee = 40 (the credit is not income)
+    # servicing = 20 + 2 × 0.10 = 20.20; revenue = 40 + 0 + max(0, 0) = 40; cost = 0 + 0 + 20.20
+    # margin = 40 − 20.20 = 19.80 (counting the refund as income would give 50 and 29.80)
+    txns = transactions(txn("A1", "2024-06-03", 40, "D", "fee"), txn("A1", "2024-06-04", 10, "C", "fee"))
+    result = run(JUNE, accounts(acct("A1")), txns=txns)
+    r = acct_row(result, "A1")
+    assert r["fee_income_usd"] == pytest.approx(40.0)
+    assert r["interest_income_usd"] == 0.0 and r["interest_expense_usd"] == 0.0
+    assert r["servicing_cost_usd"] == pytest.approx(20.2)
+    assert r["revenue_usd"] == pytest.approx(40.0)
+    assert r["cost_usd"] == pytest.approx(20.2)
+    assert r["margin_usd"] == pytest.approx(19.8)
+    assert client_row(result, "C1")["margin_usd"] == pytest.approx(19.8)
+
+
+def test_funding_value_is_on_the_usd_adb():
+    # EUR account holding 365,000 EUR all June, EUR at 1.10 every day (weekly rows, none older than 7 days)
+    # adb = 365,000 EUR; adb_usd = 365,000 × 1.10 = 401,500
+    # funding = adb_usd × 0.03 × 30 / 365 = 401,500 × 0.03 × 30 / 365 = 12,045 × 30 / 365 = 990
+    # (on the EUR ADB it would be 900); revenue 990, cost = servicing 20, margin 970
+    rates = fx(("2024-05-31", "EUR", 1.10), ("2024-06-07", "EUR", 1.10), ("2024-06-14", "EUR", 1.10),
+               ("2024-06-21", "EUR", 1.10), ("2024-06-28", "EUR", 1.10))
+    result = run(JUNE, accounts(acct("E1", currency="EUR")), balances(("E1", "2024-05-31", 365_000)), rates=rates)
+    r = acct_row(result, "E1")
+    assert r["adb"] == pytest.approx(365_000.0)
+    assert r["adb_usd"] == pytest.approx(401_500.0)
+    assert r["funding_value_usd"] == pytest.approx(990.0)
+    assert r["revenue_usd"] == pytest.approx(990.0)
+    assert r["margin_usd"] == pytest.approx(970.0)
+
+
 def test_servicing_cost_for_an_idle_open_account():
     # open account, no balance, no transactions: revenue 0, cost = $20, margin −20
     r = acct_row(run(JUNE, accounts(acct("A1"))), "A1")
@@ -552,12 +622,14 @@ def test_client_pnl_replaces_modelled_margin_for_that_client_month_only():
     result = run(JUNE, accts, client_pnl=pnl)
     # C1 June from client_pnl: revenue 5,000, cost 1,200, margin 3,800
     c1 = client_row(result, "C1")
+    assert c1["margin_source"] == "client_pnl"
     assert c1["revenue_usd"] == pytest.approx(5000.0)
     assert c1["cost_usd"] == pytest.approx(1200.0)
     assert c1["margin_usd"] == pytest.approx(3800.0)
     # C2 has only a May row, C3 none: both modelled — an idle account: revenue 0, cost 20, margin −20
     for cid in ("C2", "C3"):
         c = client_row(result, cid)
+        assert c["margin_source"] == "modelled"
         assert c["revenue_usd"] == pytest.approx(0.0)
         assert c["cost_usd"] == pytest.approx(20.0)
         assert c["margin_usd"] == pytest.approx(-20.0)

@@ -369,6 +369,20 @@ def test_conflicting_duplicate_key_in_a_file_is_rejected_first_wins(tmp_path):
     assert accepted_ids(result) == [f"g{i:04d}" for i in range(1, 201)]
 
 
+def test_duplicate_keys_are_searched_among_valid_rows_only(tmp_path):
+    # 200 good rows; row 201 X1 with amount −5 (invalid); row 202 X1 with amount 5.00 (the corrected row)
+    # → 201 rejected for not_positive:amount only; 202 is the first *valid* X1 and is accepted, not a duplicate
+    # audit: read 202, rejected 1 (0.5 % ≤ 1 %: accepted), accepted 201 = the 200 good ids + X1
+    rows = good_txns(200) + [txn("X1", amount="-5"), txn("X1", amount="5.00")]
+    f = write_csv(tmp_path, TXN_FILE, rows)
+    result = validate_txns([f])
+    assert rules_at(result, f.name, 201) == {"not_positive:amount"}
+    assert 202 not in set(rejected_of(result, f.name)["row_number"])
+    assert_accepted(result, f.name, read=202, rejected=1)
+    assert accepted_ids(result) == sorted([f"g{i:04d}" for i in range(1, 201)] + ["X1"])
+    assert result.accepted.set_index("txn_id").loc["X1", "amount"] == pytest.approx(5.0)
+
+
 def test_conflicting_duplicate_counts_toward_the_threshold(tmp_path):
     rows = good_txns(5) + [txn("g0001", amount="1.00")]
     f = write_csv(tmp_path, TXN_FILE, rows)
