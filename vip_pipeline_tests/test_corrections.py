@@ -191,7 +191,8 @@ def test_resent_file_fixes_previously_rejected_rows(bank, tmp_path, sqlite_url):
     assert name not in set(after["rejected_rows"]["source_file"])
     audit = after["load_audit"].set_index("source_file")
     assert audit.loc[name, "rows_rejected"] == 0
-    assert audit.loc[name, "rows_accepted"] == before["load_audit"].set_index("source_file").loc[name, "rows_accepted"] + 1
+    accepted_before = before["load_audit"].set_index("source_file").loc[name, "rows_accepted"]
+    assert audit.loc[name, "rows_accepted"] == accepted_before + 1
     assert not ltv_of(after, "2026-09-01").equals(ltv_of(before, "2026-09-01"))
 
 

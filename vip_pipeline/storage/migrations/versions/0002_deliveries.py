@@ -53,7 +53,8 @@ def upgrade() -> None:
         ),
         sa.Column("run_id", sa.String(length=64), nullable=False, comment="Dagster run that recorded it."),
         sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False, comment="When it was recorded (UTC)."),
-        comment="Every value a newer delivery replaced: a later file carrying a key already delivered (kind superseded), or a file re-sent under the same name with other values (kind restated).",
+        comment="Every value a newer delivery replaced: a later file carrying a key already delivered "
+        "(kind superseded), or a file re-sent under the same name with other values (kind restated).",
     )
     with op.batch_alter_table("superseded_values", schema=None) as batch_op:
         batch_op.create_index("ix_superseded_values_extract_month", ["extract", "month"], unique=False)
