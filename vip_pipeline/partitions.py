@@ -16,6 +16,7 @@ FIRST_MONTH = os.environ.get("VIP_FIRST_MONTH", "2015-01-01")
 
 monthly_partitions = MonthlyPartitionsDefinition(start_date=FIRST_MONTH, end_offset=1)
 previous_month = TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
+this_and_previous_month = TimeWindowPartitionMapping(start_offset=-1, end_offset=0)
 # A decision as of M reads the client panel of M and of the 24 months before it: 12 + 12 for the growth
 # criterion's two windows, plus one for the previous complete month that previous_category compares with.
 DECISION_WINDOW_MONTHS = 24

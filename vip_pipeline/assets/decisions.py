@@ -25,10 +25,22 @@ from vip_pipeline import checks
 from vip_pipeline.assets.metadata import check_results, failed_checks, preview, table_spec
 from vip_pipeline.assets.pyramid import as_markdown, pyramid_png
 from vip_pipeline.constants import DECISIONS
-from vip_pipeline.contracts.tables import CLIENT_LTV, CLIENT_SEGMENTS, VIP_ASSESSMENT
+from vip_pipeline.contracts.tables import (
+    CLIENT_LTV,
+    CLIENT_SEGMENTS,
+    GROUP_ASSESSMENT,
+    SEGMENT_MIGRATIONS,
+    VIP_ASSESSMENT,
+)
 from vip_pipeline.decisions.assess import active_clients, assess_panel
 from vip_pipeline.decisions.panel import PANEL_COLUMNS
-from vip_pipeline.partitions import DECISION_WINDOW_MONTHS, decision_window, monthly_partitions, partition_key
+from vip_pipeline.partitions import (
+    DECISION_WINDOW_MONTHS,
+    decision_window,
+    monthly_partitions,
+    partition_key,
+    this_and_previous_month,
+)
 from vip_pipeline.resources import (
     DATABASE_RETRY,
     DecisionRulesResource,
@@ -58,6 +70,27 @@ DECISION_CHECKS = [
         blocking=True,
         description="Exactly one valid LTV tier and category per active client and complete month.",
     ),
+    AssetCheckSpec(
+        "members_are_active",
+        asset="group_assessment",
+        blocking=True,
+        description="Each group's members are the month's active clients with its group_id; every group with at "
+        "least 2 of them is assessed.",
+    ),
+    AssetCheckSpec(
+        "sums_match_members",
+        asset="group_assessment",
+        blocking=True,
+        description="Group LTV and scale sums equal the sums of the members' published measures; monopoly and "
+        "strategic are any member's.",
+    ),
+    AssetCheckSpec(
+        "migrations_add_up",
+        asset="segment_migrations",
+        blocking=True,
+        description="Per month and dimension, transitions add up to the active clients of the previous month "
+        "(all but new) and of this month (all but gone), with their LTV.",
+    ),
 ]
 
 
@@ -82,6 +115,13 @@ def distribution(frame: pd.DataFrame, column: str) -> dict[str, int]:
         table_spec(CLIENT_LTV, DECISIONS, [PANEL_WINDOW, "clients"], freshness_policy=NIGHTLY_FRESHNESS),
         table_spec(VIP_ASSESSMENT, DECISIONS, [PANEL_WINDOW, "clients"], freshness_policy=NIGHTLY_FRESHNESS),
         table_spec(CLIENT_SEGMENTS, DECISIONS, ["client_ltv", "vip_assessment"], freshness_policy=NIGHTLY_FRESHNESS),
+        table_spec(GROUP_ASSESSMENT, DECISIONS, [PANEL_WINDOW, "clients"], freshness_policy=NIGHTLY_FRESHNESS),
+        table_spec(
+            SEGMENT_MIGRATIONS,
+            DECISIONS,
+            [AssetDep("client_segments", partition_mapping=this_and_previous_month)],
+            freshness_policy=NIGHTLY_FRESHNESS,
+        ),
     ],
 )
 def client_decisions(
@@ -106,9 +146,18 @@ def client_decisions(
     with stage("decisions") as timed:
         timed.rows = len(panel)
         decisions = assess_panel(panel, clients, [*earlier, *as_of], decision_rules.rules())
-    ltv, vip, segments = (
+    ltv, vip, segments, groups, migrations = (
         frame[frame["as_of_month"].isin(as_of)]
-        for frame in (decisions.client_ltv, decisions.vip_assessment, decisions.client_segments)
+        for frame in (
+            decisions.client_ltv,
+            decisions.vip_assessment,
+            decisions.client_segments,
+            decisions.group_assessment,
+            decisions.segment_migrations,
+        )
+    )
+    members = segments[["client_id", "as_of_month", "group_id", "ltv_usd"]].merge(
+        vip.drop(columns="client_type"), on=["client_id", "as_of_month"]
     )
     results = check_results(
         [
@@ -120,6 +169,13 @@ def client_decisions(
                 "one_tier_and_category",
                 checks.one_tier_and_category(segments, len(active_clients(clients, as_of))),
             ),
+            ("group_assessment", "members_are_active", checks.group_members_active(groups, segments)),
+            ("group_assessment", "sums_match_members", checks.group_sums_match_members(groups, members)),
+            (
+                "segment_migrations",
+                "migrations_add_up",
+                checks.migrations_add_up(migrations, decisions.client_segments, as_of),
+            ),
         ]
     )
     if failed_checks(results):
@@ -128,10 +184,18 @@ def client_decisions(
             allow_retries=False, description=f"decisions not published: failed check(s) {failed_checks(results)}"
         )
     with stage("publish") as timed, warehouse.publishing() as wh:
-        written = wh.replace_partitions({"client_ltv": ltv, "vip_assessment": vip, "client_segments": segments}, months)
+        tables = {
+            "client_ltv": ltv,
+            "vip_assessment": vip,
+            "client_segments": segments,
+            "group_assessment": groups,
+            "segment_migrations": migrations,
+        }
+        written = wh.replace_partitions(tables, months)
         timed.rows = sum(written.values())
     report(f"  ✓ decisions                {len(as_of):>4} complete month(s) decided")
     yield from _materializations(store, written, months, as_of, ltv, segments)
+    yield from _group_materializations(written, as_of, groups, migrations)
     yield from results
 
 
@@ -207,6 +271,35 @@ def _materializations(
             ),
             "top_clients": preview(
                 current.sort_values("ltv_rank")[["client_id", "name", "category", "ltv_tier", "ltv_usd"]]
+            ),
+        },
+    )
+
+
+def _group_materializations(written: dict[str, int], as_of: list[pd.Timestamp], groups, migrations):
+    """The latest month's groups (eligible ones first) and tier movements, for the UI."""
+    latest = max(as_of) if as_of else None
+    current = groups[groups["as_of_month"] == latest]
+    yield MaterializeResult(
+        asset_key="group_assessment",
+        metadata={
+            "dagster/row_count": written["group_assessment"],
+            "groups_latest_month": len(current),
+            "eligible_latest_month": int(current["group_vip_eligible"].sum()),
+            "groups": preview(
+                current.sort_values("group_ltv_rank")[
+                    ["group_id", "members", "group_ltv_usd", "criteria_met", "group_vip_eligible"]
+                ]
+            ),
+        },
+    )
+    moves = migrations[(migrations["as_of_month"] == latest) & (migrations["dimension"] == "ltv_tier")]
+    yield MaterializeResult(
+        asset_key="segment_migrations",
+        metadata={
+            "dagster/row_count": written["segment_migrations"],
+            "tier_moves_latest_month": preview(
+                moves[moves["from_value"] != moves["to_value"]][["from_value", "to_value", "clients", "ltv_usd"]]
             ),
         },
     )

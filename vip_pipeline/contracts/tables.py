@@ -236,6 +236,65 @@ CLIENT_SEGMENTS = TableContract(
         C("previous_ltv_tier", "str", "LTV tier in the previous complete month.", nullable=True),
         C("service_model", "str", "How the client is served today (vip, standard, mass)."),
         C("recommended_action", "str", "approach, watch, review, or NULL.", nullable=True),
+        C("group_id", "str", "The client's economic group (clients extract), NULL when not in a group.", nullable=True),
+        C(
+            "group_vip_eligible",
+            "bool",
+            "The client's group (≥ 2 active members) is VIP-eligible: the client counts as eligible for its "
+            "category and action.",
+        ),
+    ),
+)
+
+GROUP_ASSESSMENT = TableContract(
+    name="group_assessment",
+    description="Each economic group with at least 2 active clients, assessed like one client on its active members "
+    "(SPEC §1): group LTV and its rank, the 5 VIP criteria on the group, eligibility.",
+    primary_key=("group_id", "as_of_month"),
+    indexes=(("as_of_month", "group_vip_eligible"),),
+    partition_column="as_of_month",
+    columns=(
+        C("group_id", "str", "Economic group identifier."),
+        AS_OF,
+        C("members", "int", "Active clients of the group in the month."),
+        _money("group_ltv_usd", "Σ members' LTV (USD)."),
+        C("group_ltv_rank", "int", "Rank by group LTV among the month's groups, highest first, ties by group_id."),
+        C("products_used", "int", "Distinct products across all members' accounts open in the month."),
+        C("products_met", "bool", "Criterion 1 on the group: products_used ≥ 4."),
+        C("annual_sales_usd", "float", "Σ members' annual sales (NULL when no member reports any).", nullable=True),
+        _money("avg_monthly_settlement_turnover_usd", "Σ members' average monthly settlement turnover (trailing 12)."),
+        _money("export_12m_usd", "Σ members' exports over the trailing 12 months."),
+        _money("adb_usd", "Σ members' ADB (non-credit products) in the as-of month."),
+        C("scale_met", "bool", "Criterion 2 on the sums, same thresholds as for a client."),
+        C("monopoly_met", "bool", "Criterion 3: any member has the monopoly_position flag."),
+        C("strategic_met", "bool", "Criterion 4: any member has the strategic flag."),
+        C(
+            "turnover_growth",
+            "float",
+            "Members' summed settlement turnover, trailing 12 months vs the 12 before, −1; NULL with < 24 months "
+            "from the group's first month or no turnover before.",
+            nullable=True,
+        ),
+        C("growth_met", "bool", "Criterion 5 on the group: turnover_growth ≥ 25 %."),
+        C("criteria_met", "int", "Criteria met by the group (0–5)."),
+        C("group_vip_eligible", "bool", "criteria_met ≥ 3 and at least one member is not an individual."),
+    ),
+)
+
+SEGMENT_MIGRATIONS = TableContract(
+    name="segment_migrations",
+    description="Movement between LTV tiers and between categories since the previous complete month: clients and "
+    "their LTV per transition, `new` for clients not active then, `gone` for clients no longer active.",
+    primary_key=("as_of_month", "dimension", "from_value", "to_value"),
+    indexes=(("dimension", "as_of_month"),),
+    partition_column="as_of_month",
+    columns=(
+        AS_OF,
+        C("dimension", "str", "ltv_tier or category."),
+        C("from_value", "str", "Tier or category in the previous complete month, or new."),
+        C("to_value", "str", "Tier or category in the as-of month, or gone."),
+        C("clients", "int", "Clients that made this transition."),
+        _money("ltv_usd", "Their LTV as of the month (for gone: as of the previous month)."),
     ),
 )
 
@@ -320,6 +379,8 @@ TABLES: dict[str, TableContract] = {
         CLIENT_LTV,
         VIP_ASSESSMENT,
         CLIENT_SEGMENTS,
+        GROUP_ASSESSMENT,
+        SEGMENT_MIGRATIONS,
         REJECTED_ROWS,
         LOAD_AUDIT,
         SUPERSEDED_VALUES,

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from vip_pipeline.contracts.tables import CLIENT_LTV, CLIENT_SEGMENTS, VIP_ASSESSMENT
+from vip_pipeline.decisions.groups import assess_groups, group_key, member_group_flags
+from vip_pipeline.decisions.movements import segment_migrations_for
 from vip_pipeline.decisions.ltv import ltv_measures, ltv_tier, rank_by_ltv
 from vip_pipeline.decisions.panel import build_panel, month_index, sorted_panel
 from vip_pipeline.decisions.rules import DecisionRules
@@ -13,54 +16,9 @@ from vip_pipeline.decisions.segments import recommended_action, service_category
 from vip_pipeline.decisions.vip import vip_criteria, vip_measures
 from vip_pipeline.landing.inventory import month_end
 
-LTV_COLUMNS = [
-    "client_id",
-    "as_of_month",
-    "first_month",
-    "tenure_months",
-    "revenue_usd",
-    "cost_usd",
-    "ltv_usd",
-    "avg_monthly_margin_usd",
-    "margin_mean_12m_usd",
-    "margin_std_12m_usd",
-    "margin_cv",
-]
-VIP_COLUMNS = [
-    "client_id",
-    "as_of_month",
-    "client_type",
-    "products_used",
-    "products_met",
-    "annual_sales_usd",
-    "avg_monthly_settlement_turnover_usd",
-    "export_12m_usd",
-    "adb_usd",
-    "scale_met",
-    "monopoly_met",
-    "strategic_met",
-    "turnover_growth",
-    "growth_met",
-    "criteria_met",
-    "vip_eligible",
-]
-SEGMENT_COLUMNS = [
-    "client_id",
-    "as_of_month",
-    "name",
-    "client_type",
-    "related_party",
-    "category",
-    "ltv_tier",
-    "ltv_usd",
-    "ltv_rank",
-    "criteria_met",
-    "vip_eligible",
-    "previous_category",
-    "previous_ltv_tier",
-    "service_model",
-    "recommended_action",
-]
+LTV_COLUMNS = CLIENT_LTV.column_names
+VIP_COLUMNS = VIP_ASSESSMENT.column_names
+SEGMENT_COLUMNS = CLIENT_SEGMENTS.column_names
 
 
 @dataclass(frozen=True)
@@ -68,6 +26,8 @@ class Decisions:
     client_ltv: pd.DataFrame
     vip_assessment: pd.DataFrame
     client_segments: pd.DataFrame
+    group_assessment: pd.DataFrame
+    segment_migrations: pd.DataFrame  # for the as-of months whose previous complete month is in the pass
 
 
 def active_clients(clients: pd.DataFrame, as_of_months: list[pd.Timestamp]) -> pd.DataFrame:
@@ -125,6 +85,9 @@ def assess_panel(
     else:
         frame = frame.assign(first_midx=float("nan"), tenure_months=0)
     zero = [
+        "product_mask",
+        "settlement_12m_usd",
+        "settlement_prev_12m_usd",
         "tenure_months",
         "revenue_usd",
         "cost_usd",
@@ -140,7 +103,7 @@ def assess_panel(
     for column in ("margin_mean_12m_usd", "margin_std_12m_usd", "margin_cv", "turnover_growth"):
         frame[column] = frame[column].astype("float64") if column in frame else float("nan")
     frame["tenure_months"] = frame["tenure_months"].astype("int64")
-    frame["products_used"] = frame["products_used"].astype("int64")
+    frame[["products_used", "product_mask"]] = frame[["products_used", "product_mask"]].astype("int64")
     first = frame["first_midx"].astype("float64")
     frame["first_month"] = (
         pd.to_datetime({"year": first // 12, "month": first % 12 + 1, "day": 1}, errors="coerce")
@@ -151,8 +114,17 @@ def assess_panel(
     frame["ltv_rank"] = rank_by_ltv(frame).astype("int64")
     frame["ltv_tier"] = ltv_tier(frame, rules)
     frame = pd.concat([frame, vip_criteria(frame, rules)], axis=1)
+    frame["group_id"] = group_key(frame["group_id"]) if "group_id" in frame else None
+    groups = assess_groups(frame, rules)
+    frame["group_vip_eligible"] = member_group_flags(frame, groups)
     frame["category"] = service_category(frame, rules)
     frame["recommended_action"] = recommended_action(frame, rules)
     frame = _with_previous(frame, as_of_months)
     frame = frame.sort_values(["as_of_month", "client_id"], kind="stable").reset_index(drop=True)
-    return Decisions(frame[LTV_COLUMNS].copy(), frame[VIP_COLUMNS].copy(), frame[SEGMENT_COLUMNS].copy())
+    return Decisions(
+        frame[LTV_COLUMNS].copy(),
+        frame[VIP_COLUMNS].copy(),
+        frame[SEGMENT_COLUMNS].copy(),
+        groups,
+        segment_migrations_for(frame, as_of_months),
+    )

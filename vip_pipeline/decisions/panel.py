@@ -12,7 +12,7 @@ from __future__ import annotations
 import pandas as pd
 
 FLOW_COLUMNS = ["revenue_usd", "cost_usd", "margin_usd", "settlement_turnover_usd", "export_usd"]
-MONTH_COLUMNS = [*FLOW_COLUMNS, "adb_usd", "products_used"]
+MONTH_COLUMNS = [*FLOW_COLUMNS, "adb_usd", "products_used", "product_mask"]
 RUNNING_COLUMNS = ["revenue_cum_usd", "cost_cum_usd", "ltv_usd"]
 PANEL_COLUMNS = ["client_id", "month", "midx", "first_midx", "tenure_months", *MONTH_COLUMNS, *RUNNING_COLUMNS]
 
@@ -32,11 +32,11 @@ def next_panel(previous: pd.DataFrame | None, metrics: pd.DataFrame, month: pd.T
         if previous is not None and len(previous)
         else pd.DataFrame({"client_id": pd.Series(dtype=object), "first_midx": pd.Series(dtype="int64")})
     )
-    current = metrics[["client_id", *MONTH_COLUMNS]] if len(metrics) else metrics.reindex(columns=["client_id"])
+    current = metrics.reindex(columns=["client_id", *MONTH_COLUMNS])
     panel = carried.merge(current, on="client_id", how="outer", sort=True)
     for column in MONTH_COLUMNS:
         panel[column] = panel[column].astype("float64").fillna(0.0) if column in panel else 0.0
-    panel["products_used"] = panel["products_used"].astype("int64")
+    panel[["products_used", "product_mask"]] = panel[["products_used", "product_mask"]].astype("int64")
     panel["first_midx"] = panel["first_midx"].fillna(midx).astype("int64")
     panel["month"] = month
     panel["midx"] = midx

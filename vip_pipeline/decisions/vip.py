@@ -25,6 +25,9 @@ def vip_measures(panel: pd.DataFrame, rules: DecisionRules) -> pd.DataFrame:
             "export_12m_usd": trailing_sum(panel, "export_usd", w),
             "adb_usd": panel["adb_usd"],
             "turnover_growth": (last / before - 1).where(enough),
+            "settlement_12m_usd": last,  # the groups sum these over their members
+            "settlement_prev_12m_usd": before,
+            "product_mask": panel["product_mask"],
         }
     )
 

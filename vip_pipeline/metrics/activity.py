@@ -8,6 +8,7 @@ from datetime import date
 import pandas as pd
 
 from vip_pipeline.contracts.extracts import CREDIT_PRODUCTS
+from vip_pipeline.decisions.groups import product_masks
 from vip_pipeline.landing.inventory import month_end
 from vip_pipeline.metrics.balances import average_daily_balance, daily_balances
 from vip_pipeline.metrics.fx import rates_for, to_usd
@@ -114,8 +115,9 @@ def client_metrics(
         )
         .reset_index()
     )
+    masks = product_masks(activity, ["client_id"]).reset_index()  # which products, for the economic groups
     flows = client_flows(txns, accounts)
-    out = per_client.merge(flows, on="client_id", how="left")
+    out = per_client.merge(masks, on="client_id", how="left").merge(flows, on="client_id", how="left")
     out[["settlement_turnover_usd", "export_usd"]] = out[["settlement_turnover_usd", "export_usd"]].fillna(0.0)
     out["margin_source"] = "modelled"
     if client_pnl is not None and len(client_pnl):

@@ -25,13 +25,18 @@ VIEWS = {
     ),
     "vip_prospects": (
         "SELECT s.client_id, s.as_of_month, s.name, s.client_type, s.category, s.ltv_tier, s.ltv_usd, s.ltv_rank,"
-        " s.service_model, s.recommended_action, v.criteria_met, v.products_used, v.products_met, v.scale_met,"
+        " s.service_model, s.recommended_action, s.group_id, s.group_vip_eligible,"
+        " s.group_vip_eligible AND NOT v.vip_eligible AS eligible_through_group,"
+        " v.criteria_met, v.products_used, v.products_met, v.scale_met,"
         " v.monopoly_met, v.strategic_met, v.growth_met, v.avg_monthly_settlement_turnover_usd, v.export_12m_usd,"
         " v.adb_usd, v.annual_sales_usd, v.turnover_growth"
         " FROM client_segments s JOIN vip_assessment v"
         " ON v.client_id = s.client_id AND v.as_of_month = s.as_of_month"
         " WHERE s.as_of_month = (SELECT MAX(as_of_month) FROM client_segments)"
         " AND s.recommended_action IN ('approach', 'watch')"
+    ),
+    "segment_migrations_current": (
+        "SELECT * FROM segment_migrations WHERE as_of_month = (SELECT MAX(as_of_month) FROM segment_migrations)"
     ),
 }
 
