@@ -73,7 +73,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from vip_pipeline.bench import run_benchmark
 
-    return run_benchmark(args.dir, clients=args.clients, workers=args.workers, progress=_print)
+    return run_benchmark(args.dir, clients=args.clients, progress=_print)
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
@@ -150,7 +150,6 @@ def main(argv: list[str] | None = None) -> int:
     b = sub.add_parser("bench", help="benchmark on the bank-M dataset (generated once, cached)")
     b.add_argument("--dir", default="bench", type=Path, help="cache and work directory (default ./bench)")
     b.add_argument("--clients", type=int, default=5000)
-    b.add_argument("--workers", type=int, default=1)
     b.set_defaults(func=cmd_bench)
 
     s = sub.add_parser("summary", help="print row counts and the current segment distribution")

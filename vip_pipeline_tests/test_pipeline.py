@@ -20,7 +20,7 @@ from vip_pipeline_tests.tiny_bank import FILES, write_tiny_bank
 
 PUBLISHED = ["monthly_account_activity", "monthly_client_metrics", "client_ltv", "vip_assessment", "client_segments"]
 MONTHLY_METRICS = ["balance_state", "monthly_account_activity", "monthly_client_metrics"]
-DECISIONS = ["client_ltv", "vip_assessment", "client_segments"]
+DECISIONS = ["client_ltv", "vip_assessment", "client_segments", "group_assessment", "segment_migrations"]
 
 
 def run(tmp_path, url, files=None):

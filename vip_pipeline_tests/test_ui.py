@@ -24,13 +24,14 @@ from vip_pipeline_tests.ui_support import (
 )
 
 ASSETS = {"clients", "accounts", "fx_rates", "transactions", "balances", "client_pnl", "balance_state",
-          "monthly_account_activity", "monthly_client_metrics", "client_ltv", "vip_assessment", "client_segments"}
+          "monthly_account_activity", "monthly_client_metrics", "client_panel", "client_ltv", "vip_assessment",
+          "client_segments", "group_assessment", "segment_migrations"}
 BLOCKING_CHECKS = {
     ("transactions", "rows_reconcile"), ("transactions", "no_refused_file"),
     ("clients", "rows_reconcile"), ("accounts", "no_refused_file"),
     ("monthly_account_activity", "adb_within_daily_range"), ("monthly_account_activity", "fx_coverage"),
     ("monthly_client_metrics", "reconciles_with_accounts"),
-    ("client_ltv", "ltv_equals_sum_of_margins"), ("vip_assessment", "unique_key"),
+    ("client_panel", "ltv_carries_forward"), ("client_ltv", "ltv_matches_panel"), ("vip_assessment", "unique_key"),
     ("client_segments", "one_tier_and_category"),
 }
 DOCS_IMAGE = REPO_ROOT / "docs" / "img" / "asset-graph.png"
@@ -61,7 +62,11 @@ REPOSITORY = """
     sensors { name minIntervalSeconds description targets { pipelineName } }
 } } ... on PythonError { message } } }"""
 
-RUNS = """{ runsOrError { __typename ... on Runs { results { runId status } } ... on PythonError { message } } }"""
+RUNS = """{ runsOrError { __typename ... on Runs { results { runId status jobName tags { key value } } }
+            ... on PythonError { message } } }"""
+STALE = """
+query ($keys: [AssetKeyInput!], $partitions: [String!]) {
+  assetNodes(assetKeys: $keys) { assetKey { path } staleStatusByPartition(partitions: $partitions) } }"""
 
 
 def _cli(env: dict[str, str], *args: str) -> None:
@@ -116,6 +121,11 @@ def test_ui_shows_assets_checks_schedule_sensor_and_job(webserver, asset_nodes):
     runs = webserver.graphql(RUNS)["runsOrError"]
     assert runs["__typename"] == "Runs" and runs["results"]
     assert {r["status"] for r in runs["results"]} == {"SUCCESS"}
+    # the CLI's load is one named run of the job, tagged with its trigger and its range of months
+    (load,) = runs["results"]
+    tags = {t["key"]: t["value"] for t in load["tags"]}
+    assert load["jobName"] == "refresh_month" and tags["vip_pipeline/trigger"] == "cli"
+    assert tags["dagster/asset_partition_range_start"] < tags["dagster/asset_partition_range_end"]
 
     data = webserver.graphql(REPOSITORY)["repositoriesOrError"]
     assert data["__typename"] == "RepositoryConnection", data
@@ -242,3 +252,50 @@ def test_manual_materialisation_from_the_ui(webserver):
             break
         time.sleep(1)
     assert status == "SUCCESS", f"run {run_id} ended {status}\n{webserver.log_tail()}"
+
+
+def _launch(webserver, month: str, assets: list[str] | None = None) -> str:
+    """Launch refresh_month for a month through the webserver (as the UI's Materialize does); wait for success."""
+    repo = webserver.graphql(REPOSITORY)["repositoriesOrError"]["nodes"][0]
+    selector = {"repositoryLocationName": repo["location"]["name"], "repositoryName": repo["name"],
+                "jobName": "refresh_month"}
+    if assets:
+        selector["assetSelection"] = [{"path": [a]} for a in assets]
+    params = {"selector": selector, "executionMetadata": {"tags": [{"key": "dagster/partition", "value": month}]}}
+    launched = webserver.graphql(LAUNCH, {"params": params})["launchRun"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    run_id = launched["run"]["runId"]
+    status, deadline = None, time.monotonic() + 240
+    while time.monotonic() < deadline:
+        status = webserver.graphql(RUN_STATUS, {"id": run_id})["runOrError"]["status"]
+        if status in ("SUCCESS", "FAILURE", "CANCELED"):
+            break
+        time.sleep(1)
+    assert status == "SUCCESS", f"run {run_id} ended {status}\n{webserver.log_tail()}"
+    return run_id
+
+
+def test_a_corrected_month_shows_stale_until_the_cascade_recomputes_it(webserver):
+    """A re-delivered balances file of the first month, its extract re-materialised alone: the month's metrics
+    show "upstream changed" (STALE) in the UI; after the cascade (`vip-pipeline run --month`) they are FRESH."""
+    landing = Path(webserver.env["VIP_LANDING_DIR"])
+    first = scan_landing(landing).months[0]
+    month = f"{first:%Y-%m-01}"
+    path = scan_landing(landing).for_month("balances", first)[0].path
+    lines = path.read_text().splitlines()
+    account, day, value = lines[1].split(",")
+    lines[1] = f"{account},{day},{float(value) + 1000:.2f}"
+    path.write_text("\n".join(lines) + "\n")
+
+    keys = [{"path": ["monthly_account_activity"]}, {"path": ["balance_state"]}]
+
+    def status() -> dict[str, str]:
+        nodes = webserver.graphql(STALE, {"keys": keys, "partitions": [month]})["assetNodes"]
+        return {n["assetKey"]["path"][0]: n["staleStatusByPartition"][0] for n in nodes}
+
+    assert status() == {"monthly_account_activity": "FRESH", "balance_state": "FRESH"}
+    _launch(webserver, month, ["balances"])
+    assert status() == {"monthly_account_activity": "STALE", "balance_state": "STALE"}
+    _cli(webserver.env, "run", "--quiet", "--month", first.strftime("%Y-%m"))
+    assert status() == {"monthly_account_activity": "FRESH", "balance_state": "FRESH"}
+

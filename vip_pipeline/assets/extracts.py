@@ -5,6 +5,7 @@ client P&L are monthly partitions; a run over a range of months validates them i
 and a month whose files and references did not change since it was staged is not validated again.
 """
 
+import hashlib
 from dataclasses import asdict
 from datetime import date
 
@@ -241,6 +242,7 @@ def monthly_extract(contract: ExtractContract, reference: str):
                 files=[f.signature() for f in files],
                 reference=frame_digest(_as_seen(reference, known, month)),
                 settings=asdict(settings),
+                warehouse=hashlib.sha1(warehouse.warehouse.url.encode()).hexdigest(),  # where the load is recorded
             )
             if store.fingerprint(contract.name, key) == inputs:
                 unchanged.append(key[:7])
