@@ -22,6 +22,7 @@ from vip_pipeline.definitions import all_assets, build_resources
 from vip_pipeline.jobs import range_tags, refresh_month, refresh_range
 from vip_pipeline.landing.inventory import scan_landing
 from vip_pipeline.partitions import first_month
+from vip_pipeline.contracts.tables import TABLES
 from vip_pipeline.storage.warehouse import Warehouse
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}  # the CLI prints its own progress
@@ -110,20 +111,18 @@ def summarise(database_url: str) -> str:
     wh = Warehouse(database_url)
     wh.ensure_schema()
     lines = ["Published tables:"]
-    for name in (
-        "monthly_account_activity",
-        "monthly_client_metrics",
-        "client_ltv",
-        "vip_assessment",
-        "client_segments",
-        "rejected_rows",
-        "load_audit",
-        "superseded_values",
-    ):
+    for name in TABLES:
         lines.append(f"  {name:<26} {wh.count(name):>10,} rows")
     with wh.engine.connect() as conn:
         current = pd.read_sql(sa.text("SELECT * FROM client_segments_current"), conn)
-        prospects = pd.read_sql(sa.text("SELECT recommended_action FROM vip_prospects"), conn)
+        prospects = pd.read_sql(sa.text("SELECT recommended_action, eligible_through_group FROM vip_prospects"), conn)
+        groups = pd.read_sql(
+            sa.text(
+                "SELECT group_vip_eligible FROM group_assessment "
+                "WHERE as_of_month = (SELECT MAX(as_of_month) FROM client_segments)"
+            ),
+            conn,
+        )
         rejected = pd.read_sql(sa.select(wh.tables["rejected_rows"].c.extract, wh.tables["rejected_rows"].c.rule), conn)
     if len(current):
         lines.append(
@@ -137,6 +136,11 @@ def summarise(database_url: str) -> str:
             "  actions: "
             + ", ".join(f"{k} {v}" for k, v in actions.items())
             + f"  (vip_prospects view: {len(prospects)} rows)"
+        )
+        through = int(prospects["eligible_through_group"].astype(bool).sum())
+        lines.append(
+            f"  economic groups: {len(groups)} assessed, {int(groups['group_vip_eligible'].astype(bool).sum())} "
+            f"VIP-eligible; {through} prospect(s) eligible only through their group"
         )
     if len(rejected):
         lines.append(f"\nRejected rows: {len(rejected)}")

@@ -179,3 +179,41 @@ def test_month_by_month_runs_publish_the_same_tables_as_one_range_run(tmp_path):
     one, two = snapshot(ranged), snapshot(monthly)
     for table in PUBLISHED:
         pd.testing.assert_frame_equal(one[table], two[table], obj=table)
+
+
+def test_clients_without_group_id_publish_no_groups(tmp_path, sqlite_url):
+    """The tiny bank's clients file has no group_id column (files from before groups): it loads, no client is in a
+    group, no group is assessed, and the categories are the clients' own (c1 is not eligible alone)."""
+    assert "group_id" not in FILES["clients_2024-03-31.csv"].splitlines()[0]
+    run(tmp_path, sqlite_url)
+    wh = Warehouse(sqlite_url)
+    segments = wh.read("client_segments")
+    assert segments["group_id"].isna().all() and not segments["group_vip_eligible"].any()
+    assert wh.count("group_assessment") == 0
+    assert set(segments["category"]) == {"corporate", "mass"}
+
+
+def test_a_group_vip_only_together_is_published_with_its_members(tmp_path, sqlite_url):
+    """The tiny bank's two clients put in one group G, c2 marked strategic. Alone, c1 meets 2 criteria (scale:
+    sales 6M > 5M; monopoly) and c2 meets 1 (strategic): neither is eligible. The group: products current +
+    deposit = 2 (no), scale on Σ sales 6M (yes), monopoly (c1), strategic (c2), growth (< 24 months: no) = 3 →
+    VIP-eligible. Both members become category vip; c1 (served standard) gets approach; c2 is served as VIP and
+    eligible through its group, so no review."""
+    files = dict(FILES)
+    header, c1, c2 = files["clients_2024-03-31.csv"].splitlines()
+    c2 = c2.replace(",false,false,vip", ",false,true,vip")  # monopoly_position false, strategic true
+    files["clients_2024-03-31.csv"] = "\n".join([header + ",group_id", c1 + ",G", c2 + ",G"]) + "\n"
+    run(tmp_path, sqlite_url, files)
+    wh = Warehouse(sqlite_url)
+    march = pd.Timestamp("2024-03-01")
+    group = wh.read("group_assessment").set_index(["group_id", "as_of_month"]).loc[("G", march)]
+    assert (group["members"], group["products_used"], group["criteria_met"]) == (2, 2, 3)
+    assert bool(group["scale_met"]) and bool(group["monopoly_met"]) and bool(group["strategic_met"])
+    assert bool(group["group_vip_eligible"]) and not bool(group["growth_met"])
+    vip = wh.read("vip_assessment").set_index(["client_id", "as_of_month"])
+    assert (vip.loc[("c1", march), "criteria_met"], vip.loc[("c2", march), "criteria_met"]) == (2, 1)
+    segments = wh.read("client_segments").set_index(["client_id", "as_of_month"])
+    for client, action in (("c1", "approach"), ("c2", None)):
+        row = segments.loc[(client, march)]
+        assert (row["group_id"], bool(row["group_vip_eligible"]), bool(row["vip_eligible"])) == ("G", True, False)
+        assert (row["category"], row["recommended_action"]) == ("vip", action)

@@ -23,7 +23,7 @@ from dagster import (
 
 from vip_pipeline import checks
 from vip_pipeline.assets.metadata import check_results, failed_checks, preview, table_spec
-from vip_pipeline.assets.pyramid import as_markdown, pyramid_png
+from vip_pipeline.assets.pyramid import as_markdown, migrations_png, pyramid_png
 from vip_pipeline.constants import DECISIONS
 from vip_pipeline.contracts.tables import (
     CLIENT_LTV,
@@ -194,7 +194,7 @@ def client_decisions(
         written = wh.replace_partitions(tables, months)
         timed.rows = sum(written.values())
     report(f"  ✓ decisions                {len(as_of):>4} complete month(s) decided")
-    yield from _materializations(store, written, months, as_of, ltv, segments)
+    yield from _materializations(written, months, as_of, ltv, segments, migrations)
     yield from _group_materializations(written, as_of, groups, migrations)
     yield from results
 
@@ -218,14 +218,14 @@ def read_panel_window(store, inventory, months: list[pd.Timestamp], as_of: list[
 
 
 def _materializations(
-    store,
     written: dict[str, int],
     months: list[pd.Timestamp],
     as_of: list[pd.Timestamp],
     ltv: pd.DataFrame,
     segments: pd.DataFrame,
+    migrations: pd.DataFrame,
 ):
-    """What the UI shows: counts, the period, top clients, distributions and the pyramid picture."""
+    """What the UI shows: counts, the period, top clients, distributions, the pyramid and the tier movements."""
     period = (
         f"{as_of[0]:%Y-%m} … {as_of[-1]:%Y-%m}"
         if as_of
@@ -255,9 +255,11 @@ def _materializations(
     )
     picture = {}
     if len(current):
-        png = pyramid_png(current, f"{latest:%Y-%m}")
-        path = store.write_bytes(f"reports/ltv_pyramid_{latest:%Y-%m}.png", png)
-        picture = {"ltv_pyramid": MetadataValue.md(as_markdown(png)), "ltv_pyramid_png": MetadataValue.path(str(path))}
+        picture["ltv_pyramid"] = MetadataValue.md(as_markdown(pyramid_png(current, f"{latest:%Y-%m}")))
+    moves = migrations[migrations["as_of_month"] == latest]
+    if len(moves):
+        png = migrations_png(moves, f"{latest:%Y-%m}")
+        picture["ltv_tier_migrations"] = MetadataValue.md(as_markdown(png, "Movement between LTV tiers"))
     yield MaterializeResult(
         asset_key="client_segments",
         metadata={

@@ -1,4 +1,5 @@
-"""A picture of the LTV pyramid (PNG) for the segments materialisation."""
+"""Pictures for the segments materialisation (PNG, shown inline in the UI): the LTV pyramid and the movement
+between tiers since the previous month."""
 
 from __future__ import annotations
 
@@ -42,5 +43,35 @@ def pyramid_png(segments: pd.DataFrame, as_of: str) -> bytes:
     return buffer.getvalue()
 
 
-def as_markdown(png: bytes) -> str:
-    return f"![LTV pyramid](data:image/png;base64,{base64.b64encode(png).decode()})"
+TIER_ORDER = ["new", "most_valuable", "strategic", "workhorse", "ballast", "gone"]
+
+
+def migrations_png(migrations: pd.DataFrame, as_of: str) -> bytes:
+    """Tier → tier matrix of one month's segment_migrations (clients per cell; the diagonal stayed put)."""
+    tiers = migrations[migrations["dimension"] == "ltv_tier"]
+    matrix = (
+        tiers.pivot_table(index="from_value", columns="to_value", values="clients", aggfunc="sum", fill_value=0)
+        .reindex(index=[t for t in TIER_ORDER if t != "gone"], columns=[t for t in TIER_ORDER if t != "new"])
+        .fillna(0)
+        .astype(int)
+    )
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    ax.imshow(matrix.to_numpy(), cmap="Greens")
+    ax.set_xticks(range(len(matrix.columns)), [c.replace("_", " ") for c in matrix.columns], rotation=30)
+    ax.set_yticks(range(len(matrix.index)), [i.replace("_", " ") for i in matrix.index])
+    darkest = max(int(matrix.to_numpy().max()), 1)
+    for (row, col), n in pd.DataFrame(matrix.to_numpy()).stack().items():
+        if n:
+            colour = "white" if n > 0.6 * darkest else "black"
+            ax.text(col, row, str(n), ha="center", va="center", fontsize=9, color=colour)
+    ax.set_xlabel(f"tier as of {as_of}")
+    ax.set_ylabel("tier the month before")
+    ax.set_title(f"Movement between LTV tiers, {as_of}")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def as_markdown(png: bytes, title: str = "LTV pyramid") -> str:
+    return f"![{title}](data:image/png;base64,{base64.b64encode(png).decode()})"
