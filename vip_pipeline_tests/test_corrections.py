@@ -70,7 +70,7 @@ class Bank:
         run_pipeline(str(self.landing), self.scratch_url, str(self.root / "scratch-staging"), **QUIET)
         refreshed, scratch = self.tables(), self.tables(self.scratch_url)
         for table in KEYS:
-            pd.testing.assert_frame_equal(refreshed[table], scratch[table], obj=table)
+            pd.testing.assert_frame_equal(refreshed[table], scratch[table], check_exact=True, obj=table)
         return refreshed
 
     def deliver(self, name: str, frame: pd.DataFrame) -> Path:

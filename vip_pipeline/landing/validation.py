@@ -311,8 +311,13 @@ def _validate(
     rejected = rejected.sort_values(["source_file", "row_number"], kind="stable").reset_index(drop=True)
 
     superseded = _superseded(contract, rows, duplicates, raw_columns)
-    accepted = typed.drop(index=reasons.index.union(duplicates.superseded_by.index)).assign(source_file=rows[FILE])
-    accepted = accepted.reset_index(drop=True)
+    kept = rows.index.difference(reasons.index.union(duplicates.superseded_by.index))
+    # accepted rows in period order (file period, name, row), whatever the delivery order: sums do not
+    # depend on when a file arrived
+    period_order = {f.name: i for i, f in enumerate(sorted(files))}
+    order = pd.DataFrame({"file": rows.loc[kept, FILE].map(period_order), "row": rows.loc[kept, ROW]})
+    kept = order.sort_values(["file", "row"], kind="stable").index
+    accepted = typed.loc[kept].assign(source_file=rows.loc[kept, FILE]).reset_index(drop=True)
 
     audit = _audit(contract.name, files, raws, rejected, refusals, extras_of, settings, superseded)
     refused = [f"{a.source_file}: {a.note}" for a in audit.itertuples() if a.status == "refused"]
