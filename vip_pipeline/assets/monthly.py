@@ -7,6 +7,7 @@ rules) did not change since it was published is left as it is: that is where a c
 
 import hashlib
 from datetime import date
+from functools import cached_property
 
 import pandas as pd
 from dagster import (
@@ -123,17 +124,30 @@ class MonthInputs:
                 description=f"validated {', '.join(missing)} for {key[:7]} missing in staging; "
                 "materialise the extracts first",
             )
-        self.balances, self.txns, self.pnl = (
-            store.read(name, key) for name in ("balances", "transactions", "client_pnl")
-        )
+        self.store = store
         self.extract_fingerprints = [store.fingerprint(name, key) for name in EXTRACTS_OF_A_MONTH]
         self.accounts, self.fx = accounts, fx
 
+    @cached_property
+    def balances(self) -> pd.DataFrame:
+        return self.store.read("balances", self.key)
+
+    @cached_property
+    def txns(self) -> pd.DataFrame:
+        return self.store.read("transactions", self.key)
+
+    @cached_property
+    def pnl(self) -> pd.DataFrame:
+        return self.store.read("client_pnl", self.key)
+
     def period(self, inventory: Inventory) -> MonthPeriod:
+        """The month's period; only a month still in progress reads its rows (for its latest day)."""
         month = date.fromisoformat(self.key)
-        return MonthPeriod.of(
-            month, inventory.is_complete(month), _latest_day(month, inventory, self.balances, self.txns)
-        )
+        if inventory.is_complete(month) or inventory.has_data_after(month):
+            return MonthPeriod.of(month, inventory.is_complete(month), month_end(month))
+        days = pd.concat([self.balances["balance_date"], self.txns["booking_date"]])
+        latest = days.max().date() if len(days) and pd.notna(days.max()) else None
+        return MonthPeriod.of(month, False, latest)
 
     def fingerprint(
         self, opening: pd.DataFrame | None, period: MonthPeriod, rules: MetricRulesResource, db: str
@@ -279,14 +293,6 @@ def combine(months: list[list[tuple[str, str, tuple[bool, dict]]]]) -> list[Asse
 
 def _check_names() -> list[tuple[str, str]]:
     return [(spec.asset_key.to_user_string(), spec.name) for spec in MONTHLY_CHECKS]
-
-
-def _latest_day(month: date, inventory: Inventory, balances: pd.DataFrame, txns: pd.DataFrame) -> date | None:
-    """The latest booking or balance day in the month's data, when the month is still in progress."""
-    if inventory.is_complete(month) or inventory.has_data_after(month):
-        return month_end(month)
-    days = pd.concat([balances["balance_date"], txns["booking_date"]])
-    return days.max().date() if len(days) and pd.notna(days.max()) else None
 
 
 PANEL_CHECK = AssetCheckSpec(
