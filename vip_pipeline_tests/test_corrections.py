@@ -231,3 +231,22 @@ def test_sensor_requests_the_whole_cascade_and_its_runs_refresh_it(bank, tmp_pat
     after = b.assert_equals_a_run_from_scratch()
     assert not ltv_of(after, "2026-09-01").equals(ltv_of(before, "2026-09-01"))
     instance.dispose()
+
+
+def test_a_file_removed_from_the_landing_directory_is_withdrawn(bank, tmp_path, sqlite_url):
+    """A daily transactions file of September is taken out of the landing directory after the load: the refresh
+    publishes what a run from scratch over the remaining files publishes, and its values are recorded as
+    withdrawn (old values kept, no new ones)."""
+    b = Bank(bank, tmp_path, sqlite_url)
+    b.load()
+    gone = "transactions_2026-09-15.csv"
+    rows = b.read(gone)
+    assert len(rows) > 0
+    (b.landing / gone).unlink()
+    b.load([date(2026, 9, 1)])
+    after = b.assert_equals_a_run_from_scratch()
+    withdrawn = Warehouse(sqlite_url).read("superseded_values")
+    assert set(withdrawn["kind"]) == {"withdrawn"} and set(withdrawn["old_source_file"]) == {gone}
+    assert len(withdrawn) == len(rows) and withdrawn["new_record"].isna().all()
+    # the load audit and rejected rows describe the files landed now, as a run from scratch does
+    assert gone not in set(after["load_audit"]["source_file"])

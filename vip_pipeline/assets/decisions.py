@@ -22,7 +22,7 @@ from dagster import (
 )
 
 from vip_pipeline import checks
-from vip_pipeline.assets.metadata import check_results, failed_checks, preview, table_spec
+from vip_pipeline.assets.metadata import check_results, failed_checks, per_month, preview, table_spec
 from vip_pipeline.assets.pyramid import as_markdown, migrations_png, pyramid_png
 from vip_pipeline.constants import DECISIONS
 from vip_pipeline.contracts.tables import (
@@ -112,10 +112,50 @@ def distribution(frame: pd.DataFrame, column: str) -> dict[str, int]:
     retry_policy=DATABASE_RETRY,
     check_specs=DECISION_CHECKS,
     specs=[
-        table_spec(CLIENT_LTV, DECISIONS, [PANEL_WINDOW, "clients"], freshness_policy=NIGHTLY_FRESHNESS),
-        table_spec(VIP_ASSESSMENT, DECISIONS, [PANEL_WINDOW, "clients"], freshness_policy=NIGHTLY_FRESHNESS),
-        table_spec(CLIENT_SEGMENTS, DECISIONS, ["client_ltv", "vip_assessment"], freshness_policy=NIGHTLY_FRESHNESS),
-        table_spec(GROUP_ASSESSMENT, DECISIONS, [PANEL_WINDOW, "clients"], freshness_policy=NIGHTLY_FRESHNESS),
+        table_spec(
+            CLIENT_LTV,
+            DECISIONS,
+            [PANEL_WINDOW, "clients"],
+            lineage={
+                "ltv_usd": [("client_panel", "ltv_usd")],
+                "tenure_months": [("client_panel", "tenure_months")],
+                "margin_cv": [("client_panel", "margin_usd")],
+            },
+            freshness_policy=NIGHTLY_FRESHNESS,
+        ),
+        table_spec(
+            VIP_ASSESSMENT,
+            DECISIONS,
+            [PANEL_WINDOW, "clients"],
+            lineage={
+                "avg_monthly_settlement_turnover_usd": [("client_panel", "settlement_turnover_usd")],
+                "turnover_growth": [("client_panel", "settlement_turnover_usd")],
+                "annual_sales_usd": [("clients", "annual_sales_usd")],
+                "monopoly_met": [("clients", "monopoly_position")],
+                "strategic_met": [("clients", "strategic")],
+            },
+            freshness_policy=NIGHTLY_FRESHNESS,
+        ),
+        table_spec(
+            CLIENT_SEGMENTS,
+            DECISIONS,
+            ["client_ltv", "vip_assessment"],
+            lineage={
+                "ltv_usd": [("client_ltv", "ltv_usd")],
+                "criteria_met": [("vip_assessment", "criteria_met")],
+                "vip_eligible": [("vip_assessment", "vip_eligible")],
+                "group_id": [("clients", "group_id")],
+                "service_model": [("clients", "service_model")],
+            },
+            freshness_policy=NIGHTLY_FRESHNESS,
+        ),
+        table_spec(
+            GROUP_ASSESSMENT,
+            DECISIONS,
+            [PANEL_WINDOW, "clients"],
+            lineage={"group_ltv_usd": [("client_panel", "ltv_usd")], "group_id": [("clients", "group_id")]},
+            freshness_policy=NIGHTLY_FRESHNESS,
+        ),
         table_spec(
             SEGMENT_MIGRATIONS,
             DECISIONS,
@@ -194,6 +234,16 @@ def client_decisions(
         written = wh.replace_partitions(tables, months)
         timed.rows = sum(written.values())
     report(f"  ✓ decisions                {len(as_of):>4} complete month(s) decided")
+    for name, frame in tables.items():
+        rows = frame["as_of_month"].value_counts()
+        for month in months:
+            status = "decided" if month in as_of else "in progress: decided once the month is complete"
+            per_month(
+                context,
+                name,
+                partition_key(month.date()),
+                {"dagster/row_count": int(rows.get(month, 0)), "status": status},
+            )
     yield from _materializations(written, months, as_of, ltv, segments, migrations)
     yield from _group_materializations(written, as_of, groups, migrations)
     yield from results
@@ -236,7 +286,7 @@ def _materializations(
     yield MaterializeResult(
         asset_key="client_ltv",
         metadata={
-            "dagster/row_count": written["client_ltv"],
+            "rows_written_by_the_run": written["client_ltv"],
             "as_of_months": period,
             "top_clients": preview(
                 ltv[ltv["as_of_month"] == latest].nlargest(10, "ltv_usd")[
@@ -248,7 +298,7 @@ def _materializations(
     yield MaterializeResult(
         asset_key="vip_assessment",
         metadata={
-            "dagster/row_count": written["vip_assessment"],
+            "rows_written_by_the_run": written["vip_assessment"],
             "as_of_months": period,
             "eligible_latest_month": int(current["vip_eligible"].sum()),
         },
@@ -264,7 +314,7 @@ def _materializations(
         asset_key="client_segments",
         metadata={
             **picture,
-            "dagster/row_count": written["client_segments"],
+            "rows_written_by_the_run": written["client_segments"],
             "as_of_months": period,
             "category_distribution": MetadataValue.json(distribution(current, "category")),
             "ltv_tier_distribution": MetadataValue.json(distribution(current, "ltv_tier")),
@@ -285,7 +335,7 @@ def _group_materializations(written: dict[str, int], as_of: list[pd.Timestamp], 
     yield MaterializeResult(
         asset_key="group_assessment",
         metadata={
-            "dagster/row_count": written["group_assessment"],
+            "rows_written_by_the_run": written["group_assessment"],
             "groups_latest_month": len(current),
             "eligible_latest_month": int(current["group_vip_eligible"].sum()),
             "groups": preview(
@@ -299,7 +349,7 @@ def _group_materializations(written: dict[str, int], as_of: list[pd.Timestamp], 
     yield MaterializeResult(
         asset_key="segment_migrations",
         metadata={
-            "dagster/row_count": written["segment_migrations"],
+            "rows_written_by_the_run": written["segment_migrations"],
             "tier_moves_latest_month": preview(
                 moves[moves["from_value"] != moves["to_value"]][["from_value", "to_value", "clients", "ltv_usd"]]
             ),

@@ -8,6 +8,7 @@ and a month whose files and references did not change since it was staged is not
 import hashlib
 from dataclasses import asdict
 from datetime import date
+from pathlib import Path
 
 import pandas as pd
 from dagster import (
@@ -24,7 +25,7 @@ from dagster import (
     asset,
 )
 
-from vip_pipeline.assets.metadata import column_schema
+from vip_pipeline.assets.metadata import catalog, column_schema, per_month
 from vip_pipeline.constants import EXTRACTS
 from vip_pipeline.contracts.extracts import (
     ACCOUNTS,
@@ -35,7 +36,7 @@ from vip_pipeline.contracts.extracts import (
     TRANSACTIONS,
     ExtractContract,
 )
-from vip_pipeline.landing.inventory import LandedFile, month_end
+from vip_pipeline.landing.inventory import LandedFile, month_end, parse_file_name
 from vip_pipeline.landing.reader import UnreadableFile
 from vip_pipeline.landing.validation import LoadResult, load_snapshot, restatements, validate_extract
 from vip_pipeline.partitions import monthly_partitions
@@ -70,25 +71,33 @@ def record_load(
     result: LoadResult,
     files: list[LandedFile],
     restated: pd.DataFrame | None = None,
+    month: date | None = None,
 ) -> None:
     """Record what was read: rejected rows, the audit and the replaced values, replacing what the same files
-    recorded before."""
+    recorded before. Files of the extract (of `month`, for a monthly one) that are no longer landed lose
+    their audit and rejected rows too: the tables describe the files landed now; their values are kept as
+    withdrawn."""
     now = pd.Timestamp.now(tz="UTC")
-    months = {f.name: pd.Timestamp(f.month) for f in files}
-    superseded = pd.concat(
-        [result.superseded.assign(kind="superseded"), (restated if restated is not None else None)],
-        ignore_index=True,
-    )
-    superseded["kind"] = superseded["kind"].fillna("restated")
+    superseded = pd.concat([result.superseded.assign(kind="superseded"), restated], ignore_index=True)
+    landed = {f.name for f in files}
+    old_file = superseded["old_source_file"]
+    superseded["kind"] = superseded["kind"].fillna(old_file.isin(landed).map({True: "restated", False: "withdrawn"}))
     superseded = superseded.assign(
-        month=superseded["old_source_file"].map(months), run_id=context.run_id, recorded_at=now
+        month=old_file.map(lambda name: pd.Timestamp(parse_file_name(Path(name)).month)),
+        run_id=context.run_id,
+        recorded_at=now,
     )
     with warehouse.publishing() as wh:
+        vanished = {
+            name
+            for name in wh.recorded_files(result.extract) - landed
+            if month is None or parse_file_name(Path(name)).month == month
+        }
         wh.record_load(
             result.rejected.assign(run_id=context.run_id, rejected_at=now),
             result.audit.assign(run_id=context.run_id, loaded_at=now),
             superseded,
-            [f.name for f in files],
+            sorted(landed | vanished),
         )
 
 
@@ -148,6 +157,7 @@ def snapshot_asset(contract: ExtractContract):
         check_specs=load_checks(contract.name),
         description=contract.description,
         kinds={"pandas", "parquet"},
+        **catalog(EXTRACTS, contract.name),
     )
 
 
@@ -222,6 +232,7 @@ def monthly_extract(contract: ExtractContract, reference: str):
         check_specs=load_checks(contract.name),
         description=contract.description,
         kinds={"pandas", "parquet"},
+        **catalog(EXTRACTS, contract.name),
     )
     def load_months(
         context: AssetExecutionContext,
@@ -246,13 +257,34 @@ def monthly_extract(contract: ExtractContract, reference: str):
             )
             if store.fingerprint(contract.name, key) == inputs:
                 unchanged.append(key[:7])
+                per_month(
+                    context,
+                    contract.name,
+                    key,
+                    {
+                        "dagster/row_count": store.rows(contract.name, key),
+                        "status": "unchanged since its last run",
+                    },
+                )
                 continue
             result = validate_extract(contract, files, settings, references, known if reference == "accounts" else None)
             restated = restatements(contract, store.read(contract.name, key), result.accepted) if result.ok else None
-            record_load(context, warehouse, result, files, restated)
+            record_load(context, warehouse, result, files, restated, month)
             if result.ok:
                 store.write(contract.name, result.accepted, key, inputs)
             accepted = len(result.accepted)
+            per_month(
+                context,
+                contract.name,
+                key,
+                {
+                    "dagster/row_count": accepted,
+                    "status": "validated",
+                    "files": file_list(files),
+                    "rows_rejected": int(result.audit["rows_rejected"].sum()) if len(result.audit) else 0,
+                    "rows_superseded": len(result.superseded),
+                },
+            )
             result.accepted = result.accepted.iloc[0:0]  # staged; keep only what the checks need in memory
             results.append((result, accepted))
             read += files

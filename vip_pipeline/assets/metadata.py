@@ -1,7 +1,17 @@
 """Metadata the Dagster UI shows: column schemas from the contracts, counts, previews."""
 
 import pandas as pd
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetSpec, MetadataValue, TableColumn, TableSchema
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetKey,
+    AssetSpec,
+    MetadataValue,
+    TableColumn,
+    TableColumnDep,
+    TableColumnLineage,
+    TableSchema,
+)
 
 from vip_pipeline.contracts.extracts import ExtractContract
 from vip_pipeline.contracts.tables import TableContract
@@ -21,16 +31,49 @@ def column_schema(contract: ExtractContract | TableContract) -> dict:
     return {"dagster/column_schema": TableSchema(columns=columns)}
 
 
-def table_spec(contract: TableContract, group: str, deps: list, **extra) -> AssetSpec:
-    """The spec of an asset that publishes a table: its contract's name, description and column schema."""
+OWNERS = ["team:bank-analytics"]
+CLIENT_NAMES = {"client_segments", "clients"}  # tables that show client names: personal data for individuals
+
+
+def catalog(layer: str, name: str) -> dict:
+    """What the catalog shows of an asset besides its schema: owners and tags (domain, layer, pii)."""
+    tags = {"domain": "corporate_clients", "layer": layer}
+    if name in CLIENT_NAMES:
+        tags["pii"] = "client_name"
+    return {"owners": OWNERS, "tags": tags}
+
+
+def table_spec(contract: TableContract, group: str, deps: list, lineage: dict | None = None, **extra) -> AssetSpec:
+    """The spec of an asset that publishes a table: its contract's name, description, column schema, the SQL
+    table BI reads (`dagster/table_name`) and, where given, which upstream columns a column derives from."""
+    metadata = {**column_schema(contract), "dagster/table_name": contract.name}
+    if lineage:
+        metadata["dagster/column_lineage"] = column_lineage(lineage)
     return AssetSpec(
         contract.name,
         description=contract.description,
         deps=deps,
-        metadata=column_schema(contract),
+        metadata=metadata,
         group_name=group,
+        kinds={"pandas", "sql"},
+        **catalog(group, contract.name),
         **extra,
     )
+
+
+def column_lineage(lineage: dict[str, list[tuple[str, str]]]) -> TableColumnLineage:
+    """{column: [(upstream asset, upstream column), …]} as Dagster column lineage."""
+    return TableColumnLineage(
+        deps_by_column={
+            column: [TableColumnDep(asset_key=AssetKey(asset), column_name=upstream) for asset, upstream in deps]
+            for column, deps in lineage.items()
+        }
+    )
+
+
+def per_month(context, asset: str, key: str, metadata: dict) -> None:
+    """Metadata of one month of a range run: each partition's materialisation records its own figures."""
+    context.add_asset_metadata(metadata, asset_key=asset, partition_key=key)
 
 
 def preview(frame: pd.DataFrame, rows: int = 10) -> MetadataValue:

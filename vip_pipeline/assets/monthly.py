@@ -27,7 +27,7 @@ from dagster import (
 
 from vip_pipeline import checks
 from vip_pipeline.assets.extracts import SINGLE_RUN
-from vip_pipeline.assets.metadata import check_results, failed_checks, table_spec
+from vip_pipeline.assets.metadata import catalog, check_results, failed_checks, per_month, table_spec
 from vip_pipeline.constants import MONTHLY
 from vip_pipeline.contracts.tables import MONTHLY_ACCOUNT_ACTIVITY, MONTHLY_CLIENT_METRICS
 from vip_pipeline.decisions.panel import next_panel
@@ -90,6 +90,7 @@ BALANCE_STATE = AssetSpec(
         )
     },
     kinds={"pandas", "parquet"},
+    **catalog(MONTHLY, "balance_state"),
 )
 
 
@@ -183,8 +184,28 @@ class MonthInputs:
                 "transactions",
                 AssetDep("balance_state", partition_mapping=previous_month),
             ],
+            lineage={
+                "adb": [("balances", "balance"), ("balance_state", "balance")],
+                "adb_usd": [("balances", "balance"), ("balance_state", "balance"), ("fx_rates", "usd_per_unit")],
+                "closing_balance": [("balances", "balance"), ("balance_state", "balance")],
+                "credit_turnover": [("transactions", "amount")],
+                "debit_turnover": [("transactions", "amount")],
+            },
         ),
-        table_spec(MONTHLY_CLIENT_METRICS, MONTHLY, ["monthly_account_activity", "client_pnl", "accounts"]),
+        table_spec(
+            MONTHLY_CLIENT_METRICS,
+            MONTHLY,
+            ["monthly_account_activity", "client_pnl", "accounts"],
+            lineage={
+                "adb_usd": [(ACTIVITY, "adb_usd")],
+                "credit_adb_usd": [(ACTIVITY, "adb_usd")],
+                "credit_turnover_usd": [(ACTIVITY, "credit_turnover_usd")],
+                "debit_turnover_usd": [(ACTIVITY, "debit_turnover_usd")],
+                "settlement_turnover_usd": [("transactions", "amount"), ("accounts", "client_id")],
+                "export_usd": [("transactions", "amount"), ("transactions", "purpose")],
+                "margin_usd": [(ACTIVITY, "margin_usd"), ("client_pnl", "revenue_usd"), ("client_pnl", "cost_usd")],
+            },
+        ),
     ],
 )
 def monthly_metrics(
@@ -216,6 +237,7 @@ def monthly_metrics(
         if store.fingerprint(CLIENT_METRICS, key) == marker and store.path("balance_state", key).exists():
             state = store.read("balance_state", key)
             unchanged.append(key[:7])
+            month_metadata(context, key, period, "unchanged since its last run", len(state), None, warehouse)
             continue
         metrics, month_checks = _compute(inputs, period, state, metric_rules)
         results = check_results(month_checks)
@@ -232,6 +254,7 @@ def monthly_metrics(
         state = carry_forward_state(state, inputs.balances)
         store.write("balance_state", state, key)
         store.write(CLIENT_METRICS, metrics.client_metrics, key, marker)
+        month_metadata(context, key, period, "computed", len(state), counts, warehouse)
         evaluations.append(month_checks)
         computed.append(key[:7])
         for name in written:
@@ -241,9 +264,9 @@ def monthly_metrics(
         f"  ✓ monthly metrics          {len(computed):>4} month(s) computed, {len(unchanged)} unchanged since last run"
     )
     summary = {"months_computed": MetadataValue.json(computed), "months_unchanged": MetadataValue.json(unchanged)}
-    yield MaterializeResult(asset_key="balance_state", metadata={**summary, "dagster/row_count": len(state)})
+    yield MaterializeResult(asset_key="balance_state", metadata=summary)
     for name, rows in written.items():
-        yield MaterializeResult(asset_key=name, metadata={**summary, "rows_written": rows})
+        yield MaterializeResult(asset_key=name, metadata={**summary, "rows_written_by_the_run": rows})
     yield from combine(evaluations)
 
 
@@ -273,6 +296,21 @@ def _compute(inputs: MonthInputs, period: MonthPeriod, opening, metric_rules: Me
         (CLIENT_METRICS, "unique_key", checks.unique_key(client_metrics, ["client_id", "month"])),
         (CLIENT_METRICS, "reconciles_with_accounts", checks.clients_reconcile_with_accounts(activity, client_metrics)),
     ]
+
+
+def month_metadata(context, key: str, period: MonthPeriod, status: str, state_rows: int, counts, warehouse) -> None:
+    """Each month's own row counts and period on its partition (a skipped month's counts from the warehouse)."""
+    if counts is None:
+        wh = warehouse.warehouse
+        counts = {name: wh.counts_by_partition(name, [key]).get(key, 0) for name in (ACTIVITY, CLIENT_METRICS)}
+    common = {
+        "status": status,
+        "period": f"{period.month:%Y-%m-%d} … {period.end:%Y-%m-%d}",
+        "is_complete_month": period.is_complete,
+    }
+    per_month(context, "balance_state", key, {"dagster/row_count": state_rows, "status": status})
+    for name in (ACTIVITY, CLIENT_METRICS):
+        per_month(context, name, key, {**common, "dagster/row_count": counts[name]})
 
 
 def combine(months: list[list[tuple[str, str, tuple[bool, dict]]]]) -> list[AssetCheckResult]:
@@ -311,6 +349,7 @@ PANEL_CHECK = AssetCheckSpec(
     deps=[CLIENT_METRICS, AssetDep("client_panel", partition_mapping=previous_month)],
     check_specs=[PANEL_CHECK],
     kinds={"pandas", "parquet"},
+    **catalog(MONTHLY, "client_panel"),
     metadata={
         "dagster/column_schema": TableSchema(
             columns=[
@@ -339,11 +378,12 @@ def client_panel(context: AssetExecutionContext, staging: StagingResource):
         previous, panel = panel, next_panel(panel, metrics, pd.Timestamp(key))
         evaluations.append(checks.ltv_carries_forward(previous, metrics, panel))
         store.write("client_panel", panel, key)
+        per_month(context, "client_panel", key, {"dagster/row_count": len(panel)})
     passed = all(p for p, _ in evaluations)
     meta = {"months": len(keys), "mismatches": sum(m["mismatches"] for _, m in evaluations)}
     if not passed:
         yield AssetCheckResult(check_name="ltv_carries_forward", passed=False, metadata=meta)
         raise Failure(allow_retries=False, description=f"client_panel: running LTV does not carry forward ({meta})")
     report(f"  ✓ client panel             {len(keys):>4} month(s) carried forward")
-    yield MaterializeResult(metadata={"dagster/row_count": len(panel), "months": len(keys)})
+    yield MaterializeResult(metadata={"months": len(keys)})
     yield AssetCheckResult(check_name="ltv_carries_forward", passed=True, metadata=meta)

@@ -349,7 +349,12 @@ SUPERSEDED_VALUES = TableContract(
     columns=(
         C("extract", "str", "Extract name."),
         C("month", "date", "The month of the data (first day)."),
-        C("kind", "str", "superseded (a later file carries the key) or restated (the same file re-sent)."),
+        C(
+            "kind",
+            "str",
+            "superseded (a later file carries the key), restated (the same file re-sent with other values) or "
+            "withdrawn (the file is no longer in the landing directory).",
+        ),
         C("key", "text", "The key's values (JSON)."),
         C("old_source_file", "str", "The file the replaced value came from."),
         C(

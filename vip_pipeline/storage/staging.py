@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 from dagster import ConfigurableIOManager, InputContext, OutputContext
 
 
@@ -53,6 +54,11 @@ class StagingStore:
     def read(self, name: str, partition: str | None = None, columns: list[str] | None = None) -> pd.DataFrame | None:
         path = self.path(name, partition)
         return pd.read_parquet(path, columns=columns) if path.exists() else None
+
+    def rows(self, name: str, partition: str | None = None) -> int:
+        """Rows of a staged frame, from its Parquet footer (0 when it is not staged)."""
+        path = self.path(name, partition)
+        return pq.read_metadata(path).num_rows if path.exists() else 0
 
     def read_partitions(self, name: str, partitions: list[str]) -> dict[str, pd.DataFrame]:
         """The staged frames of the given partitions that exist, by partition key."""

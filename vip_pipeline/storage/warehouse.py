@@ -148,6 +148,13 @@ class Warehouse:
             self._insert(conn, TABLES["load_audit"], audit)
             self._insert(conn, TABLES["superseded_values"], superseded)
 
+    @_guarded
+    def recorded_files(self, extract: str) -> set[str]:
+        """The files of an extract that load_audit describes."""
+        audit = self.tables["load_audit"]
+        with self.engine.connect() as conn:
+            return set(conn.execute(sa.select(audit.c.source_file).where(audit.c.extract == extract)).scalars())
+
     def _insert(self, conn: Connection, contract: TableContract, frame: pd.DataFrame) -> int:
         if frame.empty:
             return 0
@@ -167,6 +174,16 @@ class Warehouse:
         with self.engine.connect() as conn:
             frame = pd.read_sql(query, conn)
         return typed(TABLES[name], frame)
+
+    @_guarded
+    def counts_by_partition(self, name: str, months) -> dict[str, int]:
+        """Rows per partition (month) of a table, for the given months ("YYYY-MM-DD" keys)."""
+        table = self.tables[name]
+        column = table.c[TABLES[name].partition_column]
+        values = [pd.Timestamp(m).date() for m in months]
+        query = sa.select(column, sa.func.count()).where(column.in_(values)).group_by(column)
+        with self.engine.connect() as conn:
+            return {pd.Timestamp(m).strftime("%Y-%m-%d"): n for m, n in conn.execute(query)}
 
     @_guarded
     def count(self, name: str) -> int:

@@ -31,7 +31,8 @@ def upgrade() -> None:
             "kind",
             sa.String(length=64),
             nullable=False,
-            comment="superseded (a later file carries the key) or restated (the same file re-sent).",
+            comment="superseded (a later file carries the key), restated (the same file re-sent with other values) or "
+            "withdrawn (the file is no longer in the landing directory).",
         ),
         sa.Column("key", sa.Text(), nullable=False, comment="The key's values (JSON)."),
         sa.Column(
