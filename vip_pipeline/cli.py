@@ -49,6 +49,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     landing = args.landing or os.environ.get("VIP_LANDING_DIR") or "data/landing"
     url = args.database_url or os.environ.get("VIP_DATABASE_URL") or "sqlite:///data/vip.db"
     staging = args.staging_dir or os.environ.get("VIP_STAGING_DIR") or "data/staging"
+    os.environ.setdefault("VIP_LANDING_DIR", landing)  # the partitions start at its first month (partitions.py)
     _print(f"vip-pipeline run: landing {landing} → {redact(url)}")
     started = time.perf_counter()
     only = [date.fromisoformat(f"{m}-01") for m in args.month] if args.month else None

@@ -3,3 +3,5 @@
 EXTRACTS = "validated_extracts"
 MONTHLY = "monthly_metrics"
 DECISIONS = "client_decisions"
+
+DEFAULT_LANDING_DIR = "data/landing"

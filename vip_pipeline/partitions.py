@@ -1,8 +1,10 @@
 """Monthly partitions, defined once for assets, schedules and sensors.
 
-The first month is VIP_FIRST_MONTH (default 2015-01-01, read when definitions load: Dagster needs
-it to draw the partitions); landed files before it are refused by name, never silently ignored.
-The current month is a partition too (month-to-date).
+The first month is read when definitions load (Dagster needs it to draw the partitions): VIP_FIRST_MONTH
+when set (production sets it once, to the first month of the history it keeps), else the first month that
+has data in the landing directory (so a sample load or a new installation shows every partition filled),
+else 2015-01. Landed files before it are refused by name, never silently ignored. The current month is a
+partition too (month-to-date). After older history lands, reload the code location.
 """
 
 from __future__ import annotations
@@ -12,7 +14,24 @@ from datetime import date
 
 from dagster import MonthlyPartitionsDefinition, TimeWindowPartitionMapping
 
-FIRST_MONTH = os.environ.get("VIP_FIRST_MONTH", "2015-01-01")
+from vip_pipeline.constants import DEFAULT_LANDING_DIR
+from vip_pipeline.landing.inventory import scan_landing
+
+
+def _first_month() -> str:
+    configured = os.environ.get("VIP_FIRST_MONTH")
+    if configured:
+        return configured
+    landing = os.environ.get("VIP_LANDING_DIR", DEFAULT_LANDING_DIR)
+    landed = scan_landing(landing).months if os.path.isdir(landing) else []
+    return partition_key(landed[0]) if landed else "2015-01-01"
+
+
+def partition_key(month: date) -> str:
+    return month.strftime("%Y-%m-01")
+
+
+FIRST_MONTH = _first_month()
 
 monthly_partitions = MonthlyPartitionsDefinition(start_date=FIRST_MONTH, end_offset=1)
 previous_month = TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
@@ -21,10 +40,6 @@ this_and_previous_month = TimeWindowPartitionMapping(start_offset=-1, end_offset
 # criterion's two windows, plus one for the previous complete month that previous_category compares with.
 DECISION_WINDOW_MONTHS = 24
 decision_window = TimeWindowPartitionMapping(start_offset=-DECISION_WINDOW_MONTHS, end_offset=0)
-
-
-def partition_key(month: date) -> str:
-    return month.strftime("%Y-%m-01")
 
 
 def first_month() -> date:

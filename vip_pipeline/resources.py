@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dagster import Backoff, ConfigurableResource, Failure, RetryPolicy
 from pydantic import Field
 
+from vip_pipeline.constants import DEFAULT_LANDING_DIR
 from vip_pipeline.decisions.rules import DecisionRules
 from vip_pipeline.landing.inventory import Inventory, scan_landing
 from vip_pipeline.landing.validation import ReadSettings
@@ -22,7 +23,6 @@ from vip_pipeline.metrics.margin import MarginRules
 from vip_pipeline.storage.staging import StagingStore
 from vip_pipeline.storage.warehouse import Warehouse, WarehouseRejected
 
-DEFAULT_LANDING_DIR = "data/landing"
 DEFAULT_DATABASE_URL = "sqlite:///data/vip.db"
 DEFAULT_STAGING_DIR = "data/staging"
 

@@ -10,7 +10,7 @@ from dagster import RunRequest, ScheduleEvaluationContext, SkipReason, schedule
 
 from vip_pipeline.jobs import range_tags, refresh_month, refresh_range
 from vip_pipeline.landing.inventory import scan_landing
-from vip_pipeline.resources import DEFAULT_LANDING_DIR
+from vip_pipeline.constants import DEFAULT_LANDING_DIR
 
 NIGHTLY_CRON = os.environ.get("VIP_NIGHTLY_CRON", "0 2 * * *")
 NIGHTLY_TIMEZONE = os.environ.get("VIP_NIGHTLY_TIMEZONE", "Europe/Sofia")

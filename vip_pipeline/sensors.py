@@ -11,7 +11,7 @@ from dagster import RunRequest, SensorEvaluationContext, SkipReason, sensor
 from vip_pipeline.jobs import range_tags, refresh_month, refresh_range
 from vip_pipeline.landing.inventory import Inventory, LandedFile, scan_landing
 from vip_pipeline.partitions import first_month
-from vip_pipeline.resources import DEFAULT_LANDING_DIR
+from vip_pipeline.constants import DEFAULT_LANDING_DIR
 
 SNAPSHOTS = ("clients", "accounts")
 

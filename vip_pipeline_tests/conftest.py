@@ -18,6 +18,10 @@ from pathlib import Path
 import pytest
 
 
+# The partitions start at VIP_FIRST_MONTH, else at the first month of the default landing directory
+# (partitions.py): fix it, so that a developer's data/landing cannot change what the tests see.
+os.environ.setdefault("VIP_FIRST_MONTH", "2015-01-01")
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
