@@ -17,6 +17,18 @@ from vip_pipeline.decisions.segments import CATEGORIES
 TOLERANCE = 1e-6
 
 
+def rows_reconcile(audit: pd.DataFrame) -> tuple[bool, dict]:
+    """Every file: rows read = rows accepted + rows rejected (nothing lost)."""
+    unbalanced = audit[audit["rows_read"] != audit["rows_accepted"] + audit["rows_rejected"]] if len(audit) else audit
+    files = unbalanced["source_file"].tolist() if len(unbalanced) else []
+    return not files, {"files": len(audit), "unbalanced_files": files}
+
+
+def no_refused_file(refused: list[str]) -> tuple[bool, dict]:
+    """No file unparseable, missing columns, or above the rejected-share threshold."""
+    return not refused, {"refused_files": refused}
+
+
 def unique_key(frame: pd.DataFrame, key: list[str]) -> tuple[bool, dict]:
     dupes = frame[frame.duplicated(key, keep=False)]
     nulls = int(frame[key].isna().any(axis=1).sum())
@@ -32,14 +44,14 @@ def adb_within_daily_range(activity: pd.DataFrame) -> tuple[bool, dict]:
     return bad.empty, {"accounts_outside_range": len(bad), "examples": bad["account_id"].head(5).tolist()}
 
 
-def usd_values_complete(frame: pd.DataFrame) -> tuple[bool, dict]:
+def fx_coverage(frame: pd.DataFrame) -> tuple[bool, dict]:
     """Every USD amount was converted (FX coverage): no missing or infinite values."""
     usd = frame[[c for c in frame.columns if c.endswith("_usd")]]
     bad = int((~np.isfinite(usd.to_numpy(dtype="float64"))).any(axis=1).sum())
     return bad == 0, {"rows_with_missing_usd": bad}
 
 
-def clients_reconcile_with_accounts(activity: pd.DataFrame, clients: pd.DataFrame) -> tuple[bool, dict]:
+def reconciles_with_accounts(activity: pd.DataFrame, clients: pd.DataFrame) -> tuple[bool, dict]:
     """Client totals equal the sum of their accounts (turnover and modelled margin)."""
     modelled = clients[clients["margin_source"] == "modelled"]
     modelled_accounts = activity[activity["client_id"].isin(modelled["client_id"])]
@@ -91,7 +103,7 @@ def _in_groups(frame: pd.DataFrame) -> pd.DataFrame:
     return out[out["group_id"].notna()]
 
 
-def group_members_active(group_assessment: pd.DataFrame, segments: pd.DataFrame) -> tuple[bool, dict]:
+def members_are_active(group_assessment: pd.DataFrame, segments: pd.DataFrame) -> tuple[bool, dict]:
     """Each assessed group's `members` = its active clients in that month's segments, and every group with
     at least 2 active clients there is assessed (none with fewer)."""
     key = ["group_id", "as_of_month"]
@@ -106,7 +118,7 @@ def group_members_active(group_assessment: pd.DataFrame, segments: pd.DataFrame)
     }
 
 
-def group_sums_match_members(group_assessment: pd.DataFrame, frame: pd.DataFrame) -> tuple[bool, dict]:
+def sums_match_members(group_assessment: pd.DataFrame, frame: pd.DataFrame) -> tuple[bool, dict]:
     """Group LTV and scale sums equal the sums of the members' published measures, recomputed here, and
     the monopoly / strategic flags are "any member". `frame` holds the active members' rows (client_id,
     as_of_month, group_id, ltv_usd, annual_sales_usd, avg_monthly_settlement_turnover_usd, export_12m_usd,

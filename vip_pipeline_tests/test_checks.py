@@ -25,8 +25,8 @@ def test_adb_must_lie_between_the_lowest_and_highest_daily_balance():
 
 def test_usd_values_must_all_be_converted():
     frame = pd.DataFrame({"adb_usd": [1.0, 2.0], "margin_usd": [1.0, 2.0], "adb": [1.0, None]})
-    assert checks.usd_values_complete(frame)[0]  # only *_usd columns count
-    assert not checks.usd_values_complete(frame.assign(margin_usd=[1.0, float("nan")]))[0]
+    assert checks.fx_coverage(frame)[0]  # only *_usd columns count
+    assert not checks.fx_coverage(frame.assign(margin_usd=[1.0, float("nan")]))[0]
 
 
 def test_client_totals_must_equal_their_accounts():
@@ -34,10 +34,10 @@ def test_client_totals_must_equal_their_accounts():
                              "debit_turnover_usd": [1.0, 1.0], "margin_usd": [3.0, -1.0]})
     clients = pd.DataFrame({"client_id": ["c"], "credit_turnover_usd": [15.0], "debit_turnover_usd": [2.0],
                             "margin_usd": [2.0], "margin_source": ["modelled"]})
-    assert checks.clients_reconcile_with_accounts(activity, clients)[0]
-    assert not checks.clients_reconcile_with_accounts(activity, clients.assign(credit_turnover_usd=[14.0]))[0]
+    assert checks.reconciles_with_accounts(activity, clients)[0]
+    assert not checks.reconciles_with_accounts(activity, clients.assign(credit_turnover_usd=[14.0]))[0]
     # a client_pnl margin replaces the modelled one, so it is not compared with the accounts
-    assert checks.clients_reconcile_with_accounts(
+    assert checks.reconciles_with_accounts(
         activity, clients.assign(margin_usd=[99.0], margin_source="client_pnl")
     )[0]
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vip_pipeline.checks import group_members_active, group_sums_match_members, migrations_add_up
+from vip_pipeline.checks import members_are_active, sums_match_members, migrations_add_up
 from vip_pipeline.contracts.extracts import PRODUCTS
 from vip_pipeline.decisions.groups import (
     GROUP_COLUMNS,
@@ -489,8 +489,8 @@ def _published_pair():
 
 def test_group_checks_pass_on_assessed_groups():
     frame, groups = _published_pair()
-    assert group_members_active(groups, frame)[0]
-    ok, meta = group_sums_match_members(groups, frame)
+    assert members_are_active(groups, frame)[0]
+    ok, meta = sums_match_members(groups, frame)
     assert ok, meta
     assert meta["groups_checked"] == 2
 
@@ -498,15 +498,15 @@ def test_group_checks_pass_on_assessed_groups():
 def test_group_members_check_catches_a_wrong_count_and_a_missing_group():
     frame, groups = _published_pair()
     wrong = groups.assign(members=groups["members"].where(groups["group_id"] != "G1", 3))
-    ok, meta = group_members_active(wrong, frame)
+    ok, meta = members_are_active(wrong, frame)
     assert not ok and meta["examples"] == ["G1 2024-12"]
-    ok, meta = group_members_active(groups[groups["group_id"] != "G2"], frame)
+    ok, meta = members_are_active(groups[groups["group_id"] != "G2"], frame)
     assert not ok and meta["examples"] == ["G2 2024-12"]
 
 
 def test_group_sums_check_catches_a_wrong_sum_and_flag():
     frame, groups = _published_pair()
-    ok, meta = group_sums_match_members(groups.assign(adb_usd=groups["adb_usd"] + 0.01), frame)
+    ok, meta = sums_match_members(groups.assign(adb_usd=groups["adb_usd"] + 0.01), frame)
     assert not ok and meta["mismatches"]["adb_usd"] == 2
-    ok, meta = group_sums_match_members(groups.assign(monopoly_met=False), frame)
+    ok, meta = sums_match_members(groups.assign(monopoly_met=False), frame)
     assert not ok and meta["mismatches"]["monopoly_met"] == 1

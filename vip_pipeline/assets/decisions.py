@@ -10,7 +10,6 @@ from datetime import timedelta
 
 import pandas as pd
 from dagster import (
-    AssetCheckSpec,
     AssetDep,
     AssetExecutionContext,
     BackfillPolicy,
@@ -22,7 +21,7 @@ from dagster import (
 )
 
 from vip_pipeline import checks
-from vip_pipeline.assets.metadata import check_results, failed_checks, per_month, preview, table_spec
+from vip_pipeline.assets.metadata import blocking_check, evaluate, per_month, preview, table_spec, verdict
 from vip_pipeline.assets.pyramid import as_markdown, migrations_png, pyramid_png
 from vip_pipeline.constants import DECISIONS
 from vip_pipeline.contracts.tables import (
@@ -51,45 +50,36 @@ from vip_pipeline.resources import (
 from vip_pipeline.timing import report, stage
 
 DECISION_CHECKS = [
-    AssetCheckSpec(
-        "ltv_matches_panel",
-        asset="client_ltv",
-        blocking=True,
-        description="LTV as of M = the client panel's running LTV (Σ monthly margin of the months ≤ M), and every "
-        "active client with history has it.",
+    blocking_check(
+        checks.ltv_matches_panel,
+        "client_ltv",
+        "LTV as of M = the client panel's running LTV (Σ monthly margin of the months ≤ M), and every active client "
+        "with history has it.",
     ),
-    AssetCheckSpec(
-        "unique_key", asset="client_ltv", blocking=True, description="One LTV row per client and complete month."
+    blocking_check(checks.unique_key, "client_ltv", "One LTV row per client and complete month."),
+    blocking_check(checks.unique_key, "vip_assessment", "One assessment per client and complete month."),
+    blocking_check(
+        checks.one_tier_and_category,
+        "client_segments",
+        "Exactly one valid LTV tier and category per active client and complete month.",
     ),
-    AssetCheckSpec(
-        "unique_key", asset="vip_assessment", blocking=True, description="One assessment per client and complete month."
+    blocking_check(
+        checks.members_are_active,
+        "group_assessment",
+        "Each group's members are the month's active clients with its group_id; every group with at least 2 of "
+        "them is assessed.",
     ),
-    AssetCheckSpec(
-        "one_tier_and_category",
-        asset="client_segments",
-        blocking=True,
-        description="Exactly one valid LTV tier and category per active client and complete month.",
+    blocking_check(
+        checks.sums_match_members,
+        "group_assessment",
+        "Group LTV and scale sums equal the sums of the members' published measures; monopoly and strategic are "
+        "any member's.",
     ),
-    AssetCheckSpec(
-        "members_are_active",
-        asset="group_assessment",
-        blocking=True,
-        description="Each group's members are the month's active clients with its group_id; every group with at "
-        "least 2 of them is assessed.",
-    ),
-    AssetCheckSpec(
-        "sums_match_members",
-        asset="group_assessment",
-        blocking=True,
-        description="Group LTV and scale sums equal the sums of the members' published measures; monopoly and "
-        "strategic are any member's.",
-    ),
-    AssetCheckSpec(
-        "migrations_add_up",
-        asset="segment_migrations",
-        blocking=True,
-        description="Per month and dimension, transitions add up to the active clients of the previous month "
-        "(all but new) and of this month (all but gone), with their LTV.",
+    blocking_check(
+        checks.migrations_add_up,
+        "segment_migrations",
+        "Per month and dimension, transitions add up to the active clients of the previous month (all but new) "
+        "and of this month (all but gone), with their LTV.",
     ),
 ]
 
@@ -199,30 +189,21 @@ def client_decisions(
     members = segments[["client_id", "as_of_month", "group_id", "ltv_usd"]].merge(
         vip.drop(columns="client_type"), on=["client_id", "as_of_month"]
     )
-    results = check_results(
+    results, failure = verdict(
         [
-            ("client_ltv", "ltv_matches_panel", checks.ltv_matches_panel(ltv, panel)),
-            ("client_ltv", "unique_key", checks.unique_key(ltv, ["client_id", "as_of_month"])),
-            ("vip_assessment", "unique_key", checks.unique_key(vip, ["client_id", "as_of_month"])),
-            (
-                "client_segments",
-                "one_tier_and_category",
-                checks.one_tier_and_category(segments, len(active_clients(clients, as_of))),
-            ),
-            ("group_assessment", "members_are_active", checks.group_members_active(groups, segments)),
-            ("group_assessment", "sums_match_members", checks.group_sums_match_members(groups, members)),
-            (
-                "segment_migrations",
-                "migrations_add_up",
-                checks.migrations_add_up(migrations, decisions.client_segments, as_of),
-            ),
-        ]
+            evaluate("client_ltv", checks.ltv_matches_panel, ltv, panel),
+            evaluate("client_ltv", checks.unique_key, ltv, ["client_id", "as_of_month"]),
+            evaluate("vip_assessment", checks.unique_key, vip, ["client_id", "as_of_month"]),
+            evaluate("client_segments", checks.one_tier_and_category, segments, len(active_clients(clients, as_of))),
+            evaluate("group_assessment", checks.members_are_active, groups, segments),
+            evaluate("group_assessment", checks.sums_match_members, groups, members),
+            evaluate("segment_migrations", checks.migrations_add_up, migrations, decisions.client_segments, as_of),
+        ],
+        "decisions",
     )
-    if failed_checks(results):
+    if failure:
         yield from results
-        raise Failure(
-            allow_retries=False, description=f"decisions not published: failed check(s) {failed_checks(results)}"
-        )
+        raise failure
     with stage("publish") as timed, warehouse.publishing() as wh:
         tables = {
             "client_ltv": ltv,

@@ -13,7 +13,6 @@ from pathlib import Path
 import pandas as pd
 from dagster import (
     AssetCheckResult,
-    AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
     BackfillPolicy,
@@ -25,7 +24,8 @@ from dagster import (
     asset,
 )
 
-from vip_pipeline.assets.metadata import catalog, column_schema, per_month
+from vip_pipeline import checks
+from vip_pipeline.assets.metadata import blocking_check, catalog, column_schema, evaluate, per_month, verdict
 from vip_pipeline.constants import EXTRACTS
 from vip_pipeline.contracts.extracts import (
     ACCOUNTS,
@@ -50,18 +50,8 @@ SINGLE_RUN = BackfillPolicy.single_run()
 def load_checks(name: str) -> list[AssetCheckSpec]:
     """Blocking checks of every extract: nothing downstream runs when one fails."""
     return [
-        AssetCheckSpec(
-            "rows_reconcile",
-            asset=name,
-            blocking=True,
-            description="Every file: rows read = rows accepted + rows rejected (nothing lost).",
-        ),
-        AssetCheckSpec(
-            "no_refused_file",
-            asset=name,
-            blocking=True,
-            description="No file unparseable, missing columns, or above the rejected-share threshold.",
-        ),
+        blocking_check(checks.rows_reconcile, name, checks.rows_reconcile.__doc__),
+        blocking_check(checks.no_refused_file, name, checks.no_refused_file.__doc__),
     ]
 
 
@@ -108,38 +98,22 @@ def load_outcome(
     audit = pd.concat([r.audit for r in results], ignore_index=True) if results else pd.DataFrame()
     refused = [reason for r in results for reason in r.refused]
     rows = {k: int(audit[k].sum()) if len(audit) else 0 for k in ("rows_read", "rows_accepted", "rows_rejected")}
-    unbalanced = audit[audit["rows_read"] != audit["rows_accepted"] + audit["rows_rejected"]] if len(audit) else audit
-    checks = [
-        AssetCheckResult(
-            check_name="rows_reconcile",
-            passed=unbalanced.empty,
-            severity=AssetCheckSeverity.ERROR,
-            metadata={
-                "files": len(audit),
-                "unbalanced_files": MetadataValue.json(unbalanced["source_file"].tolist() if len(unbalanced) else []),
-            },
-        ),
-        AssetCheckResult(
-            check_name="no_refused_file",
-            passed=not refused,
-            severity=AssetCheckSeverity.ERROR,
-            description=" | ".join(refused) or None,
-            metadata={"refused_files": MetadataValue.json(refused), "rows_rejected": rows["rows_rejected"]},
-        ),
-    ]
+    results, failure = verdict(
+        [evaluate(extract, checks.rows_reconcile, audit), evaluate(extract, checks.no_refused_file, refused)], extract
+    )
     context.log.info(f"{extract}: {len(files)} file(s) read, {rows}")
+    mark = "✗" if refused else "✓"
     report(
-        f"  ✓ {extract:<24} {len(files):>4} file(s) read, {rows['rows_accepted']:>10,} rows accepted, "
-        f"{rows['rows_rejected']:,} rejected"
+        f"  {mark} {extract:<24} {len(files):>4} file(s) read, {rows['rows_accepted']:>10,} rows accepted, "
+        f"{rows['rows_rejected']:,} rejected" + (f"; {unchanged} month(s) unchanged" if unchanged else "")
     )
-    if not refused:
-        return checks, None
-    failure = Failure(
-        allow_retries=False,
-        description=f"{extract}: publication stopped, refused file(s): " + " | ".join(refused),
-        metadata=rows,
-    )
-    return checks, failure
+    if failure and refused:
+        failure = Failure(
+            allow_retries=False,
+            description=f"{extract}: publication stopped, refused file(s): " + " | ".join(refused),
+            metadata=rows,
+        )
+    return results, failure
 
 
 def file_list(files: list[LandedFile]) -> MetadataValue:

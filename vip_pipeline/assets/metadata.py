@@ -1,8 +1,12 @@
 """Metadata the Dagster UI shows: column schemas from the contracts, counts, previews."""
 
 import pandas as pd
+from collections.abc import Callable
+
 from dagster import (
     AssetCheckResult,
+    AssetCheckSpec,
+    Failure,
     AssetCheckSeverity,
     AssetKey,
     AssetSpec,
@@ -78,6 +82,26 @@ def per_month(context, asset: str, key: str, metadata: dict) -> None:
 
 def preview(frame: pd.DataFrame, rows: int = 10) -> MetadataValue:
     return MetadataValue.md(frame.head(rows).to_markdown(index=False) if len(frame) else "_no rows_")
+
+
+def blocking_check(check: Callable, asset: str, description: str) -> AssetCheckSpec:
+    """A blocking check's spec, named after the function in `vip_pipeline/checks.py` that evaluates it: the UI,
+    the code and the docs use one name."""
+    return AssetCheckSpec(check.__name__, asset=asset, blocking=True, description=description)
+
+
+def evaluate(asset: str, check: Callable, *args) -> tuple[str, str, tuple[bool, dict]]:
+    """Evaluate a check on what is about to be published."""
+    return asset, check.__name__, check(*args)
+
+
+def verdict(evaluations: list[tuple[str, str, tuple[bool, dict]]], what: str):
+    """The check results, and the failure that stops publication when one failed (None when all passed).
+    Every publishing asset yields the results, then raises the failure or publishes."""
+    results = check_results(evaluations)
+    failed = failed_checks(results)
+    failure = Failure(allow_retries=False, description=f"{what} not published: failed check(s) {failed}")
+    return results, (failure if failed else None)
 
 
 def check_results(evaluations: list[tuple[str, str, tuple[bool, dict]]]) -> list[AssetCheckResult]:

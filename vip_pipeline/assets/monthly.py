@@ -11,8 +11,6 @@ from functools import cached_property
 
 import pandas as pd
 from dagster import (
-    AssetCheckResult,
-    AssetCheckSpec,
     AssetDep,
     AssetExecutionContext,
     AssetSpec,
@@ -27,7 +25,15 @@ from dagster import (
 
 from vip_pipeline import checks
 from vip_pipeline.assets.extracts import SINGLE_RUN
-from vip_pipeline.assets.metadata import catalog, check_results, failed_checks, per_month, table_spec
+from vip_pipeline.assets.metadata import (
+    blocking_check,
+    catalog,
+    check_results,
+    evaluate,
+    per_month,
+    table_spec,
+    verdict,
+)
 from vip_pipeline.constants import MONTHLY
 from vip_pipeline.contracts.tables import MONTHLY_ACCOUNT_ACTIVITY, MONTHLY_CLIENT_METRICS
 from vip_pipeline.decisions.panel import next_panel
@@ -52,25 +58,20 @@ EXTRACTS_OF_A_MONTH = ("transactions", "balances", "client_pnl")
 ACCOUNT_COLUMNS = ["account_id", "client_id", "product", "currency", "opened_on", "closed_on"]
 
 MONTHLY_CHECKS = [
-    AssetCheckSpec("unique_key", asset=ACTIVITY, blocking=True, description="One row per account and month."),
-    AssetCheckSpec(
-        "adb_within_daily_range",
-        asset=ACTIVITY,
-        blocking=True,
-        description="ADB lies within [min, max] end-of-day balance of the period.",
+    blocking_check(checks.unique_key, ACTIVITY, "One row per account and month."),
+    blocking_check(
+        checks.adb_within_daily_range, ACTIVITY, "ADB lies within [min, max] end-of-day balance of the period."
     ),
-    AssetCheckSpec(
-        "fx_coverage",
-        asset=ACTIVITY,
-        blocking=True,
-        description="Every USD amount converted: a rate at most 7 days old existed for every needed day.",
+    blocking_check(
+        checks.fx_coverage,
+        ACTIVITY,
+        "Every USD amount converted: a rate at most 7 days old existed for every needed day.",
     ),
-    AssetCheckSpec("unique_key", asset=CLIENT_METRICS, blocking=True, description="One row per client and month."),
-    AssetCheckSpec(
-        "reconciles_with_accounts",
-        asset=CLIENT_METRICS,
-        blocking=True,
-        description="Client turnover and modelled margin equal the sum of their accounts.",
+    blocking_check(checks.unique_key, CLIENT_METRICS, "One row per client and month."),
+    blocking_check(
+        checks.reconciles_with_accounts,
+        CLIENT_METRICS,
+        "Client turnover and modelled margin equal the sum of their accounts.",
     ),
 ]
 
@@ -240,12 +241,10 @@ def monthly_metrics(
             month_metadata(context, key, period, "unchanged since its last run", len(state), None, warehouse)
             continue
         metrics, month_checks = _compute(inputs, period, state, metric_rules)
-        results = check_results(month_checks)
-        if failed_checks(results):
+        results, failure = verdict(month_checks, key[:7])
+        if failure:
             yield from results
-            raise Failure(
-                allow_retries=False, description=f"{key[:7]} not published: failed check(s) {failed_checks(results)}"
-            )
+            raise failure
         with stage("publish") as timed, warehouse.publishing() as wh:
             counts = wh.replace_partitions(
                 {ACTIVITY: metrics.account_activity, CLIENT_METRICS: metrics.client_metrics}, period.month.date()
@@ -267,7 +266,7 @@ def monthly_metrics(
     yield MaterializeResult(asset_key="balance_state", metadata=summary)
     for name, rows in written.items():
         yield MaterializeResult(asset_key=name, metadata={**summary, "rows_written_by_the_run": rows})
-    yield from combine(evaluations)
+    yield from check_results(combine(evaluations))
 
 
 def _compute(inputs: MonthInputs, period: MonthPeriod, opening, metric_rules: MetricRulesResource):
@@ -290,11 +289,11 @@ def _compute(inputs: MonthInputs, period: MonthPeriod, opening, metric_rules: Me
         raise Failure(allow_retries=False, description=f"{inputs.key[:7]}: FX rate missing: {exc}") from exc
     activity, client_metrics = metrics.account_activity, metrics.client_metrics
     return metrics, [
-        (ACTIVITY, "unique_key", checks.unique_key(activity, ["account_id", "month"])),
-        (ACTIVITY, "adb_within_daily_range", checks.adb_within_daily_range(activity)),
-        (ACTIVITY, "fx_coverage", checks.usd_values_complete(activity)),
-        (CLIENT_METRICS, "unique_key", checks.unique_key(client_metrics, ["client_id", "month"])),
-        (CLIENT_METRICS, "reconciles_with_accounts", checks.clients_reconcile_with_accounts(activity, client_metrics)),
+        evaluate(ACTIVITY, checks.unique_key, activity, ["account_id", "month"]),
+        evaluate(ACTIVITY, checks.adb_within_daily_range, activity),
+        evaluate(ACTIVITY, checks.fx_coverage, activity),
+        evaluate(CLIENT_METRICS, checks.unique_key, client_metrics, ["client_id", "month"]),
+        evaluate(CLIENT_METRICS, checks.reconciles_with_accounts, activity, client_metrics),
     ]
 
 
@@ -313,32 +312,31 @@ def month_metadata(context, key: str, period: MonthPeriod, status: str, state_ro
         per_month(context, name, key, {**common, "dagster/row_count": counts[name]})
 
 
-def combine(months: list[list[tuple[str, str, tuple[bool, dict]]]]) -> list[AssetCheckResult]:
-    """One result per check over the run's months: passed when every month passed; numeric metadata summed."""
+def combine(months: list[list[tuple[str, str, tuple[bool, dict]]]]) -> list[tuple[str, str, tuple[bool, dict]]]:
+    """One evaluation per check over the run's months: passed when every month passed; numeric metadata summed."""
     if not months:
-        return check_results([(a, n, (True, {"months_checked": 0})) for a, n in _check_names()])
+        return [(a, n, (True, {"months_checked": 0})) for a, n in _check_names()]
     combined = []
     for position, (asset_name, name, _) in enumerate(months[0]):
-        per_month = [month[position][2] for month in months]
-        totals: dict = {"months_checked": len(per_month)}
-        for _, meta in per_month:
+        outcomes = [month[position][2] for month in months]
+        totals: dict = {"months_checked": len(outcomes)}
+        for _, meta in outcomes:
             for k, v in meta.items():
                 if isinstance(v, (int, float)) and not isinstance(v, bool):
                     totals[k] = totals.get(k, 0) + v
-        combined.append((asset_name, name, (all(p for p, _ in per_month), totals)))
-    return check_results(combined)
+        combined.append((asset_name, name, (all(p for p, _ in outcomes), totals)))
+    return combined
 
 
 def _check_names() -> list[tuple[str, str]]:
     return [(spec.asset_key.to_user_string(), spec.name) for spec in MONTHLY_CHECKS]
 
 
-PANEL_CHECK = AssetCheckSpec(
-    "ltv_carries_forward",
-    asset="client_panel",
-    blocking=True,
-    description="Every client's running LTV = last month's + this month's published margin; every client with "
-    "metrics is in the panel.",
+PANEL_CHECK = blocking_check(
+    checks.ltv_carries_forward,
+    "client_panel",
+    "Every client's running LTV = last month's + this month's published margin; every client with metrics is in "
+    "the panel.",
 )
 
 
@@ -376,14 +374,13 @@ def client_panel(context: AssetExecutionContext, staging: StagingResource):
         if metrics is None:
             raise Failure(allow_retries=False, description=f"monthly_client_metrics for {key[:7]} is not materialised")
         previous, panel = panel, next_panel(panel, metrics, pd.Timestamp(key))
-        evaluations.append(checks.ltv_carries_forward(previous, metrics, panel))
+        evaluations.append(evaluate("client_panel", checks.ltv_carries_forward, previous, metrics, panel))
         store.write("client_panel", panel, key)
         per_month(context, "client_panel", key, {"dagster/row_count": len(panel)})
-    passed = all(p for p, _ in evaluations)
-    meta = {"months": len(keys), "mismatches": sum(m["mismatches"] for _, m in evaluations)}
-    if not passed:
-        yield AssetCheckResult(check_name="ltv_carries_forward", passed=False, metadata=meta)
-        raise Failure(allow_retries=False, description=f"client_panel: running LTV does not carry forward ({meta})")
+    (result,), failure = verdict(combine([[e] for e in evaluations]), "client_panel")
+    if failure:
+        yield result
+        raise failure
     report(f"  ✓ client panel             {len(keys):>4} month(s) carried forward")
     yield MaterializeResult(metadata={"months": len(keys)})
-    yield AssetCheckResult(check_name="ltv_carries_forward", passed=True, metadata=meta)
+    yield result
