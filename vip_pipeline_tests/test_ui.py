@@ -262,6 +262,29 @@ def test_asset_graph_screenshot(request, tmp_path):
     shutil.copyfile(out, DOCS_IMAGE)
 
 
+PAGES = {  # docs/img/<name>.png: what a data engineer opens after a load
+    "asset-client-segments": "/assets/client_segments",
+    "partitions-monthly-activity": "/assets/monthly_account_activity?view=partitions",
+    "runs": "/runs",
+}
+
+
+@pytest.mark.parametrize("name", sorted(PAGES))
+def test_page_screenshots(request, tmp_path, name):
+    """The asset page (metadata, pyramid), a partitions tab (every month filled) and the runs page (one named
+    run per load), rendered by headless Chromium from the same sample load and kept in docs/img/."""
+    chromium = _chromium_or_fail()
+    webserver = request.getfixturevalue("webserver")
+    assert webserver.graphql("mutation { setNuxSeen }")["setNuxSeen"] is True
+    out = tmp_path / f"{name}.png"
+    done = screenshot(chromium, f"{webserver.url}{PAGES[name]}", out, tmp_path / "chromium-profile")
+    assert done.returncode == 0 and out.exists(), f"chromium failed ({done.returncode}):\n{done.stdout[-3000:]}"
+    assert _png_size(out) == (1600, 1000)
+    size = out.stat().st_size
+    assert 20_000 < size < 600_000, f"{size} bytes: the page did not render (or is too large to commit)"
+    shutil.copyfile(out, DOCS_IMAGE.parent / f"{name}.png")
+
+
 LAUNCH = """
 mutation ($params: ExecutionParams!) { launchRun(executionParams: $params) {
   __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message }
