@@ -39,7 +39,7 @@ from vip_pipeline.contracts.tables import MONTHLY_ACCOUNT_ACTIVITY, MONTHLY_CLIE
 from vip_pipeline.decisions.panel import next_panel
 from vip_pipeline.landing.inventory import Inventory, month_end
 from vip_pipeline.metrics.activity import MonthPeriod, compute_month
-from vip_pipeline.metrics.balances import carry_forward_state
+from vip_pipeline.metrics.balances import carry_forward_state, open_in_period
 from vip_pipeline.metrics.fx import MissingFxRate
 from vip_pipeline.partitions import monthly_partitions, partition_key, previous_month
 from vip_pipeline.resources import (
@@ -151,13 +151,21 @@ class MonthInputs:
         latest = days.max().date() if len(days) and pd.notna(days.max()) else None
         return MonthPeriod.of(month, False, latest)
 
+    def opening_read(self, opening: pd.DataFrame | None, period: MonthPeriod) -> pd.DataFrame | None:
+        """The part of the opening balance state the month reads: accounts open on a day of its period (a
+        closed account's last balance stays in the state, but no later month uses it)."""
+        if opening is None:
+            return None
+        open_accounts = open_in_period(self.accounts, period.month, period.end)["account_id"]
+        return opening[opening["account_id"].isin(open_accounts)].reset_index(drop=True)
+
     def fingerprint(
         self, opening: pd.DataFrame | None, period: MonthPeriod, rules: MetricRulesResource, db: str
     ) -> str:
         first_rate_day = period.month - pd.Timedelta(days=rules.max_fx_age_days)
         fx = self.fx[(self.fx["rate_date"] >= first_rate_day) & (self.fx["rate_date"] <= period.end)]
         return fingerprint(
-            opening=frame_digest(opening),
+            opening=frame_digest(self.opening_read(opening, period)),
             extracts=self.extract_fingerprints,
             accounts=frame_digest(accounts_as_seen(self.accounts, period.end, ACCOUNT_COLUMNS)),
             fx=frame_digest(fx[["rate_date", "currency", "usd_per_unit"]]),
