@@ -9,16 +9,16 @@ from __future__ import annotations
 import dataclasses
 import os
 import types
-from functools import lru_cache
-from typing import get_type_hints
-
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
+from typing import get_type_hints
 
 from dagster import Backoff, ConfigurableResource, Failure, RetryPolicy
 from pydantic import Field
 from pydantic.fields import FieldInfo
 
+from vip_pipeline.decisions.rules import DESCRIPTIONS as DECISION_RULE_DESCRIPTIONS
 from vip_pipeline.decisions.rules import DecisionRules
 from vip_pipeline.landing.inventory import Inventory, scan_landing
 from vip_pipeline.landing.validation import ReadSettings
@@ -116,18 +116,17 @@ class MetricRulesResource(ConfigurableResource):
         return MarginRules(self.ftp_rate, self.cost_per_account_month, self.cost_per_transaction)
 
 
-def _config_fields(source: type) -> dict[str, tuple[type, FieldInfo]]:
-    """Type and pydantic Field (default, description) of each field of a dataclass documented with
-    ``metadata={"description": ...}``."""
+def _config_fields(source: type, descriptions: dict[str, str]) -> dict[str, tuple[type, FieldInfo]]:
+    """Type and pydantic Field (default, description) of each field of a dataclass."""
     hints = get_type_hints(source)
     return {
-        f.name: (hints[f.name], Field(default=f.default, description=f.metadata["description"]))
+        f.name: (hints[f.name], Field(default=f.default, description=descriptions[f.name]))
         for f in dataclasses.fields(source)
     }
 
 
 def _decision_rules_body(namespace: dict) -> None:
-    spec = _config_fields(DecisionRules)
+    spec = _config_fields(DecisionRules, DECISION_RULE_DESCRIPTIONS)
     namespace["__annotations__"] = {name: hint for name, (hint, _) in spec.items()}
     namespace.update({name: config_field for name, (_, config_field) in spec.items()})
     namespace["__module__"] = __name__

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from vip_pipeline.decisions.assess import active_clients, assess
-from vip_pipeline.decisions.rules import DecisionRules
+from vip_pipeline.decisions.rules import DESCRIPTIONS, DecisionRules
 
 D = pd.Timestamp
 DEC = D("2024-12-01")
@@ -676,6 +676,6 @@ def test_every_resource_field_is_described_and_decision_rules_are_declared_once(
     rules = {f.name: f for f in dataclasses.fields(DecisionRules)}
     assert list(config) == list(rules)
     assert {k: f.default_value for k, f in config.items()} == {k: f.default for k, f in rules.items()}
-    assert {k: f.description for k, f in config.items()} == {k: f.metadata["description"] for k, f in rules.items()}
+    assert {k: f.description for k, f in config.items()} == DESCRIPTIONS
     assert resources.DecisionRulesResource().rules() == DecisionRules()
     assert resources.DecisionRulesResource(top_share=0.4).rules() == DecisionRules(top_share=0.4)
