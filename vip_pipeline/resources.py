@@ -6,16 +6,20 @@ never logged): VIP_LANDING_DIR, VIP_DATABASE_URL, VIP_STAGING_DIR, VIP_CSV_ENCOD
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from functools import lru_cache
-
+import types
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
+from typing import get_type_hints
 
 from dagster import Backoff, ConfigurableResource, Failure, RetryPolicy
 from pydantic import Field
+from pydantic.fields import FieldInfo
 
 from vip_pipeline.constants import DEFAULT_LANDING_DIR
+from vip_pipeline.decisions.rules import DESCRIPTIONS as DECISION_RULE_DESCRIPTIONS
 from vip_pipeline.decisions.rules import DecisionRules
 from vip_pipeline.landing.inventory import Inventory, scan_landing
 from vip_pipeline.landing.validation import ReadSettings
@@ -112,23 +116,30 @@ class MetricRulesResource(ConfigurableResource):
         return MarginRules(self.ftp_rate, self.cost_per_account_month, self.cost_per_transaction)
 
 
-class DecisionRulesResource(ConfigurableResource):
-    """Thresholds, shares and windows of the LTV pyramid, VIP criteria and categories (SPEC §1 defaults)."""
+def _config_fields(source: type, descriptions: dict[str, str]) -> dict[str, tuple[type, FieldInfo]]:
+    """Type and pydantic Field (default, description) of each field of a dataclass."""
+    hints = get_type_hints(source)
+    return {
+        f.name: (hints[f.name], Field(default=f.default, description=descriptions[f.name]))
+        for f in dataclasses.fields(source)
+    }
 
-    top_share: float = 0.20
-    max_margin_cv: float = 1.0
-    stability_window_months: int = 12
-    min_history_months: int = 3
-    min_products: int = 4
-    annual_sales_usd: float = 5_000_000
-    avg_monthly_settlement_turnover_usd: float = 500_000
-    export_12m_usd: float = 5_000_000
-    adb_usd: float = 100_000
-    turnover_window_months: int = 12
-    min_turnover_growth: float = 0.25
-    min_criteria: int = 3
-    watch_criteria: int = 2
-    mass_turnover_usd: float = 50_000
+
+def _decision_rules_body(namespace: dict) -> None:
+    spec = _config_fields(DecisionRules, DECISION_RULE_DESCRIPTIONS)
+    namespace["__annotations__"] = {name: hint for name, (hint, _) in spec.items()}
+    namespace.update({name: config_field for name, (_, config_field) in spec.items()})
+    namespace["__module__"] = __name__
+    namespace["__doc__"] = (
+        "Thresholds, shares and windows of the LTV pyramid, VIP criteria and categories (SPEC §1 defaults); "
+        "one config field per field of `DecisionRules`, described there."
+    )
 
     def rules(self) -> DecisionRules:
         return DecisionRules(**self.model_dump())
+
+    namespace["rules"] = rules
+
+
+# Built from `DecisionRules` so its fields, defaults and descriptions are declared once.
+DecisionRulesResource = types.new_class("DecisionRulesResource", (ConfigurableResource,), {}, _decision_rules_body)

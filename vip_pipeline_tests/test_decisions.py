@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from vip_pipeline.decisions.assess import active_clients, assess
-from vip_pipeline.decisions.rules import DecisionRules
+from vip_pipeline.decisions.rules import DESCRIPTIONS, DecisionRules
 
 D = pd.Timestamp
 DEC = D("2024-12-01")
@@ -659,3 +659,23 @@ def test_active_clients_per_month():
     pairs = sorted(zip(active["client_id"], active["as_of_month"]))
     # Nov: A (onboarded Nov 20 ≤ Nov 30), B (offboarded Nov 15 ≥ Nov 1); Dec: A only
     assert pairs == [("A", NOV), ("A", DEC), ("B", NOV)]
+
+
+def test_every_resource_field_is_described_and_decision_rules_are_declared_once():
+    """The launchpad explains every config field; DecisionRulesResource is DecisionRules, field for field."""
+    import dataclasses
+
+    from vip_pipeline import resources
+
+    classes = [getattr(resources, n) for n in dir(resources) if n.endswith("Resource") and n != "ConfigurableResource"]
+    assert len(classes) == 5, classes
+    for cls in classes:
+        fields = cls.to_config_schema().as_field().config_type.fields
+        assert fields and all(f.description for f in fields.values()), cls.__name__
+    config = resources.DecisionRulesResource.to_config_schema().as_field().config_type.fields
+    rules = {f.name: f for f in dataclasses.fields(DecisionRules)}
+    assert list(config) == list(rules)
+    assert {k: f.default_value for k, f in config.items()} == {k: f.default for k, f in rules.items()}
+    assert {k: f.description for k, f in config.items()} == DESCRIPTIONS
+    assert resources.DecisionRulesResource().rules() == DecisionRules()
+    assert resources.DecisionRulesResource(top_share=0.4).rules() == DecisionRules(top_share=0.4)

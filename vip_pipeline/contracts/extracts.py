@@ -79,9 +79,6 @@ class ExtractContract:
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
 
-    def col(self, name: str) -> Col:
-        return next(c for c in self.columns if c.name == name)
-
     def pandera_schema(self) -> pa.DataFrameSchema:
         """Typed schema of the accepted rows (after parsing)."""
         dtypes = {"date": "datetime64[ns]", "month": "datetime64[ns]", "number": "float64", "bool": "bool"}

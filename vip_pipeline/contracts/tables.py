@@ -1,7 +1,8 @@
 """The published tables (SPEC §4): columns with SQL types and descriptions, keys and indexes.
 
-One definition drives the SQL DDL (SQLAlchemy), the pandera schema checked before publishing,
-and the column schema the Dagster UI shows.
+One definition drives the SQL DDL (SQLAlchemy), the columns and types a frame is conformed to before it
+is written (`storage.warehouse.conform`) and the column schema the Dagster UI shows. `pandera_schema()`
+describes the published rows for whoever reads them; the pipeline itself does not run it.
 """
 
 from __future__ import annotations

@@ -8,7 +8,6 @@ import pandas as pd
 from vip_pipeline.decisions.rules import DecisionRules
 
 CATEGORIES = ("key", "vip", "corporate", "mass")
-ACTIONS = ("approach", "watch", "review")
 
 
 def eligible_alone_or_through_group(frame: pd.DataFrame) -> pd.Series:

@@ -1,7 +1,10 @@
 """Publish DataFrames to the SQL database (SQLite or PostgreSQL) in single transactions.
 
-Every write replaces a well-defined slice (a month of a table, or what is recorded about a set of
-files) inside one transaction, so a BI reader sees either the previous or the new complete state.
+Every write replaces a well-defined slice (the rows of some months of a table, or what is recorded
+about a set of files; restatements are appended) inside one transaction, so a BI reader sees either
+the previous or the new complete state. Frames are conformed to their contract's columns and types
+(`conform`) on the way in; beyond that and the database's constraints the warehouse checks nothing
+(the data checks run before, in the assets: `checks.py`).
 """
 
 from __future__ import annotations
