@@ -259,7 +259,7 @@ def monthly_extract(contract: ExtractContract, reference: str):
                     "rows_superseded": len(result.superseded),
                 },
             )
-            result.accepted = result.accepted.iloc[0:0]  # staged; keep only what the checks need in memory
+            result.accepted = result.accepted.iloc[0:0].copy()  # staged; keep only what the checks need in memory
             results.append((result, accepted))
             read += files
         checks, failure = load_outcome(context, contract.name, [r for r, _ in results], read, len(unchanged))
