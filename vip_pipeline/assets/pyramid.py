@@ -6,17 +6,24 @@ from __future__ import annotations
 import base64
 import io
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+import pandas as pd
 
 LEVELS = [("most_valuable", "#1b7837"), ("strategic", "#5aae61"), ("workhorse", "#d9f0d3"), ("ballast", "#c2a5cf")]
 
 
+def _pyplot():
+    """matplotlib, imported when a picture is drawn (0.5 s that a run without decisions does not pay)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def pyramid_png(segments: pd.DataFrame, as_of: str) -> bytes:
     """Tiers from the top (most valuable) to the bottom (ballast), width ∝ clients, labelled with Σ LTV."""
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
     counts = segments["ltv_tier"].value_counts()
     ltv = segments.groupby("ltv_tier")["ltv_usd"].sum()
@@ -55,6 +62,7 @@ def migrations_png(migrations: pd.DataFrame, as_of: str) -> bytes:
         .fillna(0)
         .astype(int)
     )
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
     ax.imshow(matrix.to_numpy(), cmap="Greens")
     ax.set_xticks(range(len(matrix.columns)), [c.replace("_", " ") for c in matrix.columns], rotation=30)
