@@ -295,23 +295,7 @@ RUN_STATUS = """query ($id: ID!) { runOrError(runId: $id) { __typename ... on Ru
 
 def test_manual_materialisation_from_the_ui(webserver):
     """What the Materialize button does: launch the monthly job for a partition through the webserver."""
-    repo = webserver.graphql(REPOSITORY)["repositoriesOrError"]["nodes"][0]
-    month = f"{scan_landing(webserver.env['VIP_LANDING_DIR']).months[-1]:%Y-%m-01}"
-    params = {
-        "selector": {"repositoryLocationName": repo["location"]["name"], "repositoryName": repo["name"],
-                     "jobName": "refresh_month"},
-        "executionMetadata": {"tags": [{"key": "dagster/partition", "value": month}]},
-    }
-    launched = webserver.graphql(LAUNCH, {"params": params})["launchRun"]
-    assert launched["__typename"] == "LaunchRunSuccess", launched
-    run_id = launched["run"]["runId"]
-    status, deadline = None, time.monotonic() + 240
-    while time.monotonic() < deadline:
-        status = webserver.graphql(RUN_STATUS, {"id": run_id})["runOrError"]["status"]
-        if status in ("SUCCESS", "FAILURE", "CANCELED"):
-            break
-        time.sleep(1)
-    assert status == "SUCCESS", f"run {run_id} ended {status}\n{webserver.log_tail()}"
+    _launch(webserver, f"{scan_landing(webserver.env['VIP_LANDING_DIR']).months[-1]:%Y-%m-01}")
 
 
 def _launch(webserver, month: str, assets: list[str] | None = None) -> str:

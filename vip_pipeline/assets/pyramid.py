@@ -21,6 +21,13 @@ def _pyplot():
     return plt
 
 
+def _png(plt, fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
 def pyramid_png(segments: pd.DataFrame, as_of: str) -> bytes:
     """Tiers from the top (most valuable) to the bottom (ballast), width ∝ clients, labelled with Σ LTV."""
     plt = _pyplot()
@@ -44,10 +51,7 @@ def pyramid_png(segments: pd.DataFrame, as_of: str) -> bytes:
     ax.set_xlim(-0.55, 0.55)
     ax.axis("off")
     ax.set_title(f"LTV pyramid as of {as_of} ({len(segments)} active clients)")
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", bbox_inches="tight")
-    plt.close(fig)
-    return buffer.getvalue()
+    return _png(plt, fig)
 
 
 TIER_ORDER = ["new", "most_valuable", "strategic", "workhorse", "ballast", "gone"]
@@ -75,10 +79,7 @@ def migrations_png(migrations: pd.DataFrame, as_of: str) -> bytes:
     ax.set_xlabel(f"tier as of {as_of}")
     ax.set_ylabel("tier the month before")
     ax.set_title(f"Movement between LTV tiers, {as_of}")
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", bbox_inches="tight")
-    plt.close(fig)
-    return buffer.getvalue()
+    return _png(plt, fig)
 
 
 def as_markdown(png: bytes, title: str = "LTV pyramid") -> str:
