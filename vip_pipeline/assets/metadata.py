@@ -81,7 +81,13 @@ def per_month(context, asset: str, key: str, metadata: dict) -> None:
 
 
 def preview(frame: pd.DataFrame, rows: int = 10) -> MetadataValue:
-    return MetadataValue.md(frame.head(rows).to_markdown(index=False) if len(frame) else "_no rows_")
+    """The first rows as a Markdown table, amounts as money (1,866,190.00, not 1.86619e+06)."""
+    if not len(frame):
+        return MetadataValue.md("_no rows_")
+    shown = frame.head(rows).copy()
+    for column in shown.columns[shown.dtypes == "float64"]:
+        shown[column] = shown[column].map(lambda v: "" if pd.isna(v) else f"{v:,.2f}")
+    return MetadataValue.md(shown.to_markdown(index=False, disable_numparse=True))
 
 
 def blocking_check(check: Callable, asset: str, description: str) -> AssetCheckSpec:

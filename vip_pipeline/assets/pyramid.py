@@ -29,26 +29,22 @@ def _png(plt, fig) -> bytes:
 
 
 def pyramid_png(segments: pd.DataFrame, as_of: str) -> bytes:
-    """Tiers from the top (most valuable) to the bottom (ballast), width ∝ clients, labelled with Σ LTV."""
+    """The pyramid as a pyramid: most valuable at the narrow top, ballast at the wide base (fixed bands, so the
+    shape reads at a glance), each level labelled beside it with its clients and Σ LTV."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    fig, ax = plt.subplots(figsize=(8, 4), dpi=100)
     counts = segments["ltv_tier"].value_counts()
     ltv = segments.groupby("ltv_tier")["ltv_usd"].sum()
-    widest = max(int(counts.max()) if len(counts) else 1, 1)
-    for level, (tier, colour) in enumerate(reversed(LEVELS)):
-        n = int(counts.get(tier, 0))
-        width = max(n / widest, 0.02)
-        ax.barh(level, width, left=-width / 2, color=colour, edgecolor="#333333", height=0.9)
-        total = float(ltv.get(tier, 0.0))
-        ax.text(
-            0,
-            level,
-            f"{tier.replace('_', ' ')}: {n} clients, LTV {'−' if total < 0 else ''}${abs(total):,.0f}",
-            ha="center",
-            va="center",
-            fontsize=9,
-        )
-    ax.set_xlim(-0.55, 0.55)
+    for level, (tier, colour) in enumerate(LEVELS):  # level 0 is the top
+        top, bottom = 0.12 + 0.22 * level, 0.12 + 0.22 * (level + 1)
+        y0, y1 = len(LEVELS) - level, len(LEVELS) - level - 1
+        ax.fill([-top, top, bottom, -bottom], [y0, y0, y1, y1], color=colour, edgecolor="#333333")
+        n, total = int(counts.get(tier, 0)), float(ltv.get(tier, 0.0))
+        share = n / max(len(segments), 1)
+        money = f"{'−' if total < 0 else ''}${abs(total):,.0f}"
+        ax.text(1.1, y1 + 0.5, f"{tier.replace('_', ' ')}: {n} clients ({share:.0%}), LTV {money}", va="center")
+    ax.set_xlim(-1.05, 2.9)
+    ax.set_ylim(0, len(LEVELS))
     ax.axis("off")
     ax.set_title(f"LTV pyramid as of {as_of} ({len(segments)} active clients)")
     return _png(plt, fig)
