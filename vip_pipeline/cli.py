@@ -14,8 +14,16 @@ from pathlib import Path
 from vip_pipeline.storage.warehouse import redact
 
 
+_TERMINAL = None
+
+
 def _print(msg: str = "") -> None:
-    print(msg, flush=True)
+    """A line on the terminal, even while Dagster's own output is sent to the run's log (runner.py)."""
+    global _TERMINAL
+    if _TERMINAL is None:
+        _TERMINAL = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1, encoding="utf-8")
+    _TERMINAL.write(f"{msg}\n")
+    _TERMINAL.flush()
 
 
 def cmd_generate_sample(args: argparse.Namespace) -> int:

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
+from pathlib import Path
 
 import pandas as pd
 import sqlalchemy as sa
@@ -48,6 +51,29 @@ def _failure_message(result) -> str:
     return "\n  ".join(messages) or "a step failed (see the Dagster run logs)"
 
 
+@contextmanager
+def dagster_output_to(log: Path) -> Iterator[None]:
+    """Send what Dagster itself prints while a run starts and runs (the instance's notices, the telemetry
+    banner, warnings) to `log` instead of the terminal: the CLI prints its own progress. Works on the file
+    descriptors, so output written by handlers that hold the original streams is caught too."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with log.open("a") as sink:
+        try:
+            os.dup2(sink.fileno(), 1)
+            os.dup2(sink.fileno(), 2)
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+
+
 def refresh(
     landing: str,
     database_url: str,
@@ -61,7 +87,7 @@ def refresh(
     job = Definitions(
         assets=all_assets, jobs=[refresh_month], resources=build_resources(landing, database_url, staging_dir)
     ).get_job_def("refresh_month")
-    with timing.reporting(progress):
+    with timing.reporting(progress), dagster_output_to(Path(staging_dir) / "dagster.log"):
         result = job.execute_in_process(
             instance=_instance(),
             run_config=QUIET,
