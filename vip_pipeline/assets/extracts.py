@@ -24,7 +24,7 @@ from dagster import (
     asset,
 )
 
-from vip_pipeline.assets.metadata import column_schema
+from vip_pipeline.assets.metadata import column_schema, pandera_type
 from vip_pipeline.constants import EXTRACTS
 from vip_pipeline.contracts.extracts import (
     ACCOUNTS,
@@ -148,6 +148,7 @@ def snapshot_asset(contract: ExtractContract):
         check_specs=load_checks(contract.name),
         description=contract.description,
         kinds={"pandas", "parquet"},
+        dagster_type=pandera_type(contract),  # the type check validates the accepted rows
     )
 
 

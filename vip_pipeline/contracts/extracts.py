@@ -90,6 +90,11 @@ class ExtractContract:
     def col(self, name: str) -> Col:
         return next(c for c in self.columns if c.name == name)
 
+    def schema_rules(self) -> list[pa.Check]:
+        """Every check of the delivery schema (column checks in column order, then the dataframe checks)."""
+        schema = self.pandera_schema(Delivery.describing(self))
+        return [*(check for column in schema.columns.values() for check in column.checks), *schema.checks]
+
     def rule_names(self) -> list[str]:
         """Every row rule of the delivery schema, in the order a rejected row lists the rules it failed."""
         names = []
@@ -162,6 +167,13 @@ class Delivery:
     references: dict[str, pd.Index] = field(default_factory=dict)
     accounts: pd.DataFrame | None = None
     _present: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def describing(cls, contract: ExtractContract) -> Delivery:
+        """An empty delivery: enough to build the schema to read its rules (the data-contract document)."""
+        none = np.array([], dtype="datetime64[ns]")
+        empty = pd.DataFrame({c: pd.Series(dtype=object) for c in contract.column_names})
+        return cls(empty, none, none, {t: pd.Index([]) for t in contract.references.values()}, None)
 
     def present(self, column: str) -> np.ndarray:
         """Rows whose delivered value is not empty (computed once per column)."""

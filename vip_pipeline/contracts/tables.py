@@ -112,7 +112,7 @@ class TableContract:
             c.name: pa.Column(
                 "Int64" if c.kind == "int" and c.nullable else PANDAS_TYPES[c.kind],
                 checks=c.checks(),
-                nullable=c.nullable or (c.kind == "text" and c.name not in self.primary_key),
+                nullable=c.nullable,
                 description=c.description,
                 title=c.name,
             )

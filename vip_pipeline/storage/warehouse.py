@@ -197,7 +197,7 @@ def checked_frame(contract: TableContract, frame: pd.DataFrame) -> pd.DataFrame:
     if frame.empty:
         return frame
     try:
-        frame = conform(contract, frame)
+        frame = conform(contract, frame).reset_index(drop=True)  # failure cases name rows by a unique index
     except (ValueError, TypeError) as exc:  # a value that cannot take the column's type (NaN in an int column…)
         raise PublishRefused(contract.name, [], 1, f"cannot be cast to the contract's types ({exc})") from None
     try:
