@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+import pytest
 import sqlalchemy as sa
 
 from vip_pipeline.contracts.extracts import EXTRACTS
 from vip_pipeline.contracts.render import render
 from vip_pipeline.contracts.tables import TABLES
 from vip_pipeline.landing.validation import empty_accepted
-from vip_pipeline.storage.warehouse import Warehouse
+from vip_pipeline.storage.warehouse import PublishRefused, Warehouse, WarehouseRejected
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,3 +49,91 @@ def test_published_tables_have_typed_columns_keys_and_indexes(database_url):
 def test_pandera_schemas_accept_empty_typed_frames():
     for contract in EXTRACTS.values():
         contract.pandera_schema().validate(empty_accepted(contract))
+
+
+# ----------------------------------------------------------------------------------------------
+# the pandera schemas are the rules: the document lists exactly their checks
+# ----------------------------------------------------------------------------------------------
+
+def _documented_rules(section: str) -> set[str]:
+    """Rule names in a document section: backticked `kind:column` names and `x_before_y` / `unknown_x` names."""
+    return set(re.findall(r"`([a-z_]+:[a-z_]+|[a-z_]+_before_[a-z_]+|unknown_[a-z_]+)`", section))
+
+
+def _section(doc: str, name: str) -> str:
+    start = doc.index(f"### {name}")
+    end = doc.find("\n### ", start + 1)
+    return doc[start:] if end < 0 else doc[start:end]
+
+
+def test_every_schema_rule_is_documented_and_every_documented_rule_is_in_the_schema():
+    doc = (ROOT / "docs" / "data-contract.md").read_text()
+    for contract in EXTRACTS.values():
+        in_schema = {check.error for check in contract.schema_rules()}
+        assert in_schema == set(contract.rule_names()), contract.name  # the order rejected rows list them in
+        assert _documented_rules(_section(doc, contract.name)) == in_schema, contract.name
+    for table in TABLES.values():
+        schema = table.pandera_schema()
+        in_schema = {check.error for column in schema.columns.values() for check in column.checks}
+        assert _documented_rules(_section(doc, table.name)) == in_schema, table.name
+
+
+def test_the_ranges_and_enums_of_the_published_tables_are_in_their_schemas():
+    rules = {check.error for t in TABLES.values() for c in t.pandera_schema().columns.values() for check in c.checks}
+    assert {
+        "not_allowed:ltv_tier", "not_allowed:category", "not_allowed:recommended_action", "not_allowed:dimension",
+        "below_minimum:criteria_met", "above_maximum:criteria_met", "below_minimum:days_in_period",
+        "above_maximum:days_in_period", "not_finite:adb",
+    } <= rules
+
+
+# ----------------------------------------------------------------------------------------------
+# publishing: a frame that breaks its table's schema is refused and nothing is written
+# ----------------------------------------------------------------------------------------------
+
+MONTH = pd.Timestamp("2024-03-01")
+
+
+def _segments(n: int = 3) -> pd.DataFrame:
+    return pd.DataFrame({
+        "client_id": [f"c{i}" for i in range(n)], "as_of_month": MONTH, "name": "n", "client_type": "corporate",
+        "related_party": "none", "category": "corporate", "ltv_tier": "workhorse", "ltv_usd": 1.0,
+        "ltv_rank": range(1, n + 1), "criteria_met": 2, "vip_eligible": False, "previous_category": None,
+        "previous_ltv_tier": None, "service_model": "standard", "recommended_action": None, "group_id": None,
+        "group_vip_eligible": False,
+    })
+
+
+def _activity() -> pd.DataFrame:
+    columns = TABLES["monthly_account_activity"].columns
+    row = {c.name: (0.0 if c.kind == "float" else 0 if c.kind == "int" else True if c.kind == "bool" else "x")
+           for c in columns}
+    row.update(month=MONTH, period_end=pd.Timestamp("2024-03-31"), days_in_period=31, txn_count=1)
+    return pd.DataFrame([{**row, "account_id": f"a{i}"} for i in range(3)])
+
+
+@pytest.mark.parametrize("table, frame, broken, column", [
+    ("client_segments", _segments, lambda f: pd.concat([f, f.iloc[[0]]]), "client_id"),  # a duplicate key
+    ("client_segments", _segments, lambda f: f.assign(ltv_tier=["workhorse", "platinum", "ballast"]), "ltv_tier"),
+    ("client_segments", _segments, lambda f: f.assign(criteria_met=[0, 6, 5]), "criteria_met"),
+    ("client_segments", _segments, lambda f: f.assign(recommended_action=["approach", "call", None]),
+     "recommended_action"),
+    ("monthly_account_activity", _activity, lambda f: f.assign(adb=[1.0, np.nan, 2.0]), "adb"),  # a NaN ADB
+    ("monthly_account_activity", _activity, lambda f: f.assign(days_in_period=[31, 0, 30]), "days_in_period"),
+])
+def test_a_frame_breaking_its_table_schema_is_refused_and_the_table_is_unchanged(
+    database_url, table, frame, broken, column
+):
+    wh = Warehouse(database_url)
+    wh.ensure_schema()
+    good = frame()
+    wh.replace_partitions({table: good}, MONTH)
+    before = wh.read(table)
+    assert len(before) == len(good)
+    with pytest.raises(PublishRefused) as refused:
+        wh.replace_partitions({"client_segments": _segments(5), table: broken(frame())}, MONTH)
+    assert isinstance(refused.value, WarehouseRejected)  # the asset fails without retries
+    assert refused.value.table == table and column in refused.value.columns and refused.value.count >= 1
+    assert table in str(refused.value) and column in str(refused.value)
+    pd.testing.assert_frame_equal(wh.read(table), before)  # nothing written, not even the valid frame
+    assert wh.count("client_segments") == (len(good) if table == "client_segments" else 0)

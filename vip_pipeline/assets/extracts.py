@@ -25,7 +25,15 @@ from dagster import (
 )
 
 from vip_pipeline import checks
-from vip_pipeline.assets.metadata import blocking_check, catalog, column_schema, evaluate, per_month, verdict
+from vip_pipeline.assets.metadata import (
+    blocking_check,
+    catalog,
+    column_schema,
+    evaluate,
+    pandera_type,
+    per_month,
+    verdict,
+)
 from vip_pipeline.constants import EXTRACTS
 from vip_pipeline.contracts.extracts import (
     ACCOUNTS,
@@ -132,6 +140,7 @@ def snapshot_asset(contract: ExtractContract):
         description=contract.description,
         kinds={"pandas", "parquet"},
         **catalog(EXTRACTS, contract.name),
+        dagster_type=pandera_type(contract),  # the type check validates the accepted rows
     )
 
 

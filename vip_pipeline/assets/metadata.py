@@ -1,38 +1,43 @@
 """Metadata the Dagster UI shows: column schemas from the contracts, counts, previews."""
 
+import warnings
+
 import pandas as pd
 from collections.abc import Callable
 
 from dagster import (
     AssetCheckResult,
-    AssetCheckSpec,
-    Failure,
     AssetCheckSeverity,
+    AssetCheckSpec,
     AssetKey,
     AssetSpec,
+    BetaWarning,
+    DagsterType,
+    Failure,
     MetadataValue,
-    TableColumn,
     TableColumnDep,
     TableColumnLineage,
-    TableSchema,
 )
+from dagster_pandera import pandera_schema_to_dagster_type
 
 from vip_pipeline.contracts.extracts import ExtractContract
 from vip_pipeline.contracts.tables import TableContract
 
-EXTRACT_TYPES = {"date": "date", "month": "date", "number": "float", "bool": "bool"}
+
+def pandera_type(contract: ExtractContract | TableContract) -> DagsterType:
+    """The Dagster type of a contract's pandera schema (dagster-pandera): its type check validates the frame
+    lazily, and the UI shows the schema with its named checks."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BetaWarning)
+        return pandera_schema_to_dagster_type(contract.pandera_schema())
 
 
 def column_schema(contract: ExtractContract | TableContract) -> dict:
-    """`dagster/column_schema` metadata for an asset, from its contract."""
-    if isinstance(contract, ExtractContract):
-        columns = [
-            TableColumn(c.name, EXTRACT_TYPES.get(c.kind, "string"), description=c.description)
-            for c in contract.columns
-        ]
-    else:
-        columns = [TableColumn(c.name, c.kind, description=c.description) for c in contract.columns]
-    return {"dagster/column_schema": TableSchema(columns=columns)}
+    """`dagster/column_schema` metadata for an asset, from its contract's pandera schema (the table schema
+    dagster-pandera derives from it: types, nullability, uniqueness, named checks), for assets whose output
+    is not the frame itself (the warehouse writes it) or to show beside the pandera Dagster type."""
+    table_schema = pandera_type(contract).metadata["schema"]
+    return {"dagster/column_schema": table_schema.schema}
 
 
 OWNERS = ["team:bank-analytics"]

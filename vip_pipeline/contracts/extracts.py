@@ -1,13 +1,21 @@
-"""The input data contract (SPEC §3): one `ExtractContract` per extract.
+"""The input data contract (SPEC §3): one `ExtractContract` per extract, and its pandera schema.
 
-The same column specs drive row validation (`landing.validation`), the typed pandera
-schema of the accepted rows and the column metadata shown in the Dagster UI.
+`ExtractContract.pandera_schema()` is the one place the SPEC §3 rules live. With a `Delivery` (the delivered
+text of a load, each row's file period, the accepted keys of referenced extracts, the accounts) the schema
+parses the delivered text into typed columns and carries every row rule as a named pandera check:
+`landing.validation` validates with it lazily and quarantines every row in its failure cases, the check's
+name being the rule recorded in `rejected_rows`. Without a delivery it is the schema of the accepted,
+typed rows (unique key, no parsing, no cross-file rule): the Dagster type of the snapshot assets.
+The data-contract document is rendered from the same schemas (`contracts.render`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
+import pandas as pd
 import pandera.pandas as pa
 
 PRODUCTS = (
@@ -79,33 +87,220 @@ class ExtractContract:
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
 
-    def pandera_schema(self) -> pa.DataFrameSchema:
-        """Typed schema of the accepted rows (after parsing)."""
-        dtypes = {"date": "datetime64[ns]", "month": "datetime64[ns]", "number": "float64", "bool": "bool"}
+    def schema_rules(self) -> list[pa.Check]:
+        """Every check of the delivery schema (column checks in column order, then the dataframe checks)."""
+        schema = self.pandera_schema(Delivery.describing(self))
+        return [*(check for column in schema.columns.values() for check in column.checks), *schema.checks]
+
+    def rule_names(self) -> list[str]:
+        """Every row rule of the delivery schema, in the order a rejected row lists the rules it failed."""
+        names = []
+        for c in self.columns:
+            names += [f"missing_value:{c.name}"] if c.required else []
+            names += [f"{KIND_RULES[c.kind]}:{c.name}"] if c.kind in KIND_RULES else []
+            names += [f"not_positive:{c.name}"] if c.positive else []
+            names += [f"below_minimum:{c.name}"] if c.minimum is not None and not c.positive else []
+        names += [f"{later}_before_{earlier}" for later, earlier in self.not_before]
+        names += [f"unknown_{column}" for column in self.references]
+        names += [f"outside_file_period:{self.period_column}"] if self.period_column else []
+        names += [f"account_not_open_on:{self.account_open_on}"] if self.account_open_on else []
+        return names
+
+    def pandera_schema(self, delivery: Delivery | None = None) -> pa.DataFrameSchema:
+        """The pandera schema of this extract.
+
+        With a `delivery`: the schema of the delivered text. Each column's parser turns its text into the
+        typed value ("" is missing, an unparseable value is null) and every SPEC §3 rule is a named check
+        (the failure cases' `check` is the rule name). Every column is nullable here: a missing or
+        unparseable value is reported by its own rule, not by pandera's generic `not_nullable`.
+        Without: the typed accepted rows, key unique, required columns non-null, the value rules only.
+        """
         columns = {}
         for c in self.columns:
-            checks = []
-            if c.values:
-                checks.append(pa.Check.isin(list(c.values)))
-            if c.positive:
-                checks.append(pa.Check.gt(0))
-            elif c.minimum is not None:
-                checks.append(pa.Check.ge(c.minimum))
-            nullable = not c.required and c.default is None and c.kind != "bool"
+            checks = _value_checks(c)
+            if delivery is not None:
+                checks = _delivered_checks(c, delivery) + checks + _cross_file_checks(self, c, delivery)
             columns[c.name] = pa.Column(
-                dtypes.get(c.kind, "object"),
+                DTYPES.get(c.kind, "object"),
                 checks=checks,
-                nullable=nullable,
+                parsers=[pa.Parser(_parser(c, delivery))] if delivery is not None else None,
+                nullable=delivery is not None or (not c.required and c.default is None and c.kind != "bool"),
                 description=c.description,
                 title=c.name,
             )
         return pa.DataFrameSchema(
             columns,
-            unique=list(self.key),
+            checks=[_not_before(later, earlier) for later, earlier in self.not_before],
+            unique=list(self.key) if delivery is None else None,
             name=self.name,
             description=self.description,
             coerce=False,
         )
+
+
+DTYPES = {"date": "datetime64[ns]", "month": "datetime64[ns]", "number": "float64", "bool": "bool"}
+KIND_RULES = {
+    "date": "unparseable_date",
+    "month": "unparseable_month",
+    "number": "unparseable_number",
+    "bool": "unparseable_bool",
+    "enum": "not_allowed",
+    "currency": "bad_currency_code",
+    "country": "bad_country_code",
+}
+TRUE_VALUES = frozenset({"true", "t", "1", "yes", "y"})
+FALSE_VALUES = frozenset({"false", "f", "0", "no", "n"})
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What the rules of one load need besides the schema: the delivered text (one row per data row, every
+    value a string, "" when empty), each row's file period, the accepted keys of the referenced extracts and,
+    for a date that must fall on an open day, the accounts (account_id, opened_on, closed_on)."""
+
+    text: pd.DataFrame
+    period_start: np.ndarray  # datetime64[ns], one per row
+    period_end: np.ndarray
+    references: dict[str, pd.Index] = field(default_factory=dict)
+    accounts: pd.DataFrame | None = None
+    _present: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def describing(cls, contract: ExtractContract) -> Delivery:
+        """An empty delivery: enough to build the schema to read its rules (the data-contract document)."""
+        none = np.array([], dtype="datetime64[ns]")
+        empty = pd.DataFrame({c: pd.Series(dtype=object) for c in contract.column_names})
+        return cls(empty, none, none, {t: pd.Index([]) for t in contract.references.values()}, None)
+
+    def present(self, column: str) -> np.ndarray:
+        """Rows whose delivered value is not empty (computed once per column)."""
+        if column not in self._present:
+            self._present[column] = (self.text[column] != "").to_numpy()
+        return self._present[column]
+
+
+# -- parsers: delivered text -> typed values -------------------------------------------------------------
+def _parser(c: Col, d: Delivery) -> Callable[[pd.Series], pd.Series]:
+    """Text -> typed values of one column; "" and unparseable values become null (their rules report them)."""
+    if c.kind in ("date", "month"):
+        return _parse_month if c.kind == "month" else _parse_date
+    if c.kind == "number":
+        return lambda text: _parse_number(text, d.present(c.name))
+    if c.kind == "bool":
+        return lambda text: text.str.lower().isin(TRUE_VALUES)
+    empty = c.default  # None, or the value an empty optional enum stands for
+
+    def text_value(text: pd.Series) -> pd.Series:
+        present = d.present(c.name)
+        return text if present.all() else text.where(present, empty)
+
+    return text_value
+
+
+def _parse_date(text: pd.Series) -> pd.Series:
+    return pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
+
+
+def _parse_month(text: pd.Series) -> pd.Series:
+    values = _parse_date(text.where(text.str.len() != 7, text + "-01"))
+    return values.where(values.dt.day == 1)
+
+
+def _parse_number(text: pd.Series, present: np.ndarray) -> pd.Series:
+    values = pd.to_numeric(text if present.all() else text.where(present), errors="coerce").astype("float64")
+    return values.where(np.isfinite(values))
+
+
+# -- checks ----------------------------------------------------------------------------------------------
+def _rule(name: str, fn: Callable[[pd.Series], np.ndarray | pd.Series], description: str) -> pa.Check:
+    """A vectorised check on the whole column (nulls included), its failure cases named `name`."""
+    return pa.Check(
+        lambda s: pd.Series(np.asarray(fn(s)), index=s.index),
+        name=name.split(":")[0],
+        error=name,
+        description=description,
+        ignore_na=False,
+    )
+
+
+def _value_checks(c: Col) -> list[pa.Check]:
+    """Rules on a typed value alone: allowed values, codes, ranges (nulls pass: missing is its own rule)."""
+    checks = []
+    if c.kind == "enum":
+        allowed = "one of " + ", ".join(c.values)
+        checks.append(pa.Check.isin(c.values, error=f"not_allowed:{c.name}", description=allowed))
+    elif c.kind == "currency":
+        checks.append(pa.Check.isin(ISO_4217, error=f"bad_currency_code:{c.name}", description="ISO 4217 code"))
+    elif c.kind == "country":
+        checks.append(
+            pa.Check.str_matches(r"[A-Z]{2}\Z", error=f"bad_country_code:{c.name}", description="ISO 3166 alpha-2")
+        )
+    if c.positive:
+        checks.append(pa.Check.gt(0, error=f"not_positive:{c.name}", description="> 0"))
+    elif c.minimum is not None:
+        checks.append(pa.Check.ge(c.minimum, error=f"below_minimum:{c.name}", description=f"≥ {c.minimum:g}"))
+    return checks
+
+
+def _delivered_checks(c: Col, d: Delivery) -> list[pa.Check]:
+    """Rules on the delivered text of a column: present when required, parseable as its kind."""
+    checks = []
+    if c.required:
+        checks.append(_rule(f"missing_value:{c.name}", lambda s: d.present(c.name), "required"))
+    if c.kind in ("date", "month", "number"):
+        what = {"date": "YYYY-MM-DD", "month": "YYYY-MM or YYYY-MM-01", "number": "a finite number"}[c.kind]
+        checks.append(
+            _rule(f"{KIND_RULES[c.kind]}:{c.name}", lambda s: s.notna().to_numpy() | ~d.present(c.name), what)
+        )
+    elif c.kind == "bool":
+        words = TRUE_VALUES | FALSE_VALUES
+        checks.append(
+            _rule(
+                f"unparseable_bool:{c.name}",
+                lambda s: d.text[c.name].str.lower().isin(words).to_numpy() | ~d.present(c.name),
+                "true/t/1/yes/y or false/f/0/no/n",
+            )
+        )
+    return checks
+
+
+def _cross_file_checks(contract: ExtractContract, c: Col, d: Delivery) -> list[pa.Check]:
+    """Rules that look beyond the row: the referenced key exists, the date lies in the file's period and on a
+    day the account is open."""
+    checks = []
+    if c.name in contract.references:
+        target = contract.references[c.name]
+        known = d.references[target]
+        checks.append(_rule(f"unknown_{c.name}", lambda s: s.isna() | s.isin(known), f"exists in {target}"))
+    if c.name == contract.period_column:
+        checks.append(
+            _rule(
+                f"outside_file_period:{c.name}",
+                lambda s: s.isna().to_numpy() | ((s.to_numpy() >= d.period_start) & (s.to_numpy() <= d.period_end)),
+                "inside the file's period",
+            )
+        )
+    if c.name == contract.account_open_on:
+
+        def open_on(day: pd.Series) -> np.ndarray:
+            accounts = d.accounts.set_index("account_id")
+            opened = d.text["account_id"].map(accounts["opened_on"]).to_numpy()
+            closed = d.text["account_id"].map(accounts["closed_on"]).to_numpy()
+            day = day.to_numpy()
+            return ~(~np.isnat(day) & ~np.isnat(opened) & ((day < opened) | (~np.isnat(closed) & (day > closed))))
+
+        checks.append(_rule(f"account_not_open_on:{c.name}", open_on, "a day the account is open"))
+    return checks
+
+
+def _not_before(later: str, earlier: str) -> pa.Check:
+    """`later` ≥ `earlier` when both are present (a rule on two columns: a dataframe-level check)."""
+    return pa.Check(
+        lambda df: ~(df[later] < df[earlier]),
+        name="not_before",
+        error=f"{later}_before_{earlier}",
+        description=f"`{later}` ≥ `{earlier}`",
+    )
 
 
 CLIENTS = ExtractContract(

@@ -7,7 +7,9 @@ from vip_pipeline.contracts.tables import TABLES
 
 HEADER = """# Data contract
 
-Generated from `vip_pipeline/contracts/` by `python -m vip_pipeline.contracts.render > docs/data-contract.md`.
+Generated from the pandera schemas in `vip_pipeline/contracts/` by
+`python -m vip_pipeline.contracts.render > docs/data-contract.md`: every rule below is a named check of the
+extract's schema (`ExtractContract.pandera_schema`) or of the table's (`TableContract.pandera_schema`).
 
 Files land in `VIP_LANDING_DIR` named `<extract>_<YYYY-MM-DD>.<ext>` (one business day) or
 `<extract>_<YYYY-MM>.<ext>` (a whole month); `<ext>` is `csv`, `csv.gz` or `parquet`. CSV: header row,
@@ -22,52 +24,43 @@ with the rule's name; see `docs/decisions.md` for duplicates, re-deliveries and 
 def render() -> str:
     lines = [HEADER]
     for c in EXTRACTS.values():
-        rules = [f"key: ({', '.join(c.key)}) unique → `duplicate_redelivered` / `duplicate_key_conflict`"]
-        rules += [f"`{col}` must exist in {target} → `unknown_{col}`" for col, target in c.references.items()]
-        if c.period_column:
-            rules.append(f"`{c.period_column}` inside the file's period → `outside_file_period:{c.period_column}`")
-        if c.account_open_on:
-            rules.append(
-                f"`{c.account_open_on}` on a day the account is open → `account_not_open_on:{c.account_open_on}`"
-            )
-        rules += [f"`{a}` ≥ `{b}` → `{a}_before_{b}`" for a, b in c.not_before]
+        rules = [f"`{check.error}`: {check.description}" for check in c.schema_rules()]
+        rules.append(
+            f"key ({', '.join(c.key)}): a repeated key is `duplicate_redelivered` (same values) or "
+            "`duplicate_key_conflict` (other values, same file); a later file supersedes (see decisions.md)"
+        )
         lines += [
             f"### {c.name}{' (full snapshot: the latest file wins)' if c.snapshot else ' (deltas)'}",
             "",
             c.description,
             "",
+            "Rules (a rejected row lists the ones it failed):",
+            "",
             *[f"- {r}" for r in rules],
             "",
-            "| column | type | required | rule | description |",
-            "|---|---|---|---|---|",
+            "| column | type | required | description |",
+            "|---|---|---|---|",
         ]
         for col in c.columns:
-            rule = []
-            if col.values:
-                rule.append("one of " + ", ".join(col.values))
-            if col.positive:
-                rule.append("> 0")
-            elif col.minimum is not None:
-                rule.append(f"≥ {col.minimum:g}")
-            if col.default:
-                rule.append(f"empty = {col.default}")
-            lines.append(
-                f"| {col.name} | {col.kind} | {'yes' if col.required else 'no'} | {'; '.join(rule)} | "
-                f"{col.description} |"
-            )
+            kind = f"{col.kind} (empty = {col.default})" if col.default else col.kind
+            lines.append(f"| {col.name} | {kind} | {'yes' if col.required else 'no'} | {col.description} |")
         lines.append("")
     lines += ["## Published tables", ""]
     for t in TABLES.values():
-        key = f"primary key ({', '.join(t.primary_key)})" if t.primary_key else "no key (a log)"
+        key = f"primary key ({', '.join(t.primary_key)}), unique" if t.primary_key else "no key (a log)"
+        schema = t.pandera_schema()
         lines += [
             f"### {t.name}",
             "",
             f"{t.description} — {key}.",
             "",
-            "| column | type | nullable | description |",
-            "|---|---|---|---|",
+            "| column | type | nullable | rules | description |",
+            "|---|---|---|---|---|",
         ]
-        lines += [f"| {c.name} | {c.kind} | {'yes' if c.nullable else 'no'} | {c.description} |" for c in t.columns]
+        for c in t.columns:
+            rules = "; ".join(f"`{check.error}` ({check.description})" for check in schema.columns[c.name].checks)
+            nullable = "yes" if schema.columns[c.name].nullable else "no"
+            lines.append(f"| {c.name} | {c.kind} | {nullable} | {rules} | {c.description} |")
         lines.append("")
     return "\n".join(lines)
 

@@ -1,14 +1,15 @@
-"""The published tables (SPEC §4): columns with SQL types and descriptions, keys and indexes.
+"""The published tables (SPEC §4): columns with SQL types and descriptions, keys, indexes and value rules.
 
-One definition drives the SQL DDL (SQLAlchemy), the columns and types a frame is conformed to before it
-is written (`storage.warehouse.conform`) and the column schema the Dagster UI shows. `pandera_schema()`
-describes the published rows for whoever reads them; the pipeline itself does not run it.
+One definition drives the SQL DDL (SQLAlchemy), the pandera schema every frame is validated against right
+before it is published (`storage.warehouse`), the column schema the Dagster UI shows and the data-contract
+document.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandera.pandas as pa
 import sqlalchemy as sa
 
@@ -32,12 +33,49 @@ PANDAS_TYPES = {
 }
 
 
+TIERS = ("most_valuable", "strategic", "workhorse", "ballast")
+CATEGORIES = ("key", "vip", "corporate", "mass")
+ACTIONS = ("approach", "watch", "review")
+DIMENSIONS = ("ltv_tier", "category")
+
+
 @dataclass(frozen=True)
 class C:
     name: str
     kind: str
     description: str
     nullable: bool = False
+    values: tuple[str, ...] = ()  # allowed values (NULL aside)
+    minimum: float | None = None  # inclusive bounds
+    maximum: float | None = None
+    finite: bool = False  # a float that must not be NaN or ±inf
+
+    def checks(self) -> list[pa.Check]:
+        """The column's value rules as named pandera checks (NULL passes: nullability is the column's)."""
+        checks = []
+        if self.values:
+            checks.append(
+                pa.Check.isin(self.values, error=f"not_allowed:{self.name}", description=", ".join(self.values))
+            )
+        if self.minimum is not None:
+            checks.append(
+                pa.Check.ge(self.minimum, error=f"below_minimum:{self.name}", description=f"≥ {self.minimum:g}")
+            )
+        if self.maximum is not None:
+            checks.append(
+                pa.Check.le(self.maximum, error=f"above_maximum:{self.name}", description=f"≤ {self.maximum:g}")
+            )
+        if self.finite:
+            checks.append(
+                pa.Check(
+                    lambda s: np.isfinite(s),
+                    ignore_na=False,
+                    name="finite",
+                    error=f"not_finite:{self.name}",
+                    description="finite",
+                )
+            )
+        return checks
 
 
 @dataclass(frozen=True)
@@ -68,10 +106,13 @@ class TableContract:
         return sa.Table(self.name, metadata, *cols, *idx, comment=self.description)
 
     def pandera_schema(self) -> pa.DataFrameSchema:
+        """What a frame must be to be published: the contract's types, non-null columns (the key among them),
+        a unique key, the value rules. Validated after the frame is cast (`storage.warehouse.conform`)."""
         columns = {
             c.name: pa.Column(
-                None if c.kind in ("timestamp",) else PANDAS_TYPES[c.kind],
-                nullable=c.nullable or c.kind == "text",
+                "Int64" if c.kind == "int" and c.nullable else PANDAS_TYPES[c.kind],
+                checks=c.checks(),
+                nullable=c.nullable,
                 description=c.description,
                 title=c.name,
             )
@@ -80,7 +121,7 @@ class TableContract:
         return pa.DataFrameSchema(
             columns,
             unique=list(self.primary_key) or None,
-            strict="filter",
+            strict=True,
             name=self.name,
             description=self.description,
         )
@@ -106,11 +147,11 @@ MONTHLY_ACCOUNT_ACTIVITY = TableContract(
         C("product", "str", "Account product."),
         C("currency", "str", "Account currency (ISO 4217)."),
         C("period_end", "date", "Last day of the period: month end, or the latest data day for the month in progress."),
-        C("days_in_period", "int", "Days from the month's first day to period_end."),
+        C("days_in_period", "int", "Days from the month's first day to period_end.", minimum=1, maximum=31),
         C("is_complete_month", "bool", "A balances extract exists for the month's last day or later."),
         C("closing_balance", "float", "End-of-day balance on period_end (account currency)."),
-        C("adb", "float", "Average daily balance over the period (account currency)."),
-        C("adb_usd", "float", "Average daily balance, each day converted at that day's rate (USD)."),
+        C("adb", "float", "Average daily balance over the period (account currency).", finite=True),
+        C("adb_usd", "float", "Average daily balance, each day converted at that day's rate (USD).", finite=True),
         C("min_balance", "float", "Lowest end-of-day balance in the period (account currency)."),
         C("max_balance", "float", "Highest end-of-day balance in the period (account currency)."),
         C("credit_turnover", "float", "Sum of credits booked in the period (account currency)."),
@@ -144,15 +185,20 @@ MONTHLY_CLIENT_METRICS = TableContract(
         ),
         _money("credit_turnover_usd", "Credits on all accounts (USD)."),
         _money("debit_turnover_usd", "Debits on all accounts (USD)."),
-        _money("adb_usd", "Σ adb_usd of accounts whose product is not a credit product."),
-        _money("credit_adb_usd", "Σ adb_usd of loan, overdraft, credit_line and leasing accounts."),
+        C("adb_usd", "float", "Σ adb_usd of accounts whose product is not a credit product.", finite=True),
+        C("credit_adb_usd", "float", "Σ adb_usd of loan, overdraft, credit_line and leasing accounts.", finite=True),
         _money("export_usd", "Credits with purpose export (USD)."),
         C("products_used", "int", "Distinct products among the client's accounts open in the month."),
         C("txn_count", "int", "Transactions booked in the month."),
         _money("revenue_usd", "Revenue (modelled, or from client_pnl)."),
         _money("cost_usd", "Cost (modelled, or from client_pnl)."),
         _money("margin_usd", "revenue − cost."),
-        C("margin_source", "str", "modelled, or client_pnl when the bank's P&L extract replaced it."),
+        C(
+            "margin_source",
+            "str",
+            "modelled, or client_pnl when the bank's P&L extract replaced it.",
+            values=("modelled", "client_pnl"),
+        ),
     ),
 )
 
@@ -199,7 +245,7 @@ VIP_ASSESSMENT = TableContract(
             "avg_monthly_settlement_turnover_usd", "Average monthly settlement turnover over the trailing 12 months."
         ),
         _money("export_12m_usd", "Exports over the trailing 12 months (USD)."),
-        _money("adb_usd", "Client ADB (non-credit products) in the as-of month."),
+        C("adb_usd", "float", "Client ADB (non-credit products) in the as-of month.", finite=True),
         C("scale_met", "bool", "Criterion 2: any of sales > 5M, turnover > 500k, exports > 5M, ADB > 100k."),
         C("monopoly_met", "bool", "Criterion 3: monopoly_position flag."),
         C("strategic_met", "bool", "Criterion 4: strategic flag."),
@@ -210,7 +256,7 @@ VIP_ASSESSMENT = TableContract(
             nullable=True,
         ),
         C("growth_met", "bool", "Criterion 5: turnover_growth ≥ 25 %."),
-        C("criteria_met", "int", "Number of criteria met (0–5)."),
+        C("criteria_met", "int", "Number of criteria met (0–5).", minimum=0, maximum=5),
         C("vip_eligible", "bool", "criteria_met ≥ 3 and not an individual."),
     ),
 )
@@ -227,16 +273,16 @@ CLIENT_SEGMENTS = TableContract(
         C("name", "text", "Client name."),
         C("client_type", "str", "corporate, sme, bank or individual."),
         C("related_party", "str", "none, subsidiary, shareholder or affiliate."),
-        C("category", "str", "key, vip, corporate or mass (first matching rule)."),
-        C("ltv_tier", "str", "most_valuable, strategic, workhorse or ballast."),
+        C("category", "str", "key, vip, corporate or mass (first matching rule).", values=CATEGORIES),
+        C("ltv_tier", "str", "most_valuable, strategic, workhorse or ballast.", values=TIERS),
         _money("ltv_usd", "Lifetime value as of the month (USD)."),
         C("ltv_rank", "int", "Rank by LTV among active clients, highest first, ties by client_id."),
-        C("criteria_met", "int", "VIP criteria met (0–5)."),
+        C("criteria_met", "int", "VIP criteria met (0–5).", minimum=0, maximum=5),
         C("vip_eligible", "bool", "VIP-eligible."),
-        C("previous_category", "str", "Category in the previous complete month.", nullable=True),
-        C("previous_ltv_tier", "str", "LTV tier in the previous complete month.", nullable=True),
+        C("previous_category", "str", "Category in the previous complete month.", nullable=True, values=CATEGORIES),
+        C("previous_ltv_tier", "str", "LTV tier in the previous complete month.", nullable=True, values=TIERS),
         C("service_model", "str", "How the client is served today (vip, standard, mass)."),
-        C("recommended_action", "str", "approach, watch, review, or NULL.", nullable=True),
+        C("recommended_action", "str", "approach, watch, review, or NULL.", nullable=True, values=ACTIONS),
         C("group_id", "str", "The client's economic group (clients extract), NULL when not in a group.", nullable=True),
         C(
             "group_vip_eligible",
@@ -265,7 +311,7 @@ GROUP_ASSESSMENT = TableContract(
         C("annual_sales_usd", "float", "Σ members' annual sales (NULL when no member reports any).", nullable=True),
         _money("avg_monthly_settlement_turnover_usd", "Σ members' average monthly settlement turnover (trailing 12)."),
         _money("export_12m_usd", "Σ members' exports over the trailing 12 months."),
-        _money("adb_usd", "Σ members' ADB (non-credit products) in the as-of month."),
+        C("adb_usd", "float", "Σ members' ADB (non-credit products) in the as-of month.", finite=True),
         C("scale_met", "bool", "Criterion 2 on the sums, same thresholds as for a client."),
         C("monopoly_met", "bool", "Criterion 3: any member has the monopoly_position flag."),
         C("strategic_met", "bool", "Criterion 4: any member has the strategic flag."),
@@ -277,7 +323,7 @@ GROUP_ASSESSMENT = TableContract(
             nullable=True,
         ),
         C("growth_met", "bool", "Criterion 5 on the group: turnover_growth ≥ 25 %."),
-        C("criteria_met", "int", "Criteria met by the group (0–5)."),
+        C("criteria_met", "int", "Criteria met by the group (0–5).", minimum=0, maximum=5),
         C("group_vip_eligible", "bool", "criteria_met ≥ 3 and at least one member is not an individual."),
     ),
 )
@@ -291,7 +337,7 @@ SEGMENT_MIGRATIONS = TableContract(
     partition_column="as_of_month",
     columns=(
         AS_OF,
-        C("dimension", "str", "ltv_tier or category."),
+        C("dimension", "str", "ltv_tier or category.", values=DIMENSIONS),
         C("from_value", "str", "Tier or category in the previous complete month, or new."),
         C("to_value", "str", "Tier or category in the as-of month, or gone."),
         C("clients", "int", "Clients that made this transition."),

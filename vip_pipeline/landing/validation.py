@@ -1,7 +1,10 @@
 """Split an extract's rows into accepted (typed) and rejected (with the failed rules), file by file.
 
 Every row read ends up in exactly one of the two: accepted + rejected = read, per file.
-Rules are evaluated column-wise on the whole extract at once (no per-row Python).
+The row rules are the extract's pandera schema (`ExtractContract.pandera_schema(delivery)`), validated
+lazily on the whole extract at once: every row in its failure cases is rejected with the names of the
+checks it failed. What is about deliveries rather than rows stays here: unreadable or structurally wrong
+files, duplicate keys across deliveries (the newest wins), the rejected-share threshold, the audit.
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from vip_pipeline.contracts.extracts import ISO_4217, Col, ExtractContract
+import pandera.pandas as pa
+
+from vip_pipeline.contracts.extracts import DTYPES, Delivery, ExtractContract
 from vip_pipeline.landing.inventory import LandedFile, delivery_order
 from vip_pipeline.landing.reader import ROW, RawFile, UnreadableFile, read_raw
 from vip_pipeline.timing import stage
@@ -31,8 +36,6 @@ AUDIT_COLUMNS = [
     "delivered_at",
 ]
 REDELIVERED = "duplicate_redelivered"
-TRUE_VALUES = {"true", "t", "1", "yes", "y"}
-FALSE_VALUES = {"false", "f", "0", "no", "n"}
 
 
 @dataclass(frozen=True)
@@ -62,35 +65,8 @@ class LoadResult:
 
 def empty_accepted(contract: ExtractContract) -> pd.DataFrame:
     """Accepted rows of an extract with no files: no rows, the contract's types (and the source file)."""
-    kinds = {"date": "datetime64[ns]", "month": "datetime64[ns]", "number": "float64", "bool": "bool"}
-    columns = {c.name: pd.Series(dtype=kinds.get(c.kind, object)) for c in contract.columns}
+    columns = {c.name: pd.Series(dtype=DTYPES.get(c.kind, object)) for c in contract.columns}
     return pd.DataFrame({**columns, "source_file": pd.Series(dtype=object)})
-
-
-def _parse(col: Col, text: pd.Series, present: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Typed values of one column and the mask of non-empty values that do not parse."""
-    if col.kind in ("date", "month"):
-        candidate = text.where(text.str.len() != 7, text + "-01") if col.kind == "month" else text
-        values = pd.to_datetime(candidate, format="%Y-%m-%d", errors="coerce")
-        bad = present & values.isna()
-        if col.kind == "month":
-            bad |= present & values.notna() & (values.dt.day != 1)
-        return values, bad
-    if col.kind == "number":
-        values = pd.to_numeric(text.where(present), errors="coerce").astype("float64")
-        bad = present & ~np.isfinite(values)
-        return values, bad
-    if col.kind == "bool":
-        lowered = text.str.lower()
-        values = lowered.isin(TRUE_VALUES)
-        return values, present & ~(values | lowered.isin(FALSE_VALUES))
-    if col.kind == "currency":
-        return text, present & ~text.isin(ISO_4217)
-    if col.kind == "country":
-        return text, present & ~text.str.fullmatch(r"[A-Z]{2}")
-    if col.kind == "enum":
-        return text, present & ~text.isin(col.values)
-    return text, pd.Series(False, index=text.index)
 
 
 def _rules(
@@ -100,59 +76,29 @@ def _rules(
     references: dict[str, pd.Index],
     accounts: pd.DataFrame | None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Typed columns and a frame of boolean failure masks, one column per rule."""
-    typed, failed = {}, {}
-    for col in contract.columns:
-        text = rows[col.name]
-        present = text != ""
-        values, bad = _parse(col, text, present)
-        if col.required:
-            failed[f"missing_value:{col.name}"] = ~present
-        kind = {
-            "date": "unparseable_date",
-            "month": "unparseable_month",
-            "number": "unparseable_number",
-            "bool": "unparseable_bool",
-            "enum": "not_allowed",
-            "currency": "bad_currency_code",
-            "country": "bad_country_code",
-        }.get(col.kind)
-        if kind:
-            failed[f"{kind}:{col.name}"] = bad
-        if col.positive:
-            failed[f"not_positive:{col.name}"] = values.notna() & (values <= 0)
-        elif col.minimum is not None:
-            failed[f"below_minimum:{col.name}"] = values.notna() & (values < col.minimum)
-        if col.default is not None:
-            values = values.where(present, col.default)
-        elif not col.required and col.kind in ("str", "enum", "currency", "country"):
-            values = values.where(present, None)
-        typed[col.name] = values
-    for later, earlier in contract.not_before:
-        failed[f"{later}_before_{earlier}"] = (
-            typed[later].notna() & typed[earlier].notna() & (typed[later] < typed[earlier])
-        )
+    """The rows with typed columns (the schema's parsers) and a frame of boolean failures, one column per
+    rule, from the lazy validation's failure cases."""
     for column, target in contract.references.items():
-        known = references.get(target)
-        if known is None:
+        if target not in references:
             raise ValueError(f"{contract.name}: the accepted keys of {target} are needed to check {column}")
-        failed[f"unknown_{column}"] = (rows[column] != "") & ~rows[column].isin(known)
-    if contract.period_column:
-        day = typed[contract.period_column]
-        failed[f"outside_file_period:{contract.period_column}"] = day.notna() & (
-            (day < periods["start"]) | (day > periods["end"])
-        )
-    if contract.account_open_on:
-        if accounts is None:
-            raise ValueError(f"{contract.name}: accounts are needed to check {contract.account_open_on}")
-        acct = accounts.set_index("account_id")
-        day = typed[contract.account_open_on]
-        opened = rows["account_id"].map(acct["opened_on"])
-        closed = rows["account_id"].map(acct["closed_on"])
-        failed[f"account_not_open_on:{contract.account_open_on}"] = (
-            day.notna() & opened.notna() & ((day < opened) | (closed.notna() & (day > closed)))
-        )
-    return pd.DataFrame(typed, index=rows.index), pd.DataFrame(failed, index=rows.index)
+    if contract.account_open_on and accounts is None:
+        raise ValueError(f"{contract.name}: accounts are needed to check {contract.account_open_on}")
+    delivery = Delivery(rows, periods["start"].to_numpy(), periods["end"].to_numpy(), references, accounts)
+    rules = contract.rule_names()
+    failed = np.zeros((len(rows), len(rules)), dtype=bool)
+    try:
+        # the contract's columns as views of `rows`, one block each: the parsers replace a column with its typed
+        # values without copying the others, and the delivered text stays in `rows`
+        columns = pd.DataFrame({c: rows[c] for c in contract.column_names}, copy=False)
+        typed = contract.pandera_schema(delivery).validate(columns, lazy=True, inplace=True)
+    except pa.errors.SchemaErrors as exc:
+        typed = exc.data
+        cases = exc.failure_cases
+        rule = pd.Categorical(cases["check"], categories=rules).codes
+        if (rule < 0).any() or cases["index"].isna().any():  # a check that broke, or a rule without a name
+            raise RuntimeError(f"{contract.name}: validation did not run as designed:\n{exc}") from None
+        failed[rows.index.get_indexer(cases["index"].astype("int64")), rule] = True
+    return typed, pd.DataFrame(failed, index=rows.index, columns=rules)
 
 
 def _describe(failed: pd.DataFrame) -> pd.Series:
@@ -317,7 +263,7 @@ def _validate(
     period_order = {f.name: i for i, f in enumerate(sorted(files))}
     order = pd.DataFrame({"file": rows.loc[kept, FILE].map(period_order), "row": rows.loc[kept, ROW]})
     kept = order.sort_values(["file", "row"], kind="stable").index
-    accepted = typed.loc[kept].assign(source_file=rows.loc[kept, FILE]).reset_index(drop=True)
+    accepted = typed.loc[kept, names].assign(source_file=rows.loc[kept, FILE]).reset_index(drop=True)
 
     audit = _audit(contract.name, files, raws, rejected, refusals, extras_of, settings, superseded)
     refused = [f"{a.source_file}: {a.note}" for a in audit.itertuples() if a.status == "refused"]

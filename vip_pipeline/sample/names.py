@@ -6,22 +6,98 @@ import numpy as np
 
 from .codes import ClientType
 
-INDUSTRIES = ("manufacturing", "retail trade", "wholesale", "construction", "energy", "telecom", "transport",
-              "agriculture", "it services", "real estate", "pharma", "food processing", "tourism", "mining")
+INDUSTRIES = (
+    "manufacturing",
+    "retail trade",
+    "wholesale",
+    "construction",
+    "energy",
+    "telecom",
+    "transport",
+    "agriculture",
+    "it services",
+    "real estate",
+    "pharma",
+    "food processing",
+    "tourism",
+    "mining",
+)
 REGIONS = ("Sofia", "Plovdiv", "Varna", "Burgas", "Ruse", "Stara Zagora", "Pleven", "Veliko Tarnovo", "")
-ADJECTIVES = ("Balkan", "Rila", "Pirin", "Danube", "Black Sea", "Thracian", "Vitosha", "Rhodope", "Struma",
-              "Maritsa", "Iskar", "Stara Planina", "Golden", "Nova", "Orbit", "Alpha", "Delta", "Prime", "Unity",
-              "Eagle", "Lion", "Summit", "Crystal", "Evergreen")
-NOUNS = ("Steel", "Logistics", "Foods", "Energy", "Textiles", "Pharma", "Motors", "Construction", "Telecom", "Agro",
-         "Trade", "Chemicals", "Software", "Wines", "Tobacco", "Timber", "Glass", "Paper", "Mining", "Tourism",
-         "Dairy", "Plastics", "Electronics", "Shipping")
+ADJECTIVES = (
+    "Balkan",
+    "Rila",
+    "Pirin",
+    "Danube",
+    "Black Sea",
+    "Thracian",
+    "Vitosha",
+    "Rhodope",
+    "Struma",
+    "Maritsa",
+    "Iskar",
+    "Stara Planina",
+    "Golden",
+    "Nova",
+    "Orbit",
+    "Alpha",
+    "Delta",
+    "Prime",
+    "Unity",
+    "Eagle",
+    "Lion",
+    "Summit",
+    "Crystal",
+    "Evergreen",
+)
+NOUNS = (
+    "Steel",
+    "Logistics",
+    "Foods",
+    "Energy",
+    "Textiles",
+    "Pharma",
+    "Motors",
+    "Construction",
+    "Telecom",
+    "Agro",
+    "Trade",
+    "Chemicals",
+    "Software",
+    "Wines",
+    "Tobacco",
+    "Timber",
+    "Glass",
+    "Paper",
+    "Mining",
+    "Tourism",
+    "Dairy",
+    "Plastics",
+    "Electronics",
+    "Shipping",
+)
 LEGAL_FORMS = {
     ClientType.CORPORATE: ("AD", "EAD", "OOD", "Holding AD", "Group AD"),
     ClientType.SME: ("EOOD", "OOD", "ET"),
 }
 BANK_WORDS = ("Bank", "Investment Bank", "Commercial Bank", "Savings Bank")
-FIRST_NAMES = ("Ivan", "Maria", "Georgi", "Elena", "Dimitar", "Petya", "Nikolay", "Desislava", "Stefan", "Kalina",
-               "Todor", "Radostina", "Martin", "Vesela", "Aleksandar", "Yana")
+FIRST_NAMES = (
+    "Ivan",
+    "Maria",
+    "Georgi",
+    "Elena",
+    "Dimitar",
+    "Petya",
+    "Nikolay",
+    "Desislava",
+    "Stefan",
+    "Kalina",
+    "Todor",
+    "Radostina",
+    "Martin",
+    "Vesela",
+    "Aleksandar",
+    "Yana",
+)
 LAST_NAMES = ("Petrov", "Ivanova", "Georgiev", "Dimitrova", "Nikolov", "Stoyanova", "Todorov", "Hristova", "Kolev",
               "Angelova", "Marinov", "Popova")  # fmt: skip
 

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
+import pandera.pandas as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
@@ -78,6 +79,17 @@ class WarehouseRejected(Exception):
     """The database refused the data (constraint, type): permanent, so never worth a retry."""
 
 
+class PublishRefused(WarehouseRejected):
+    """A frame broke its table's pandera schema: nothing was written (permanent, never worth a retry)."""
+
+    def __init__(self, table: str, columns: list[str], count: int, detail: str):
+        self.table, self.columns, self.count = table, columns, count
+        super().__init__(
+            f"{table}: publish refused, {count} failure(s) of the table's schema in column(s) "
+            f"{', '.join(columns)}: {detail}; nothing was written"
+        )
+
+
 def _guarded(method):
     """Turn driver errors into one clear message: no password, no row contents (the driver's DETAIL line)."""
 
@@ -123,9 +135,10 @@ class Warehouse:
         """Replace the rows of one or several months (each contract's partition column) of several tables,
         in one transaction."""
         values = [pd.Timestamp(m).date() for m in (months if isinstance(months, (list, tuple)) else [months])]
+        checked = {name: checked_frame(TABLES[name], frame) for name, frame in frames.items()}  # before writing
         with self.engine.begin() as conn:
             counts = {}
-            for name, frame in frames.items():
+            for name, frame in checked.items():
                 table = self.tables[name]
                 conn.execute(table.delete().where(table.c[TABLES[name].partition_column].in_(values)))
                 counts[name] = self._insert(conn, TABLES[name], frame)
@@ -141,6 +154,10 @@ class Warehouse:
         files = list(files)
         rejected_rows, load_audit, values = (
             self.tables[t] for t in ("rejected_rows", "load_audit", "superseded_values")
+        )
+        rejected, audit, superseded = (
+            checked_frame(TABLES[name], frame)
+            for name, frame in (("rejected_rows", rejected), ("load_audit", audit), ("superseded_values", superseded))
         )
         with self.engine.begin() as conn:
             if files:
@@ -159,9 +176,9 @@ class Warehouse:
             return set(conn.execute(sa.select(audit.c.source_file).where(audit.c.extract == extract)).scalars())
 
     def _insert(self, conn: Connection, contract: TableContract, frame: pd.DataFrame) -> int:
+        """Insert a frame `checked_frame` returned."""
         if frame.empty:
             return 0
-        frame = conform(contract, frame)
         if self.is_postgres:
             return _copy_postgres(conn, contract, frame)
         return _insert_rows(conn, contract, frame)
@@ -194,6 +211,25 @@ class Warehouse:
             return conn.execute(sa.select(sa.func.count()).select_from(self.tables[name])).scalar_one()
 
 
+def checked_frame(contract: TableContract, frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame cast to its table's contract and validated by the table's pandera schema (lazily: every
+    failure counted); `PublishRefused` names the table, the columns and the count when it breaks a rule."""
+    if frame.empty:
+        return frame
+    try:
+        frame = conform(contract, frame).reset_index(drop=True)  # failure cases name rows by a unique index
+    except (ValueError, TypeError) as exc:  # a value that cannot take the column's type (NaN in an int column…)
+        raise PublishRefused(contract.name, [], 1, f"cannot be cast to the contract's types ({exc})") from None
+    try:
+        return contract.pandera_schema().validate(frame, lazy=True, inplace=True)
+    except pa.errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+        columns = sorted({str(c) for c in cases["column"].dropna()} or {contract.name})
+        rules = cases.groupby("check", sort=True).size()
+        detail = ", ".join(f"{check} ×{n}" for check, n in rules.items())
+        raise PublishRefused(contract.name, columns, len(cases), detail) from None
+
+
 def conform(contract: TableContract, frame: pd.DataFrame) -> pd.DataFrame:
     """The contract's columns, in order and typed as the contract says."""
     missing = [c for c in contract.column_names if c not in frame.columns]
@@ -207,7 +243,7 @@ def typed(contract: TableContract, frame: pd.DataFrame) -> pd.DataFrame:
         if c.kind == "date":
             frame[c.name] = pd.to_datetime(frame[c.name]).astype("datetime64[ns]")
         elif c.kind == "timestamp":
-            frame[c.name] = pd.to_datetime(frame[c.name], utc=True)
+            frame[c.name] = pd.to_datetime(frame[c.name], utc=True).astype("datetime64[ns, UTC]")
         elif c.kind == "bool":
             frame[c.name] = frame[c.name].astype(bool)
         elif c.kind == "int":
