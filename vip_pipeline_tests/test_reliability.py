@@ -61,16 +61,17 @@ target = os.environ.get("VIP_TEST_PAUSE_AT", "")        # "<table>:<n>": hang af
 each = float(os.environ.get("VIP_TEST_PAUSE_EACH", "0"))  # pause after every insert into a published table
 calls = {}
 real_insert = warehouse.Warehouse._insert
+terminal = os.fdopen(os.dup(1), "w", buffering=1)  # the run sends Dagster's own output to a log: not the markers
 
 
 def paused_insert(self, conn, contract, frame):
     written = real_insert(self, conn, contract, frame)
     calls[contract.name] = n = calls.get(contract.name, 0) + 1
     if target == f"{contract.name}:{n}":
-        print(f"@@hang inside transaction after insert #{n} into {contract.name}", flush=True)
+        print(f"@@hang inside transaction after insert #{n} into {contract.name}", file=terminal, flush=True)
         time.sleep(120)
     elif each and contract.name in PUBLISHED:
-        print(f"@@pause inside transaction after insert #{n} into {contract.name}", flush=True)
+        print(f"@@pause inside transaction after insert #{n} into {contract.name}", file=terminal, flush=True)
         time.sleep(each)
     return written
 

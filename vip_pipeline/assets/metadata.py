@@ -1,9 +1,9 @@
 """Metadata the Dagster UI shows: column schemas from the contracts, counts, previews."""
 
 import warnings
+from collections.abc import Callable
 
 import pandas as pd
-from collections.abc import Callable
 
 from dagster import (
     AssetCheckResult,
@@ -15,8 +15,10 @@ from dagster import (
     DagsterType,
     Failure,
     MetadataValue,
+    TableColumn,
     TableColumnDep,
     TableColumnLineage,
+    TableSchema,
 )
 from dagster_pandera import pandera_schema_to_dagster_type
 
@@ -36,10 +38,22 @@ def column_schema(contract: ExtractContract | TableContract) -> dict:
     """`dagster/column_schema` metadata for an asset, from its contract's pandera schema (the table schema
     dagster-pandera derives from it: types, nullability, uniqueness, named checks), for assets whose output
     is not the frame itself (the warehouse writes it) or to show beside the pandera Dagster type."""
-    table_schema = pandera_type(contract).metadata["schema"]
-    return {"dagster/column_schema": table_schema.schema}
+    derived = pandera_type(contract).metadata["schema"].schema
+    kinds = {c.name: _kind(contract, c.kind) for c in contract.columns}
+    columns = [  # the contract's kind (date, float, str…) rather than the pandas dtype (datetime64[ns], object…)
+        TableColumn(
+            c.name, kinds.get(c.name, c.type), description=c.description, constraints=c.constraints, tags=c.tags
+        )
+        for c in derived.columns
+    ]
+    return {"dagster/column_schema": TableSchema(columns=columns, constraints=derived.constraints)}
 
 
+def _kind(contract: ExtractContract | TableContract, kind: str) -> str:
+    return EXTRACT_TYPES.get(kind, "string") if isinstance(contract, ExtractContract) else kind
+
+
+EXTRACT_TYPES = {"date": "date", "month": "date", "number": "float", "bool": "bool"}
 OWNERS = ["team:bank-analytics"]
 CLIENT_NAMES = {"client_segments", "clients"}  # tables that show client names: personal data for individuals
 
