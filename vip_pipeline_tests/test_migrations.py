@@ -342,3 +342,25 @@ def test_db_revision_writes_the_next_numbered_revision_from_the_contracts(tmp_pa
     done = Warehouse(sqlite_url).ensure_schema()
     assert done.after == rev
     assert "test_superseded" in sa.inspect(make_engine(sqlite_url)).get_table_names()
+
+
+def test_a_warehouse_of_release_0_1_upgrades_to_deliveries_and_groups_with_its_data(database_url):
+    """0001 (release 0.1) → head through the real revisions 0002 (deliveries) and 0003 (economic groups): the old
+    rows stay; load_audit's new columns read 0 / NULL for the old loads, client_segments' group columns NULL / false
+    for months decided before groups; the new tables and views answer."""
+    engine = make_engine(database_url)
+    migrate.upgrade(engine, OLD_VIEWS, target=migrate.BASELINE)
+    before = _fill(engine)
+    migrate.upgrade(engine, VIEWS)
+    assert _revision(engine) == migrate.head()
+    _tables_as_before(engine, before)
+    with engine.connect() as conn:
+        audit = conn.execute(sa.text("SELECT rows_superseded, delivered_at FROM load_audit")).all()
+        assert [tuple(r) for r in audit] == [(0, None)] * 3
+        groups = conn.execute(sa.text("SELECT group_id, group_vip_eligible FROM client_segments")).all()
+        assert [(g, bool(e)) for g, e in groups] == [(None, False)] * 3
+        for table in ("superseded_values", "group_assessment", "segment_migrations", "segment_migrations_current"):
+            assert conn.execute(sa.text(f"SELECT COUNT(*) FROM {table}")).scalar_one() == 0, table
+        prospects = conn.execute(sa.text("SELECT client_id, eligible_through_group FROM vip_prospects")).all()
+        assert [(c, bool(e)) for c, e in prospects] == [("C0", False)]
+    engine.dispose()
