@@ -282,7 +282,12 @@ class Versions:
 def delivered_versions(valid: pd.DataFrame, key: list[str], names: list[str]) -> Versions:
     """Rows come in delivery order (file by file). Within one file the first row of a key wins and a
     later one is a conflict; across files the newest delivery wins, and a row repeating the version
-    before it changes nothing (re-delivered)."""
+    before it changes nothing (re-delivered). Only rows whose key occurs more than once are looked at."""
+    clash = valid.duplicated(key, keep=False)
+    none = pd.Series(False, index=valid.index)
+    if not clash.any():
+        return Versions(redelivered=none, conflict=none, superseded_by=pd.Series(dtype="int64"))
+    valid = valid[clash]
     in_file = valid.duplicated([FILE, *key], keep="first")
     same_in_file = valid.duplicated([FILE, *names], keep="first")
     firsts = valid[~in_file]
@@ -293,9 +298,10 @@ def delivered_versions(valid: pd.DataFrame, key: list[str], names: list[str]) ->
     newest = versions.groupby(key, sort=False).cumcount(ascending=False) == 0
     winner = versions[newest][key].reset_index().rename(columns={"index": "winner"})
     replaced = versions[~newest][key].reset_index().merge(winner, on=key, how="left").set_index("index")
+    redelivered = (in_file & same_in_file) | repeat.reindex(valid.index, fill_value=False)
     return Versions(
-        redelivered=(in_file & same_in_file) | repeat.reindex(valid.index, fill_value=False),
-        conflict=in_file & ~same_in_file,
+        redelivered=redelivered.reindex(none.index, fill_value=False),
+        conflict=(in_file & ~same_in_file).reindex(none.index, fill_value=False),
         superseded_by=replaced["winner"].rename_axis(None),
     )
 
