@@ -130,17 +130,21 @@ class MonthInputs:
         self.extract_fingerprints = [store.fingerprint(name, key) for name in EXTRACTS_OF_A_MONTH]
         self.accounts, self.fx = accounts, fx
 
+    def _read(self, name: str) -> pd.DataFrame:
+        """A month's validated rows, without the file each came from (the metrics do not need it)."""
+        return self.store.read(name, self.key).drop(columns="source_file", errors="ignore")
+
     @cached_property
     def balances(self) -> pd.DataFrame:
-        return self.store.read("balances", self.key)
+        return self._read("balances")
 
     @cached_property
     def txns(self) -> pd.DataFrame:
-        return self.store.read("transactions", self.key)
+        return self._read("transactions")
 
     @cached_property
     def pnl(self) -> pd.DataFrame:
-        return self.store.read("client_pnl", self.key)
+        return self._read("client_pnl")
 
     def period(self, inventory: Inventory) -> MonthPeriod:
         """The month's period; only a month still in progress reads its rows (for its latest day)."""
