@@ -15,11 +15,13 @@ $(BIN)/vip-pipeline: pyproject.toml
 
 install: $(BIN)/vip-pipeline
 
-## demo: generate the sample bank and run the whole pipeline into SQLite (data/vip.db), then show the result
+## demo: generate the sample bank and run the whole pipeline into SQLite (data/vip.db), then show the result;
+## the run is recorded in .dagster_home, so `make ui` shows it
 demo: install
-	rm -rf $(SAMPLE) data/staging data/vip.db*
+	rm -rf $(SAMPLE) data/staging data/vip.db* .dagster_home
+	mkdir -p .dagster_home
 	$(BIN)/vip-pipeline generate-sample --out $(SAMPLE)
-	$(BIN)/vip-pipeline run --landing $(SAMPLE) --database-url sqlite:///data/vip.db
+	DAGSTER_HOME=$(CURDIR)/.dagster_home $(BIN)/vip-pipeline run --landing $(SAMPLE) --database-url sqlite:///data/vip.db
 
 ## lint: pyflakes/pycodestyle on the package and its tests (formatting: ruff format vip_pipeline)
 lint: install
