@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from vip_pipeline.decisions.assess import active_clients, assess
+from vip_pipeline.decisions.panel import PANEL_COLUMNS, build_panel, next_panel, window_start
 from vip_pipeline.decisions.rules import DecisionRules
 
 D = pd.Timestamp
@@ -659,3 +660,70 @@ def test_active_clients_per_month():
     pairs = sorted(zip(active["client_id"], active["as_of_month"]))
     # Nov: A (onboarded Nov 20 ≤ Nov 30), B (offboarded Nov 15 ≥ Nov 1); Dec: A only
     assert pairs == [("A", NOV), ("A", DEC), ("B", NOV)]
+
+
+# =========================================================================== the chained panel (mutation-testing pass)
+
+def _month_metrics(client_id: str, month: pd.Timestamp, revenue: float, cost: float, **kw) -> pd.DataFrame:
+    row = dict(client_id=client_id, month=month, revenue_usd=revenue, cost_usd=cost, margin_usd=revenue - cost,
+               settlement_turnover_usd=0.0, export_usd=0.0, adb_usd=0.0, products_used=1, product_mask=1,
+               is_complete_month=True)
+    row.update(kw)
+    return pd.DataFrame([row])
+
+
+def test_next_panel_carries_running_sums_and_adds_new_clients_in_client_order():
+    """October: B's first month (revenue 300, cost 100 → margin 200). November: A arrives (revenue 80, cost 30,
+    turnover 1,000, ADB 500, products {current, deposit} = 2, mask 1 + 2 = 3); B has no activity.
+    November's panel, in client order (A before B, though B was there first):
+      A: midx 2024 × 12 + 10 = 24,298, first_midx 24,298, tenure 1, flows of the month, running 80 / 30 / 50
+         (a new client starts its running sums at 0);
+      B: first_midx 24,297 (October), tenure 2, every flow 0, products 0, mask 0, running 300 / 100 / 200 carried.
+    Kills panel.x_next_panel__mutmut_35/39/44 (order), _56.._60/_70 (int columns), _76 (month), _107 (running sums
+    of a new client from 1), _112/_113 (an extra index column)."""
+    oct_ = D("2024-10-01")
+    october = next_panel(None, _month_metrics("B", oct_, 300.0, 100.0), oct_)
+    november = next_panel(october, _month_metrics("A", NOV, 80.0, 30.0, settlement_turnover_usd=1_000.0,
+                                                  adb_usd=500.0, products_used=2, product_mask=3), NOV)
+    assert list(november.columns) == PANEL_COLUMNS
+    assert november["client_id"].tolist() == ["A", "B"]
+    assert (november["month"] == NOV).all()
+    assert november["midx"].tolist() == [24_298, 24_298]
+    assert november["first_midx"].tolist() == [24_298, 24_297]
+    assert november["tenure_months"].tolist() == [1, 2]
+    assert november["settlement_turnover_usd"].tolist() == [1_000.0, 0.0]
+    assert november["adb_usd"].tolist() == [500.0, 0.0]
+    assert november["products_used"].tolist() == [2, 0] and november["product_mask"].tolist() == [3, 0]
+    assert november["revenue_cum_usd"].tolist() == [80.0, 300.0]
+    assert november["cost_cum_usd"].tolist() == [30.0, 100.0]
+    assert november["ltv_usd"].tolist() == [50.0, 200.0]
+    for column in ("midx", "first_midx", "tenure_months", "products_used", "product_mask"):
+        assert november[column].dtype == "int64", column
+
+
+def test_window_start_is_months_back_from_the_first_as_of_month():
+    # December 2024 − 24 months = December 2022; − 0 = itself. Kills panel.x_window_start__mutmut_1..3.
+    assert window_start(DEC, 24) == D("2022-12-01")
+    assert window_start(D("2024-03-01"), 5) == D("2023-10-01")
+    assert window_start(DEC, 0) == DEC
+
+
+def test_build_panel_chains_every_month_up_to_the_last_one():
+    """A and B from October (A: revenue 100, cost 40 → margin 60; B: 10 − 30 = −20); no metrics at all in
+    November; A again in December (50 − 20 = 30); panel up to January 2025 (no metrics either).
+    Every client has a row in every month from its first: 2 clients × 4 months = 8 rows, numbered 0..7;
+    LTV A 60, 60, 90, 90; B −20 throughout; tenure 1..4. No metrics at all → an empty panel with its columns.
+    Kills panel.x_build_panel__mutmut_16 (no columns), _43/_45/_46 (row labels repeated per month)."""
+    oct_, jan = D("2024-10-01"), D("2025-01-01")
+    m = pd.concat([_month_metrics("A", oct_, 100.0, 40.0), _month_metrics("B", oct_, 10.0, 30.0),
+                   _month_metrics("A", DEC, 50.0, 20.0)], ignore_index=True)
+    panel = build_panel(m, jan)
+    assert panel.index.tolist() == list(range(8))
+    assert panel[["client_id", "month", "tenure_months", "ltv_usd"]].values.tolist() == [
+        ["A", oct_, 1, 60.0], ["B", oct_, 1, -20.0],
+        ["A", NOV, 2, 60.0], ["B", NOV, 2, -20.0],
+        ["A", DEC, 3, 90.0], ["B", DEC, 3, -20.0],
+        ["A", jan, 4, 90.0], ["B", jan, 4, -20.0],
+    ]
+    empty = build_panel(m.iloc[0:0], DEC)
+    assert empty.empty and list(empty.columns) == PANEL_COLUMNS
