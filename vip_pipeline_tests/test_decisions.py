@@ -11,7 +11,9 @@ import pandas as pd
 import pytest
 
 from vip_pipeline.decisions.assess import active_clients, assess
-from vip_pipeline.decisions.panel import PANEL_COLUMNS, build_panel, next_panel, window_start
+from vip_pipeline.decisions.panel import (
+    PANEL_COLUMNS, build_panel, next_panel, sorted_panel, trailing_sum, window_start,
+)
 from vip_pipeline.decisions.rules import DecisionRules
 
 D = pd.Timestamp
@@ -727,3 +729,22 @@ def test_build_panel_chains_every_month_up_to_the_last_one():
     ]
     empty = build_panel(m.iloc[0:0], DEC)
     assert empty.empty and list(empty.columns) == PANEL_COLUMNS
+
+
+def test_trailing_sums_over_a_window_and_a_lagged_window():
+    """A: 1, 2, 4 over three months; B: 10, 20 (rows in client and month order).
+    window 2: A 1, 1 + 2 = 3, 2 + 4 = 6; B 10, 30. window 2 ending 1 month earlier (lag 1): A 0 (nothing before
+    its first month), 1, 1 + 2 = 3; B 0, 10. Kills panel.x_trailing_sum__mutmut_23 (months before the first row
+    counted as 1)."""
+    panel = pd.DataFrame({"client_id": ["A", "A", "A", "B", "B"], "x": [1.0, 2.0, 4.0, 10.0, 20.0]})
+    assert trailing_sum(panel, "x", 2).tolist() == [1.0, 3.0, 6.0, 10.0, 30.0]
+    assert trailing_sum(panel, "x", 2, lag=1).tolist() == [0.0, 1.0, 3.0, 0.0, 10.0]
+
+
+def test_sorted_panel_orders_by_client_and_month_with_fresh_row_numbers():
+    """Rows (B, Nov), (A, Dec), (A, Nov) → (A, Nov), (A, Dec), (B, Nov), numbered 0..2, same columns.
+    Kills panel.x_sorted_panel__mutmut_1 (old row labels kept as an `index` column)."""
+    panel = pd.DataFrame({"client_id": ["B", "A", "A"], "midx": [24_298, 24_299, 24_298], "x": [1.0, 2.0, 3.0]})
+    out = sorted_panel(panel)
+    assert out.values.tolist() == [["A", 24_298, 3.0], ["A", 24_299, 2.0], ["B", 24_298, 1.0]]
+    assert list(out.columns) == ["client_id", "midx", "x"] and out.index.tolist() == [0, 1, 2]
