@@ -15,6 +15,7 @@ from vip_pipeline.decisions.panel import (
     PANEL_COLUMNS, build_panel, next_panel, sorted_panel, trailing_sum, window_start,
 )
 from vip_pipeline.decisions.rules import DecisionRules
+from vip_pipeline.decisions.segments import service_category
 
 D = pd.Timestamp
 DEC = D("2024-12-01")
@@ -748,3 +749,46 @@ def test_sorted_panel_orders_by_client_and_month_with_fresh_row_numbers():
     out = sorted_panel(panel)
     assert out.values.tolist() == [["A", 24_298, 3.0], ["A", 24_299, 2.0], ["B", 24_298, 1.0]]
     assert list(out.columns) == ["client_id", "midx", "x"] and out.index.tolist() == [0, 1, 2]
+
+
+def test_growth_is_measured_even_on_cents_of_earlier_turnover():
+    # 24 months: 0.60 of settlement turnover in the first month of the earlier 12, 0.75 in the first of the last 12
+    # → growth = 0.75 / 0.60 − 1 = 0.25 → met (anything above 0 before counts, not only ≥ 1 dollar).
+    # Kills vip.x_vip_measures__mutmut_37 (`before > 1`).
+    m = months_of("C1", DEC, [10] * 24, turnover=[0.60] + [0] * 11 + [0.75] + [0] * 11)
+    r = _vip_row([m], c("C1"))
+    assert r["turnover_growth"] == pytest.approx(0.25)
+    assert r["growth_met"]
+
+
+def test_group_criteria_through_assess_read_the_members_panel_measures():
+    """G1 = A + B, 24 months each. A: products {current, deposit} (mask 1 + 2 = 3), strategic; B: {savings, loan}
+    (mask 4 + 8 = 12). Settlement turnover 100,000 a month for 12 months, then 125,000, for both.
+    Group: products 4 (3 | 12 = 15) → met; growth Σ 2 × 1,500,000 / Σ 2 × 1,200,000 − 1 = 0.25 → met; strategic
+    (A) → met; scale: Σ average turnover 250,000 ≤ 500,000 → not met → 3 criteria → eligible, A and B `vip`.
+    Each alone: 2 products, growth 0.25 (A also strategic) → A 2 criteria, B 1 → not eligible.
+    Kills vip.x_vip_measures__mutmut_74.._79 (the group's settlement sums and product masks lost on the way)."""
+    turnover = [100_000] * 12 + [125_000] * 12
+    m = metrics(months_of("A", DEC, [10] * 24, turnover=turnover, products=2).assign(product_mask=3),
+                months_of("B", DEC, [10] * 24, turnover=turnover, products=2).assign(product_mask=12))
+    out = decide(m, clients(c("A", group_id="G1", strategic=True), c("B", group_id="G1")))
+    g = out.group_assessment.set_index("group_id").loc["G1"]
+    assert (g["members"], g["products_used"]) == (2, 4)
+    assert g["turnover_growth"] == pytest.approx(0.25)
+    assert g["avg_monthly_settlement_turnover_usd"] == pytest.approx(250_000.0)
+    assert (g["products_met"], g["scale_met"], g["strategic_met"], g["growth_met"]) == (True, False, True, True)
+    assert g["criteria_met"] == 3 and g["group_vip_eligible"]
+    assert by_client(out.vip_assessment, "criteria_met") == {"A": 2, "B": 1}
+    assert by_client(out.client_segments, "category") == {"A": "vip", "B": "vip"}
+
+
+def test_service_category_keeps_the_frames_row_labels_and_reads_turnover_at_9_decimals():
+    """Rows labelled 10 and 11 (not 0, 1): the categories come back under the same labels.
+    Row 11's average turnover 49,999.99999999991 is 50,000 to 9 decimals (float noise of a 12-month average) → not
+    < 50,000 → corporate; row 10 (49,999.99) → mass. Kills segments.x_service_category__mutmut_2/4 (labels) and
+    _26 (round(10) would read 49,999.9999999999 → mass)."""
+    frame = pd.DataFrame({"related_party": ["none", "none"], "vip_eligible": [False, False],
+                          "client_type": ["corporate", "corporate"],
+                          "avg_monthly_settlement_turnover_usd": [49_999.99, 49_999.99999999991]}, index=[10, 11])
+    out = service_category(frame, DecisionRules())
+    assert out.to_dict() == {10: "mass", 11: "corporate"}
