@@ -15,7 +15,8 @@ from vip_pipeline.decisions.panel import (
     PANEL_COLUMNS, build_panel, next_panel, sorted_panel, trailing_sum, window_start,
 )
 from vip_pipeline.decisions.rules import DecisionRules
-from vip_pipeline.decisions.segments import service_category
+from vip_pipeline.decisions.segments import recommended_action, service_category
+from vip_pipeline.decisions.vip import vip_criteria
 
 D = pd.Timestamp
 DEC = D("2024-12-01")
@@ -792,3 +793,24 @@ def test_service_category_keeps_the_frames_row_labels_and_reads_turnover_at_9_de
                           "avg_monthly_settlement_turnover_usd": [49_999.99, 49_999.99999999991]}, index=[10, 11])
     out = service_category(frame, DecisionRules())
     assert out.to_dict() == {10: "mass", 11: "corporate"}
+
+
+def test_recommended_action_keeps_the_frames_row_labels():
+    """Row 10: eligible, served standard → approach; row 11: 2 criteria, not served as VIP → watch.
+    Kills segments.x_recommended_action__mutmut_42/44 (labels 0, 1 instead of 10, 11)."""
+    frame = pd.DataFrame({"service_model": ["standard", "standard"], "vip_eligible": [True, False],
+                          "criteria_met": [3, 2], "related_party": ["none", "none"]}, index=[10, 11])
+    assert recommended_action(frame, DecisionRules()).to_dict() == {10: "approach", 11: "watch"}
+
+
+def test_vip_measures_are_compared_at_9_decimals_and_missing_sales_are_zero():
+    """Growth 0.24999999991 is 25 % to 9 decimals → met (round(10) would read 0.2499999999 → not met).
+    With a sales threshold of 0 (strictly more than 0): annual sales NULL count as 0 → not met; 0.01 → met.
+    Kills vip.x__measure__mutmut_5 and vip.x_vip_criteria__mutmut_13 (NULL sales read as 1)."""
+    frame = pd.DataFrame({"products_used": [0, 0], "annual_sales_usd": [float("nan"), 0.01],
+                          "avg_monthly_settlement_turnover_usd": [0.0, 0.0], "export_12m_usd": [0.0, 0.0],
+                          "adb_usd": [0.0, 0.0], "monopoly_position": [False, False], "strategic": [False, False],
+                          "turnover_growth": [0.24999999991, float("nan")], "client_type": ["corporate"] * 2})
+    met = vip_criteria(frame, DecisionRules(annual_sales_usd=0.0))
+    assert met["growth_met"].tolist() == [True, False]
+    assert met["scale_met"].tolist() == [False, True]
