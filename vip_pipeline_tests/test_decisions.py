@@ -11,7 +11,12 @@ import pandas as pd
 import pytest
 
 from vip_pipeline.decisions.assess import active_clients, assess
+from vip_pipeline.decisions.panel import (
+    PANEL_COLUMNS, build_panel, next_panel, sorted_panel, trailing_sum, window_start,
+)
 from vip_pipeline.decisions.rules import DESCRIPTIONS, DecisionRules
+from vip_pipeline.decisions.segments import recommended_action, service_category
+from vip_pipeline.decisions.vip import vip_criteria
 
 D = pd.Timestamp
 DEC = D("2024-12-01")
@@ -679,3 +684,153 @@ def test_every_resource_field_is_described_and_decision_rules_are_declared_once(
     assert {k: f.description for k, f in config.items()} == DESCRIPTIONS
     assert resources.DecisionRulesResource().rules() == DecisionRules()
     assert resources.DecisionRulesResource(top_share=0.4).rules() == DecisionRules(top_share=0.4)
+
+
+# =========================================================================== the chained panel (mutation-testing pass)
+
+def _month_metrics(client_id: str, month: pd.Timestamp, revenue: float, cost: float, **kw) -> pd.DataFrame:
+    row = dict(client_id=client_id, month=month, revenue_usd=revenue, cost_usd=cost, margin_usd=revenue - cost,
+               settlement_turnover_usd=0.0, export_usd=0.0, adb_usd=0.0, products_used=1, product_mask=1,
+               is_complete_month=True)
+    row.update(kw)
+    return pd.DataFrame([row])
+
+
+def test_next_panel_carries_running_sums_and_adds_new_clients_in_client_order():
+    """October: B's first month (revenue 300, cost 100 → margin 200). November: A arrives (revenue 80, cost 30,
+    turnover 1,000, ADB 500, products {current, deposit} = 2, mask 1 + 2 = 3); B has no activity.
+    November's panel, in client order (A before B, though B was there first):
+      A: midx 2024 × 12 + 10 = 24,298, first_midx 24,298, tenure 1, flows of the month, running 80 / 30 / 50
+         (a new client starts its running sums at 0);
+      B: first_midx 24,297 (October), tenure 2, every flow 0, products 0, mask 0, running 300 / 100 / 200 carried.
+    Kills panel.x_next_panel__mutmut_35/39/44 (order), _56.._60/_70 (int columns), _76 (month), _107 (running sums
+    of a new client from 1), _112/_113 (an extra index column)."""
+    oct_ = D("2024-10-01")
+    october = next_panel(None, _month_metrics("B", oct_, 300.0, 100.0), oct_)
+    november = next_panel(october, _month_metrics("A", NOV, 80.0, 30.0, settlement_turnover_usd=1_000.0,
+                                                  adb_usd=500.0, products_used=2, product_mask=3), NOV)
+    assert list(november.columns) == PANEL_COLUMNS
+    assert november["client_id"].tolist() == ["A", "B"]
+    assert (november["month"] == NOV).all()
+    assert november["midx"].tolist() == [24_298, 24_298]
+    assert november["first_midx"].tolist() == [24_298, 24_297]
+    assert november["tenure_months"].tolist() == [1, 2]
+    assert november["settlement_turnover_usd"].tolist() == [1_000.0, 0.0]
+    assert november["adb_usd"].tolist() == [500.0, 0.0]
+    assert november["products_used"].tolist() == [2, 0] and november["product_mask"].tolist() == [3, 0]
+    assert november["revenue_cum_usd"].tolist() == [80.0, 300.0]
+    assert november["cost_cum_usd"].tolist() == [30.0, 100.0]
+    assert november["ltv_usd"].tolist() == [50.0, 200.0]
+    for column in ("midx", "first_midx", "tenure_months", "products_used", "product_mask"):
+        assert november[column].dtype == "int64", column
+
+
+def test_window_start_is_months_back_from_the_first_as_of_month():
+    # December 2024 − 24 months = December 2022; − 0 = itself. Kills panel.x_window_start__mutmut_1..3.
+    assert window_start(DEC, 24) == D("2022-12-01")
+    assert window_start(D("2024-03-01"), 5) == D("2023-10-01")
+    assert window_start(DEC, 0) == DEC
+
+
+def test_build_panel_chains_every_month_up_to_the_last_one():
+    """A and B from October (A: revenue 100, cost 40 → margin 60; B: 10 − 30 = −20); no metrics at all in
+    November; A again in December (50 − 20 = 30); panel up to January 2025 (no metrics either).
+    Every client has a row in every month from its first: 2 clients × 4 months = 8 rows, numbered 0..7;
+    LTV A 60, 60, 90, 90; B −20 throughout; tenure 1..4. No metrics at all → an empty panel with its columns.
+    Kills panel.x_build_panel__mutmut_16 (no columns), _43/_45/_46 (row labels repeated per month)."""
+    oct_, jan = D("2024-10-01"), D("2025-01-01")
+    m = pd.concat([_month_metrics("A", oct_, 100.0, 40.0), _month_metrics("B", oct_, 10.0, 30.0),
+                   _month_metrics("A", DEC, 50.0, 20.0)], ignore_index=True)
+    panel = build_panel(m, jan)
+    assert panel.index.tolist() == list(range(8))
+    assert panel[["client_id", "month", "tenure_months", "ltv_usd"]].values.tolist() == [
+        ["A", oct_, 1, 60.0], ["B", oct_, 1, -20.0],
+        ["A", NOV, 2, 60.0], ["B", NOV, 2, -20.0],
+        ["A", DEC, 3, 90.0], ["B", DEC, 3, -20.0],
+        ["A", jan, 4, 90.0], ["B", jan, 4, -20.0],
+    ]
+    empty = build_panel(m.iloc[0:0], DEC)
+    assert empty.empty and list(empty.columns) == PANEL_COLUMNS
+
+
+def test_trailing_sums_over_a_window_and_a_lagged_window():
+    """A: 1, 2, 4 over three months; B: 10, 20 (rows in client and month order).
+    window 2: A 1, 1 + 2 = 3, 2 + 4 = 6; B 10, 30. window 2 ending 1 month earlier (lag 1): A 0 (nothing before
+    its first month), 1, 1 + 2 = 3; B 0, 10. Kills panel.x_trailing_sum__mutmut_23 (months before the first row
+    counted as 1)."""
+    panel = pd.DataFrame({"client_id": ["A", "A", "A", "B", "B"], "x": [1.0, 2.0, 4.0, 10.0, 20.0]})
+    assert trailing_sum(panel, "x", 2).tolist() == [1.0, 3.0, 6.0, 10.0, 30.0]
+    assert trailing_sum(panel, "x", 2, lag=1).tolist() == [0.0, 1.0, 3.0, 0.0, 10.0]
+
+
+def test_sorted_panel_orders_by_client_and_month_with_fresh_row_numbers():
+    """Rows (B, Nov), (A, Dec), (A, Nov) → (A, Nov), (A, Dec), (B, Nov), numbered 0..2, same columns.
+    Kills panel.x_sorted_panel__mutmut_1 (old row labels kept as an `index` column)."""
+    panel = pd.DataFrame({"client_id": ["B", "A", "A"], "midx": [24_298, 24_299, 24_298], "x": [1.0, 2.0, 3.0]})
+    out = sorted_panel(panel)
+    assert out.values.tolist() == [["A", 24_298, 3.0], ["A", 24_299, 2.0], ["B", 24_298, 1.0]]
+    assert list(out.columns) == ["client_id", "midx", "x"] and out.index.tolist() == [0, 1, 2]
+
+
+def test_growth_is_measured_even_on_cents_of_earlier_turnover():
+    # 24 months: 0.60 of settlement turnover in the first month of the earlier 12, 0.75 in the first of the last 12
+    # → growth = 0.75 / 0.60 − 1 = 0.25 → met (anything above 0 before counts, not only ≥ 1 dollar).
+    # Kills vip.x_vip_measures__mutmut_37 (`before > 1`).
+    m = months_of("C1", DEC, [10] * 24, turnover=[0.60] + [0] * 11 + [0.75] + [0] * 11)
+    r = _vip_row([m], c("C1"))
+    assert r["turnover_growth"] == pytest.approx(0.25)
+    assert r["growth_met"]
+
+
+def test_group_criteria_through_assess_read_the_members_panel_measures():
+    """G1 = A + B, 24 months each. A: products {current, deposit} (mask 1 + 2 = 3), strategic; B: {savings, loan}
+    (mask 4 + 8 = 12). Settlement turnover 100,000 a month for 12 months, then 125,000, for both.
+    Group: products 4 (3 | 12 = 15) → met; growth Σ 2 × 1,500,000 / Σ 2 × 1,200,000 − 1 = 0.25 → met; strategic
+    (A) → met; scale: Σ average turnover 250,000 ≤ 500,000 → not met → 3 criteria → eligible, A and B `vip`.
+    Each alone: 2 products, growth 0.25 (A also strategic) → A 2 criteria, B 1 → not eligible.
+    Kills vip.x_vip_measures__mutmut_74.._79 (the group's settlement sums and product masks lost on the way)."""
+    turnover = [100_000] * 12 + [125_000] * 12
+    m = metrics(months_of("A", DEC, [10] * 24, turnover=turnover, products=2).assign(product_mask=3),
+                months_of("B", DEC, [10] * 24, turnover=turnover, products=2).assign(product_mask=12))
+    out = decide(m, clients(c("A", group_id="G1", strategic=True), c("B", group_id="G1")))
+    g = out.group_assessment.set_index("group_id").loc["G1"]
+    assert (g["members"], g["products_used"]) == (2, 4)
+    assert g["turnover_growth"] == pytest.approx(0.25)
+    assert g["avg_monthly_settlement_turnover_usd"] == pytest.approx(250_000.0)
+    assert (g["products_met"], g["scale_met"], g["strategic_met"], g["growth_met"]) == (True, False, True, True)
+    assert g["criteria_met"] == 3 and g["group_vip_eligible"]
+    assert by_client(out.vip_assessment, "criteria_met") == {"A": 2, "B": 1}
+    assert by_client(out.client_segments, "category") == {"A": "vip", "B": "vip"}
+
+
+def test_service_category_keeps_the_frames_row_labels_and_reads_turnover_at_9_decimals():
+    """Rows labelled 10 and 11 (not 0, 1): the categories come back under the same labels.
+    Row 11's average turnover 49,999.99999999991 is 50,000 to 9 decimals (float noise of a 12-month average) → not
+    < 50,000 → corporate; row 10 (49,999.99) → mass. Kills segments.x_service_category__mutmut_2/4 (labels) and
+    _26 (round(10) would read 49,999.9999999999 → mass)."""
+    frame = pd.DataFrame({"related_party": ["none", "none"], "vip_eligible": [False, False],
+                          "client_type": ["corporate", "corporate"],
+                          "avg_monthly_settlement_turnover_usd": [49_999.99, 49_999.99999999991]}, index=[10, 11])
+    out = service_category(frame, DecisionRules())
+    assert out.to_dict() == {10: "mass", 11: "corporate"}
+
+
+def test_recommended_action_keeps_the_frames_row_labels():
+    """Row 10: eligible, served standard → approach; row 11: 2 criteria, not served as VIP → watch.
+    Kills segments.x_recommended_action__mutmut_42/44 (labels 0, 1 instead of 10, 11)."""
+    frame = pd.DataFrame({"service_model": ["standard", "standard"], "vip_eligible": [True, False],
+                          "criteria_met": [3, 2], "related_party": ["none", "none"]}, index=[10, 11])
+    assert recommended_action(frame, DecisionRules()).to_dict() == {10: "approach", 11: "watch"}
+
+
+def test_vip_measures_are_compared_at_9_decimals_and_missing_sales_are_zero():
+    """Growth 0.24999999991 is 25 % to 9 decimals → met (round(10) would read 0.2499999999 → not met).
+    With a sales threshold of 0 (strictly more than 0): annual sales NULL count as 0 → not met; 0.01 → met.
+    Kills vip.x__measure__mutmut_5 and vip.x_vip_criteria__mutmut_13 (NULL sales read as 1)."""
+    frame = pd.DataFrame({"products_used": [0, 0], "annual_sales_usd": [float("nan"), 0.01],
+                          "avg_monthly_settlement_turnover_usd": [0.0, 0.0], "export_12m_usd": [0.0, 0.0],
+                          "adb_usd": [0.0, 0.0], "monopoly_position": [False, False], "strategic": [False, False],
+                          "turnover_growth": [0.24999999991, float("nan")], "client_type": ["corporate"] * 2})
+    met = vip_criteria(frame, DecisionRules(annual_sales_usd=0.0))
+    assert met["growth_met"].tolist() == [True, False]
+    assert met["scale_met"].tolist() == [False, True]

@@ -510,3 +510,122 @@ def test_group_sums_check_catches_a_wrong_sum_and_flag():
     assert not ok and meta["mismatches"]["adb_usd"] == 2
     ok, meta = sums_match_members(groups.assign(monopoly_met=False), frame)
     assert not ok and meta["mismatches"]["monopoly_met"] == 1
+
+
+# ---------------------------------------------------------------------------------------------- mutation-testing pass
+# (docs/testing.md, decisions/ 2026-11-30): each test below kills surviving mutants named in its docstring.
+def test_product_masks_are_named_sorted_by_key_and_refuse_unknown_products():
+    """Rows given out of key order (B/Dec, A/Dec, A/Nov): the masks come back sorted by (client, month) —
+    A/Nov deposit = 2, A/Dec current = 1, B/Dec loan = 8 — in a Series named `product_mask` (metrics/activity.py
+    turns it into that column with reset_index). An unknown product is named in the error.
+    Kills groups.x_product_masks__mutmut_5..8 (message), _14/_25/_26 (name), _17/_20 (order)."""
+    accounts = pd.DataFrame({"client_id": ["B", "A", "A"], "month": [DEC, DEC, NOV],
+                             "product": ["loan", "current", "deposit"]})
+    masks = product_masks(accounts, ["client_id", "month"])
+    assert masks.index.tolist() == [("A", NOV), ("A", DEC), ("B", DEC)]
+    assert masks.tolist() == [2, 1, 8]
+    assert masks.name == "product_mask"
+    assert list(masks.reset_index().columns) == ["client_id", "month", "product_mask"]
+    with pytest.raises(ValueError, match=r"unknown product\(s\) \['gold'\]; expected one of"):
+        product_masks(accounts.assign(product=["loan", "gold", "current"]), ["client_id", "month"])
+
+
+def test_no_migrations_is_an_empty_table_with_the_published_columns_and_types():
+    """Only the first month of the data (no previous month) or nobody in either month: no rows, but the
+    migration table's columns and types. Kills movements.x__empty__mutmut_1..14."""
+    empties = (segment_migrations_for(PREVIOUS, [NOV]),
+               segment_migrations(CURRENT.iloc[0:0], PREVIOUS.iloc[0:0], as_of_month=DEC))
+    for out in empties:
+        assert out.empty
+        assert list(out.columns) == MIGRATION_COLUMNS
+        assert [str(t) for t in out.dtypes] == ["datetime64[ns]", "object", "object", "object", "int64", "float64"]
+
+
+def test_migration_month_is_datetime64_ns_whatever_the_timestamp_given():
+    """pd.Timestamp("2024-12-01") has a resolution of seconds; the published month is datetime64[ns] all the
+    same (everybody gone in December: 4 November clients → gone). Kills movements.x_segment_migrations__mutmut_36/37."""
+    out = segment_migrations(CURRENT.iloc[0:0], PREVIOUS, as_of_month=pd.Timestamp("2024-12-01"))
+    assert out["as_of_month"].dtype == "datetime64[ns]"
+    assert out.groupby("dimension")["clients"].sum().to_dict() == {"category": 4, "ltv_tier": 4}
+
+
+def test_a_client_twice_in_a_month_is_refused_not_counted_twice():
+    """client_segments has one row per client and month; C1 twice in December would be counted twice.
+    Kills movements.x__transitions__mutmut_30/35 (no one-to-one validation)."""
+    doubled = pd.concat([CURRENT, CURRENT.head(1)], ignore_index=True)
+    with pytest.raises(pd.errors.MergeError, match="not unique"):
+        segment_migrations(doubled, PREVIOUS)
+
+
+def _gaps(migrations, segments, months) -> list:
+    gaps = migration_gaps(migrations, segments, months)
+    columns = ["as_of_month", "dimension", "expected_from", "expected_to", "expected_ltv", "from_clients",
+               "to_clients", "to_ltv", "ok"]
+    return gaps.sort_values(["as_of_month", "dimension"])[columns].values.tolist()
+
+
+def test_migration_gaps_by_hand():
+    """PREVIOUS (November: 4 clients) and CURRENT (December: 4 clients, Σ LTV 20 + 60 + 1 + 30 = 111).
+    November is the first month of the data: expected 0 / 0 / 0.0 and no rows published → ok.
+    December: expected from 4 (November's clients), to 4, LTV 111; the migrations publish exactly that → ok.
+    Counts are int64. Kills movements.x_migration_gaps__mutmut_62/77/92 (1 for a month without previous),
+    _159.._164 (counts left unfilled / float), _167 (astype None), _177/_190 (missing rows as 1), _181/_182."""
+    segments = pd.concat([PREVIOUS, CURRENT], ignore_index=True)
+    migrations = segment_migrations_for(segments, [NOV, DEC])
+    assert _gaps(migrations, segments, [NOV, DEC]) == [
+        [NOV, "category", 0, 0, 0.0, 0, 0, 0.0, True],
+        [NOV, "ltv_tier", 0, 0, 0.0, 0, 0, 0.0, True],
+        [DEC, "category", 4, 4, 111.0, 4, 4, 111.0, True],
+        [DEC, "ltv_tier", 4, 4, 111.0, 4, 4, 111.0, True],
+    ]
+    gaps = migration_gaps(migrations, segments, [NOV, DEC])
+    for column in ("expected_from", "expected_to", "from_clients", "to_clients"):
+        assert gaps[column].dtype == "int64", column
+
+
+def test_migration_gaps_when_everybody_left_and_when_rows_are_missing():
+    """Segments of November only; December asked for: its previous month is November, nobody is active in
+    December → expected from 4, to 0, LTV 0.0; the all-gone migrations give from 4 (every row from a November
+    value), to 0 (every row to gone: the LTV that left is not counted) → ok. Kills _76/_91 (a month without
+    segments counted as 1), _165/_166 (expected_to left float).
+    With the migrations of December missing altogether, December's expected 4 / 4 / 111 meets 0 / 0 / 0.0
+    → not ok (an inner join would drop the month and pass). Kills _151."""
+    gone = segment_migrations(CURRENT.iloc[0:0], PREVIOUS, as_of_month=DEC)
+    assert _gaps(gone, PREVIOUS, [NOV, DEC]) == [
+        [NOV, "category", 0, 0, 0.0, 0, 0, 0.0, True],
+        [NOV, "ltv_tier", 0, 0, 0.0, 0, 0, 0.0, True],
+        [DEC, "category", 4, 0, 0.0, 4, 0, 0.0, True],
+        [DEC, "ltv_tier", 4, 0, 0.0, 4, 0, 0.0, True],
+    ]
+    assert migration_gaps(gone, PREVIOUS, [NOV, DEC])["expected_to"].dtype == "int64"
+    segments = pd.concat([PREVIOUS, CURRENT], ignore_index=True)
+    missing = segment_migrations_for(segments, [DEC]).iloc[0:0]
+    assert _gaps(missing, segments, [DEC]) == [
+        [DEC, "category", 4, 4, 111.0, 0, 0, 0.0, False],
+        [DEC, "ltv_tier", 4, 4, 111.0, 0, 0, 0.0, False],
+    ]
+    ok, meta = migrations_add_up(missing, segments, [DEC])
+    assert not ok and meta["examples"] == ["2024-12 category", "2024-12 ltv_tier"]
+
+
+@pytest.mark.parametrize("expected_ltv, off, ok", [
+    (111.0, 5e-5, True),     # tolerance 1e-6 × 111 = 1.11e-4 ≥ 5e-5 → float noise accepted (kills _192: 1e-6 / 111)
+    (0.0, 1e-6, True),       # tolerance 1e-6 × max(|0|, 1) = 1e-6, off by exactly that → ok (≤; kills _218)
+    (0.0, 4e-7, True),       # 4e-7 ≤ 1e-6 → ok (kills _194: no floor of 1 → tolerance 0)
+    (0.0, 1.5e-6, False),    # 1.5e-6 > 1e-6 → gap (kills _197: floor 2 → tolerance 2e-6)
+])
+def test_migration_ltv_tolerance_is_one_millionth_with_a_floor_of_one_dollar(expected_ltv, off, ok):
+    """Σ LTV of the December clients vs Σ ltv_usd of the rows that stay: equal within 1e-6 × max(|Σ|, 1).
+    For Σ = 0: C1 in November (LTV 5) and December (LTV 0); the published LTV is shifted by `off`."""
+    if expected_ltv:
+        segments = pd.concat([PREVIOUS, CURRENT], ignore_index=True)
+    else:
+        segments = segments_of(seg("C1", NOV, "workhorse", "corporate", 5.0),
+                               seg("C1", DEC, "workhorse", "corporate", 0.0))
+    migrations = segment_migrations_for(segments, [DEC])
+    one_staying_row = migrations[migrations["to_value"] != "gone"].groupby("dimension").head(1).index
+    shifted = migrations.copy()
+    shifted.loc[one_staying_row, "ltv_usd"] += off  # one row per dimension
+    gaps = migration_gaps(shifted, segments, [DEC]).set_index("dimension")
+    assert gaps.loc["ltv_tier", "expected_ltv"] == expected_ltv
+    assert gaps["ok"].tolist() == [ok, ok]
