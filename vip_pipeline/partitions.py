@@ -36,9 +36,10 @@ FIRST_MONTH = _first_month()
 monthly_partitions = MonthlyPartitionsDefinition(start_date=FIRST_MONTH, end_offset=1)
 previous_month = TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
 this_and_previous_month = TimeWindowPartitionMapping(start_offset=-1, end_offset=0)
-# A decision as of M reads the client panel of M and of the 24 months before it: 12 + 12 for the growth
-# criterion's two windows, plus one for the previous complete month that previous_category compares with.
-DECISION_WINDOW_MONTHS = 24
+# A decision as of M reads the client panel of M and of the 25 months before it: 12 + 12 for the growth
+# criterion's two windows, the running sums at the month before them, and one more for the previous complete
+# month that previous_category compares with.
+DECISION_WINDOW_MONTHS = 25
 decision_window = TimeWindowPartitionMapping(start_offset=-DECISION_WINDOW_MONTHS, end_offset=0)
 
 

@@ -1,7 +1,7 @@
 """Client decisions per complete as-of month: client_ltv, vip_assessment and client_segments.
 
 Partitioned by month with a single-run backfill policy: a backfill (or `vip-pipeline run`) decides a
-whole range of months in one pass. A decision as of M reads the client panel of M and of the 24 months
+whole range of months in one pass. A decision as of M reads the client panel of M and of the 25 months
 before it (a declared window), so the nightly cost does not grow with history and a change of any of
 those months marks the decision stale. A month still in progress gets no decisions.
 """
@@ -231,7 +231,7 @@ def client_decisions(
 
 
 def read_panel_window(store, inventory, months: list[pd.Timestamp], as_of: list[pd.Timestamp]):
-    """The client panel of the declared window (the run's months and the 24 before the first), and the previous
+    """The client panel of the declared window (the run's months and the 25 before the first), and the previous
     complete month, decided again only to fill previous_category / previous_ltv_tier."""
     window = pd.date_range(months[0] - pd.DateOffset(months=DECISION_WINDOW_MONTHS), months[-1], freq="MS")
     data_months = set(pd.to_datetime(inventory.months))

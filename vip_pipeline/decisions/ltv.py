@@ -16,7 +16,7 @@ def ltv_measures(panel: pd.DataFrame, rules: DecisionRules) -> pd.DataFrame:
     n = np.minimum(panel["tenure_months"], rules.stability_window_months)
     w = rules.stability_window_months
     total = trailing_sum(panel, "margin_usd", w)
-    squares = trailing_sum(panel.assign(sq=panel["margin_usd"] ** 2), "sq", w)
+    squares = trailing_sum(panel.assign(margin_sq=panel["margin_usd"] ** 2), "margin_sq", w)
     mean = total / n
     std = np.sqrt(np.maximum(squares / n - mean**2, 0.0))
     return pd.DataFrame(

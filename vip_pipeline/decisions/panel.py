@@ -13,7 +13,19 @@ import pandas as pd
 
 FLOW_COLUMNS = ["revenue_usd", "cost_usd", "margin_usd", "settlement_turnover_usd", "export_usd"]
 MONTH_COLUMNS = [*FLOW_COLUMNS, "adb_usd", "products_used", "product_mask"]
-RUNNING_COLUMNS = ["revenue_cum_usd", "cost_cum_usd", "ltv_usd"]
+# Running sums since the client's first month, by the monthly value they add up. Each carries the compensation
+# of a Kahan summation (`<sum>_comp`), the same arithmetic as pandas' groupby cumsum over the whole history, so
+# a decision read from a window of the panel is the one a pass over all months would make, to the last bit.
+RUNNING = {
+    "revenue_cum_usd": "revenue_usd",
+    "cost_cum_usd": "cost_usd",
+    "ltv_usd": "margin_usd",
+    "margin_sq_cum": "margin_sq",
+    "settlement_cum_usd": "settlement_turnover_usd",
+    "export_cum_usd": "export_usd",
+}
+CUMULATIVE = {flow: running for running, flow in RUNNING.items()}
+RUNNING_COLUMNS = [column for running in RUNNING for column in (running, f"{running}_comp")]
 PANEL_COLUMNS = ["client_id", "month", "midx", "first_midx", "tenure_months", *MONTH_COLUMNS, *RUNNING_COLUMNS]
 
 
@@ -41,9 +53,14 @@ def next_panel(previous: pd.DataFrame | None, metrics: pd.DataFrame, month: pd.T
     panel["month"] = month
     panel["midx"] = midx
     panel["tenure_months"] = midx - panel["first_midx"] + 1
-    for running, flow in zip(RUNNING_COLUMNS, ["revenue_usd", "cost_usd", "margin_usd"]):
-        before = panel[running].astype("float64").fillna(0.0) if running in panel else 0.0
-        panel[running] = before + panel[flow]
+    panel["margin_sq"] = panel["margin_usd"] ** 2
+    for running, flow in RUNNING.items():
+        total, comp = (
+            panel[c].astype("float64").fillna(0.0) if c in panel else 0.0 for c in (running, f"{running}_comp")
+        )
+        y = panel[flow] - comp  # Kahan: add the month, carrying what the previous additions lost
+        panel[running] = total + y
+        panel[f"{running}_comp"] = (panel[running] - total) - y
     return panel[PANEL_COLUMNS].reset_index(drop=True)
 
 
@@ -65,8 +82,14 @@ def trailing_sum(panel: pd.DataFrame, column: str, window: int, lag: int = 0) ->
     """Sum of `column` over the `window` months ending `lag` months before each row (within the client).
 
     `panel` is dense (a row for every month of a client from its first month or from the start of the
-    rows given) and sorted by client and month; rows before the first row given count as 0."""
-    cum = panel.groupby("client_id", sort=False)[column].cumsum()
+    rows given) and sorted by client and month; rows before the first row given count as 0. The sums are
+    differences of the running sum the panel carries for `column` (since the client's first month), else of a
+    cumulative sum over the rows given."""
+    running = CUMULATIVE.get(column)
+    if running in panel:
+        cum = panel[running]
+    else:
+        cum = panel.groupby("client_id", sort=False)[column].cumsum()
     grouped = cum.groupby(panel["client_id"], sort=False)
     end = grouped.shift(lag).fillna(0.0) if lag else cum
     start = grouped.shift(lag + window).fillna(0.0)
