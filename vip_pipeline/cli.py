@@ -52,7 +52,7 @@ def cmd_generate_sample(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     warnings.filterwarnings("ignore")
-    from vip_pipeline.runner import PipelineFailed, run_pipeline, summarise
+    from vip_pipeline.runner import PipelineFailed, dagster_output_to, run_pipeline, summarise
 
     landing = args.landing or os.environ.get("VIP_LANDING_DIR") or "data/landing"
     url = args.database_url or os.environ.get("VIP_DATABASE_URL") or "sqlite:///data/vip.db"
@@ -62,7 +62,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     only = [date.fromisoformat(f"{m}-01") for m in args.month] if args.month else None
     try:
-        run_pipeline(landing, url, staging, progress=_print, only_months=only)
+        with dagster_output_to(Path(staging) / "dagster.log"):  # the terminal shows only the progress
+            run_pipeline(landing, url, staging, progress=_print, only_months=only)
     except PipelineFailed as exc:
         _print(f"\nFAILED: {exc}")
         _print("Nothing downstream of the failure was published.")

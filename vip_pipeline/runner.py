@@ -87,7 +87,7 @@ def refresh(
     job = Definitions(
         assets=all_assets, jobs=[refresh_month], resources=build_resources(landing, database_url, staging_dir)
     ).get_job_def("refresh_month")
-    with timing.reporting(progress), dagster_output_to(Path(staging_dir) / "dagster.log"):
+    with timing.reporting(progress):
         result = job.execute_in_process(
             instance=_instance(),
             run_config=QUIET,

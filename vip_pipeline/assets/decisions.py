@@ -32,7 +32,7 @@ from vip_pipeline.contracts.tables import (
     VIP_ASSESSMENT,
 )
 from vip_pipeline.decisions.assess import active_clients, assess_panel
-from vip_pipeline.decisions.panel import PANEL_COLUMNS
+from vip_pipeline.decisions.panel import PANEL_COLUMNS, window_start
 from vip_pipeline.partitions import (
     DECISION_WINDOW_MONTHS,
     decision_window,
@@ -233,7 +233,7 @@ def client_decisions(
 def read_panel_window(store, inventory, months: list[pd.Timestamp], as_of: list[pd.Timestamp]):
     """The client panel of the declared window (the run's months and the 25 before the first), and the previous
     complete month, decided again only to fill previous_category / previous_ltv_tier."""
-    window = pd.date_range(months[0] - pd.DateOffset(months=DECISION_WINDOW_MONTHS), months[-1], freq="MS")
+    window = pd.date_range(window_start(months[0], DECISION_WINDOW_MONTHS), months[-1], freq="MS")
     data_months = set(pd.to_datetime(inventory.months))
     keys = [partition_key(m.date()) for m in window if m in data_months]
     frames = store.read_partitions("client_panel", keys)

@@ -51,9 +51,9 @@ class StagingStore:
         os.replace(tmp, path)
         return path
 
-    def read(self, name: str, partition: str | None = None, columns: list[str] | None = None) -> pd.DataFrame | None:
+    def read(self, name: str, partition: str | None = None) -> pd.DataFrame | None:
         path = self.path(name, partition)
-        return pd.read_parquet(path, columns=columns) if path.exists() else None
+        return pd.read_parquet(path) if path.exists() else None
 
     def rows(self, name: str, partition: str | None = None) -> int:
         """Rows of a staged frame, from its Parquet footer (0 when it is not staged)."""
