@@ -22,6 +22,7 @@ from dagster import DagsterInstance, Definitions
 
 from vip_pipeline import timing
 from vip_pipeline.definitions import all_assets, build_resources
+from vip_pipeline.instance import prepare_local_instance
 from vip_pipeline.jobs import range_tags, refresh_month, refresh_range
 from vip_pipeline.landing.inventory import scan_landing
 from vip_pipeline.partitions import first_month
@@ -36,7 +37,12 @@ class PipelineFailed(Exception):
 
 
 def _instance() -> DagsterInstance:
-    return DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
+    """The DAGSTER_HOME instance (the UI shows its runs; a new one gets the project's dagster.yaml), else an
+    ephemeral one."""
+    if not os.environ.get("DAGSTER_HOME"):
+        return DagsterInstance.ephemeral()
+    prepare_local_instance(os.environ["DAGSTER_HOME"])
+    return DagsterInstance.get()
 
 
 def _failure_message(result) -> str:
