@@ -184,3 +184,48 @@ def test_run_alone_writes_its_tables_and_counts(both, tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{t}.parquet" for t in baseline.TABLES)
     assert printed["rows"]["monthly_client_metrics"] == len(wh.read("monthly_client_metrics"))
     assert len(pd.read_parquet(tmp_path / "client_segments.parquet")) == len(wh.read("client_segments"))
+
+
+def test_bench_runs_the_baseline_after_the_full_run_and_reports_the_ratio(both, tmp_path, monkeypatch):
+    """bench.py's wiring, with the pipeline runs stubbed: the baseline runs for real (in its own process) on
+    the files of the full run, and report.json / report.md carry its wall, peak RSS and full ÷ baseline."""
+    from vip_pipeline import bench
+
+    _, _, landing = both
+    seen = []
+
+    def dataset(root, months, clients, progress):
+        home = root / f"bank-{months}"
+        home.mkdir(exist_ok=True)
+        if not (home / "landing").exists():
+            (home / "landing").symlink_to(landing)
+        (home / "summary.json").write_text(json.dumps({"rows": {"balances": 1}}))
+        return home
+
+    def run(landing_dir, work, extra):
+        seen.append(("run", landing_dir, tuple(extra)))
+        return {"wall_s": 30.0, "peak_rss_mb": 100, "stages": {}, "months_computed": 1, "months_unchanged": 0}
+
+    real_baseline = bench._baseline
+
+    def baseline_run(landing_dir, work, full):
+        seen.append(("baseline", landing_dir, ()))
+        return real_baseline(landing_dir, work, full)
+
+    monkeypatch.setattr(bench, "_dataset", dataset)
+    monkeypatch.setattr(bench, "_run", run)
+    monkeypatch.setattr(bench, "_baseline", baseline_run)
+    monkeypatch.setattr(bench, "_nightly", lambda home, work: run(home / "landing", work, ["--month"]))
+    monkeypatch.setattr(bench, "_correction", lambda home, work: {**run(home, work, []), "restated": "b.parquet"})
+    assert bench.run_benchmark(tmp_path, clients=3, progress=lambda _: None) == 0
+
+    assert [kind for kind, _, extra in seen if not extra][:2] == ["run", "baseline"]  # right after the full run
+    report = json.loads((tmp_path / "report.json").read_text())
+    for months in (24, 12):
+        base = report[f"baseline_{months}m"]
+        assert base["wall_s"] > 0 and base["peak_rss_mb"] > 0
+        assert base["full_over_baseline"] == round(30.0 / base["wall_s"], 2)
+        assert base["rows"]["client_segments"] > 0
+    text = (tmp_path / "report.md").read_text()
+    assert f"| 24 months | 30.0 | {report['baseline_24m']['wall_s']} |" in text
+    assert "full ÷ baseline" in text
