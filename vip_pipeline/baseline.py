@@ -2,7 +2,8 @@
 
 `vip-pipeline bench` runs it on the files the full scenario read and reports pipeline wall ÷ baseline wall
 (absolute times on shared machines drift; the ratio does not). It is what a data engineer would write by hand
-without the pipeline: read every file once with DuckDB (2 threads), then SQL over the whole history at once.
+without the pipeline: DuckDB (2 threads) reads every file once (the month in progress's files once more, for its
+period end) and computes the whole history in a few SQL statements, each a chain of named CTEs.
 
 What it computes, with the pipeline's rules (SPEC §1–2; `metrics/`, `decisions/`):
 - per account and month (`monthly_account_activity`): the day grid of the period with the end-of-day balance
@@ -13,26 +14,30 @@ What it computes, with the pipeline's rules (SPEC §1–2; `metrics/`, `decision
 - per client and month (`monthly_client_metrics`): turnover, settlement turnover (credits on current accounts,
   no interest, no transfers from the client's own accounts), exports, ADB of non-credit and of credit products,
   products used, revenue, cost, margin;
-- per active client and complete as-of month (`client_decisions`): first month, tenure, running revenue, cost
+- per active client and complete as-of month (`client_segments`: the columns of the pipeline's client_ltv,
+  vip_assessment and client_segments in one table): first month, tenure, running revenue, cost
   and LTV, average monthly margin, mean and CV of the margin over the last 12 months, LTV rank, pyramid tier
   (top 20 % of LTV ≥ 0 by ceil, stable, workhorse, ballast), the five VIP measures and criteria, eligibility,
   economic group eligibility, service category, recommended action, previous category and tier;
 - `group_assessment` (groups with ≥ 2 active members, assessed like one client) and `segment_migrations`.
 
 What it leaves out, on purpose (the pipeline does it, a single SQL pass does not):
-- validation and quarantine: no contract rule is checked and nothing is rejected; a value DuckDB cannot cast
-  (a Parquet text cell such as "12,5x") is NULL and its row is dropped, every other row counts (a negative
-  amount, a duplicated txn_id, a transaction outside its file's month or on an unknown account as it comes);
+- validation and quarantine: no contract rule is checked and nothing is rejected. A Parquet text cell that does
+  not cast (such as "12,5x") is NULL and its row is left out; a CSV value that does not parse fails the pass;
+  every other row counts as it comes (a negative amount, a duplicated txn_id, a booking outside its file's
+  month); a transaction on an unknown account drops out at the join with the accounts;
 - re-deliveries: rows are not de-duplicated by key across files (the newest delivery does not replace older
   ones); `clients` and `accounts` are read from their latest snapshot file as the pipeline does;
 - `client_pnl` overrides of the modelled margin (the generator writes none; the pass reads no such file);
 - checks, a missing FX rate as an error (it leaves the USD amount NULL), staging, publishing, Dagster.
 So on files with bad rows (bench's bank-M) its figures differ from the pipeline's by those rows; on clean files
 (`generate-sample --no-bad-rows`) they are the pipeline's, which `vip_pipeline_tests/test_baseline.py` asserts.
-Floating-point sums are plain SQL sums, so they match the pipeline's to ~1e-12 relative, not to the last bit.
+Floating-point sums are plain SQL sums (the pipeline's running sums carry a Kahan compensation), so they agree
+with the pipeline's closely but not to the last bit; the test compares them at 1e-6 relative.
 
 `python -m vip_pipeline.baseline --landing DIR [--out DIR]` runs it alone (the bench runs it so, in its own
-process, to measure its peak RSS); `--out` writes the result tables as Parquet.
+process, to measure its peak RSS); `--out` writes the result tables (TABLES) as Parquet, and it prints its
+seconds and rows per table as JSON.
 """
 
 from __future__ import annotations
@@ -620,7 +625,10 @@ def compute(con, rules: DecisionRules = DecisionRules()) -> None:
 
 
 def connect(threads: int = THREADS, temp_directory: Path | None = None):
-    import duckdb
+    try:
+        import duckdb
+    except ImportError as exc:  # the baseline's only dependency beyond the pipeline's
+        raise SystemExit("the baseline needs duckdb: pip install -e '.[bench]' (or make install)") from exc
 
     con = duckdb.connect(config={"threads": threads, "preserve_insertion_order": False})
     if temp_directory is not None:
