@@ -215,7 +215,8 @@ def client_decisions(
     evaluated, failures = [], []
     for month in as_of:
         month_frames = {name: frame[frame["as_of_month"] == month] for name, frame in frames.items()}
-        evaluations = decision_checks(month, month_frames, panel, decisions.client_segments, clients)
+        with stage("checks"):
+            evaluations = decision_checks(month, month_frames, panel, decisions.client_segments, clients)
         evaluated += [(partition_key(month.date()), e) for e in evaluations]
         _, failure = verdict(evaluations, f"decisions {month:%Y-%m}")
         if failure:
@@ -322,12 +323,13 @@ def _materializations(
         },
     )
     picture = {}
-    if len(current):
-        picture["ltv_pyramid"] = MetadataValue.md(as_markdown(pyramid_png(current, f"{latest:%Y-%m}")))
     moves = migrations[migrations["as_of_month"] == latest]
-    if len(moves):
-        png = migrations_png(moves, f"{latest:%Y-%m}")
-        picture["ltv_tier_migrations"] = MetadataValue.md(as_markdown(png, "Movement between LTV tiers"))
+    with stage("pictures"):
+        if len(current):
+            picture["ltv_pyramid"] = MetadataValue.md(as_markdown(pyramid_png(current, f"{latest:%Y-%m}")))
+        if len(moves):
+            png = migrations_png(moves, f"{latest:%Y-%m}")
+            picture["ltv_tier_migrations"] = MetadataValue.md(as_markdown(png, "Movement between LTV tiers"))
     yield MaterializeResult(
         asset_key="client_segments",
         metadata={

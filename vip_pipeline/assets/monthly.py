@@ -270,9 +270,11 @@ def monthly_metrics(
                 {ACTIVITY: metrics.account_activity, CLIENT_METRICS: metrics.client_metrics}, period.month.date()
             )
             timed.rows = sum(counts.values())
-        state = carry_forward_state(state, inputs.balances)
-        store.write("balance_state", state, key)
-        store.write(CLIENT_METRICS, metrics.client_metrics, key, marker)
+        with stage("metrics"):
+            state = carry_forward_state(state, inputs.balances)
+        with stage("publish"):
+            store.write("balance_state", state, key)
+            store.write(CLIENT_METRICS, metrics.client_metrics, key, marker)
         month_metadata(context, key, period, "computed", len(state), counts, warehouse)
         computed.append(key[:7])
         for name in written:
@@ -307,13 +309,14 @@ def _compute(inputs: MonthInputs, period: MonthPeriod, opening, metric_rules: Me
     except MissingFxRate as exc:
         raise Failure(allow_retries=False, description=f"{inputs.key[:7]}: FX rate missing: {exc}") from exc
     activity, client_metrics = metrics.account_activity, metrics.client_metrics
-    return metrics, [
-        evaluate(ACTIVITY, checks.unique_key, activity, ["account_id", "month"]),
-        evaluate(ACTIVITY, checks.adb_within_daily_range, activity),
-        evaluate(ACTIVITY, checks.fx_coverage, activity),
-        evaluate(CLIENT_METRICS, checks.unique_key, client_metrics, ["client_id", "month"]),
-        evaluate(CLIENT_METRICS, checks.reconciles_with_accounts, activity, client_metrics),
-    ]
+    with stage("checks"):
+        return metrics, [
+            evaluate(ACTIVITY, checks.unique_key, activity, ["account_id", "month"]),
+            evaluate(ACTIVITY, checks.adb_within_daily_range, activity),
+            evaluate(ACTIVITY, checks.fx_coverage, activity),
+            evaluate(CLIENT_METRICS, checks.unique_key, client_metrics, ["client_id", "month"]),
+            evaluate(CLIENT_METRICS, checks.reconciles_with_accounts, activity, client_metrics),
+        ]
 
 
 def month_metadata(context, key: str, period: MonthPeriod, status: str, state_rows: int, counts, warehouse) -> None:
@@ -370,17 +373,23 @@ def client_panel(context: AssetExecutionContext, staging: StagingResource):
     panel = store.read("client_panel", previous_key(keys[0]))
     evaluated = []
     for key in keys:
-        metrics = store.read(CLIENT_METRICS, key)
-        if metrics is None:
-            raise Failure(allow_retries=False, description=f"monthly_client_metrics for {key[:7]} is not materialised")
-        previous, panel = panel, next_panel(panel, metrics, pd.Timestamp(key))
-        evaluation = evaluate("client_panel", checks.ltv_carries_forward, previous, metrics, panel)
+        with stage("panel") as timed:
+            metrics = store.read(CLIENT_METRICS, key)
+            if metrics is None:
+                raise Failure(
+                    allow_retries=False, description=f"monthly_client_metrics for {key[:7]} is not materialised"
+                )
+            previous, panel = panel, next_panel(panel, metrics, pd.Timestamp(key))
+            timed.rows = len(panel)
+        with stage("checks"):
+            evaluation = evaluate("client_panel", checks.ltv_carries_forward, previous, metrics, panel)
         evaluated.append((key, evaluation))
         _, failure = verdict([evaluation], f"client_panel {key[:7]}")
         if failure:
             yield from monthly_check_results(context, evaluated)
             raise failure
-        store.write("client_panel", panel, key)
+        with stage("publish"):
+            store.write("client_panel", panel, key)
         per_month(context, "client_panel", key, {"dagster/row_count": len(panel)})
     report(f"  ✓ client panel             {len(keys):>4} month(s) carried forward")
     yield MaterializeResult(metadata={"months": len(keys)})
