@@ -30,11 +30,10 @@ def test_a_cli_run_is_recorded_in_the_pooled_event_log_and_read_back_by_a_fresh_
         assert isinstance(reader.event_log_storage, PooledSqliteEventLogStorage)
         (run,) = reader.get_runs()
         assert run.job_name == "refresh_month" and reader.get_run_stats(run.run_id).steps_failed == 0
-        records = reader.fetch_materializations(
-            AssetRecordsFilter(asset_key=AssetKey("monthly_client_metrics"), asset_partitions=["2024-02-01", "2024-03-01"]),
-            limit=10,
-        ).records
-        assert sorted(r.partition_key for r in records) == ["2024-02-01", "2024-03-01"]
+        months = ["2024-02-01", "2024-03-01"]
+        wanted = AssetRecordsFilter(asset_key=AssetKey("monthly_client_metrics"), asset_partitions=months)
+        records = reader.fetch_materializations(wanted, limit=10).records
+        assert sorted(r.partition_key for r in records) == months
 
 
 def test_the_pool_keeps_a_bounded_number_of_databases_open(tmp_path):

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vip_pipeline.instance import LOCAL_INSTANCE
+from vip_pipeline.instance import local_instance_config
 from vip_pipeline.landing.inventory import scan_landing
 from vip_pipeline_tests.ui_support import (
     REPO_ROOT, Webserver, clean_env, find_chromium, in_ci, screenshot, venv_bin,
@@ -85,7 +85,8 @@ def webserver(tmp_path_factory):
     # the project's local instance (pooled SQLite event log, read by the webserver too); launched runs start at
     # once (no daemon in this test): the UI's Materialize button then really runs
     (home / "dagster.yaml").write_text(
-        LOCAL_INSTANCE + "run_coordinator:\n  module: dagster._core.run_coordinator\n  class: DefaultRunCoordinator\n")
+        local_instance_config(home)
+        + "run_coordinator:\n  module: dagster._core.run_coordinator\n  class: DefaultRunCoordinator\n")
     landing = base / "landing"
     env = clean_env(DAGSTER_HOME=str(home), VIP_LANDING_DIR=str(landing),
                     VIP_DATABASE_URL=f"sqlite:///{base / 'vip.db'}", VIP_STAGING_DIR=str(base / "staging"))
