@@ -320,6 +320,19 @@ def test_page_screenshots(request, tmp_path, name):
     shutil.copyfile(out, DOCS_IMAGE.parent / f"{name}.png")
 
 
+def test_the_pyramid_is_on_the_asset_page_without_a_click(webserver, tmp_path):
+    """The segments' latest materialisation shows the LTV pyramid inline (Markdown under the UI's 1,000-character
+    limit for inline Markdown): its four levels, narrow at the top, are in the rendered page."""
+    chromium = _chromium_or_fail()
+    done = screenshot(chromium, f"{webserver.url}/assets/client_segments", None, tmp_path / "chromium-profile")
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "LTV pyramid as of" in done.stdout, "the pyramid is not on the page without a click"
+    pyramid = done.stdout[done.stdout.index("LTV pyramid as of"):]
+    levels = [pyramid.index(f"<td>{tier}</td>") for tier in ("most valuable", "strategic", "workhorse", "ballast")]
+    assert levels == sorted(levels), "levels out of order"
+    assert pyramid.index(">██<") < pyramid.index(">███████████<"), "narrow top, wide base"
+
+
 LAUNCH = """
 mutation ($params: ExecutionParams!) { launchRun(executionParams: $params) {
   __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message }

@@ -1,5 +1,6 @@
-"""Pictures for the segments materialisation (PNG, shown inline in the UI): the LTV pyramid and the movement
-between tiers since the previous month."""
+"""Pictures for the segments materialisation: the LTV pyramid as a small Markdown table (the UI shows Markdown
+under 1,000 characters inline on the asset page) and as a PNG, and the movement between tiers since the previous
+month."""
 
 from __future__ import annotations
 
@@ -26,6 +27,25 @@ def _png(plt, fig) -> bytes:
     fig.savefig(buffer, format="png", bbox_inches="tight")
     plt.close(fig)
     return buffer.getvalue()
+
+
+def pyramid_markdown(segments: pd.DataFrame, as_of: str) -> str:
+    """The pyramid in a few hundred characters of Markdown: centred bars of fixed widths (most valuable the
+    narrowest at the top, ballast the widest at the base), each level with its clients, share and Σ LTV."""
+    counts = segments["ltv_tier"].value_counts()
+    ltv = segments.groupby("ltv_tier")["ltv_usd"].sum()
+    rows = [
+        f"**LTV pyramid as of {as_of}**: {len(segments):,} active clients",
+        "",
+        "| pyramid | tier | clients | share | Σ LTV |",
+        "|:---:|---|---:|---:|---:|",
+    ]
+    for level, (tier, _) in enumerate(LEVELS):
+        n, total = int(counts.get(tier, 0)), float(ltv.get(tier, 0.0))
+        money = f"{'−' if total < 0 else ''}${abs(total):,.0f}"
+        bar = "█" * (2 + 3 * level)
+        rows.append(f"| {bar} | {tier.replace('_', ' ')} | {n:,} | {n / max(len(segments), 1):.0%} | {money} |")
+    return "\n".join(rows)
 
 
 def pyramid_png(segments: pd.DataFrame, as_of: str) -> bytes:
