@@ -30,7 +30,7 @@ OPEN_DATABASES = 8  # the index, the running run's and a few recently read runs'
 LOCAL_INSTANCE = """\
 # The local Dagster instance of vip_pipeline (written by vip-pipeline into a new DAGSTER_HOME).
 # Event log in SQLite, with pooled connections (vip_pipeline/instance.py); production uses
-# deploy/dagster.yaml (PostgreSQL, queued runs) instead.
+# deploy/dagster.yaml (PostgreSQL) instead.
 event_log_storage:
   module: vip_pipeline.instance
   class: PooledSqliteEventLogStorage
@@ -40,10 +40,24 @@ telemetry:
   enabled: false
 """
 
+# Runs launched from the UI, the schedule or the sensor wait in the daemon's queue: refresh_month one at a time
+# (it carries balances month to month), picked up within a second.
+RUN_QUEUE = """\
+run_coordinator:
+  module: dagster.core.run_coordinator
+  class: QueuedRunCoordinator
+  config:
+    dequeue_interval_seconds: 1
+    tag_concurrency_limits:
+      - key: vip_pipeline/queue
+        value: monthly
+        limit: 1
+"""
 
-def local_instance_config(home: str | os.PathLike) -> str:
+
+def local_instance_config(home: str | os.PathLike, queue: bool = True) -> str:
     """The dagster.yaml of a local instance in `home` (its event log where Dagster's default puts it)."""
-    return LOCAL_INSTANCE.format(storage=Path(home).resolve() / "storage")
+    return LOCAL_INSTANCE.format(storage=Path(home).resolve() / "storage") + (RUN_QUEUE if queue else "")
 
 
 class PooledSqliteEventLogStorage(SqliteEventLogStorage):

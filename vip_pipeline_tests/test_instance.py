@@ -12,7 +12,11 @@ from vip_pipeline_tests.tiny_bank import write_tiny_bank
 
 def test_a_new_dagster_home_gets_the_project_config_and_an_existing_one_is_kept(tmp_path):
     prepare_local_instance(tmp_path / "new")
-    assert "PooledSqliteEventLogStorage" in (tmp_path / "new" / "dagster.yaml").read_text()
+    with DagsterInstance.from_config(str(tmp_path / "new")) as instance:  # Dagster accepts the file as written
+        assert isinstance(instance.event_log_storage, PooledSqliteEventLogStorage)
+        assert instance.event_log_storage._base_dir == str((tmp_path / "new" / "storage").resolve())
+        assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+        assert instance.run_coordinator.dequeue_interval_seconds == 1
     (tmp_path / "own").mkdir()
     (tmp_path / "own" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     prepare_local_instance(tmp_path / "own")

@@ -85,7 +85,7 @@ def webserver(tmp_path_factory):
     # the project's local instance (pooled SQLite event log, read by the webserver too); launched runs start at
     # once (no daemon in this test): the UI's Materialize button then really runs
     (home / "dagster.yaml").write_text(
-        local_instance_config(home)
+        local_instance_config(home, queue=False)
         + "run_coordinator:\n  module: dagster._core.run_coordinator\n  class: DefaultRunCoordinator\n")
     landing = base / "landing"
     env = clean_env(DAGSTER_HOME=str(home), VIP_LANDING_DIR=str(landing),
