@@ -30,7 +30,7 @@ from vip_pipeline.assets.metadata import (
     table_spec,
     verdict,
 )
-from vip_pipeline.assets.pyramid import as_markdown, migrations_png, pyramid_markdown, pyramid_png
+from vip_pipeline.assets.pyramid import migrations_markdown, pyramid_markdown
 from vip_pipeline.constants import DECISIONS
 from vip_pipeline.contracts.tables import (
     CLIENT_LTV,
@@ -327,10 +327,8 @@ def _materializations(
     with stage("pictures"):
         if len(current):
             picture["ltv_pyramid"] = MetadataValue.md(pyramid_markdown(current, f"{latest:%Y-%m}"))
-            picture["ltv_pyramid_picture"] = MetadataValue.md(as_markdown(pyramid_png(current, f"{latest:%Y-%m}")))
         if len(moves):
-            png = migrations_png(moves, f"{latest:%Y-%m}")
-            picture["ltv_tier_migrations"] = MetadataValue.md(as_markdown(png, "Movement between LTV tiers"))
+            picture["ltv_tier_migrations"] = MetadataValue.md(migrations_markdown(moves, f"{latest:%Y-%m}"))
     yield MaterializeResult(
         asset_key="client_segments",
         metadata={
