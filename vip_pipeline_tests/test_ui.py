@@ -215,6 +215,28 @@ def test_ui_shows_each_months_own_check_result(webserver):
     assert segments == {first: "SUCCEEDED", current: "SKIPPED"}, segments
 
 
+SEGMENT_EVENTS = """
+{ assetNodes(assetKeys: [{path: ["client_segments"]}]) {
+    assetMaterializations(limit: 5) { partition metadataEntries { label ... on TextMetadataEntry { text }
+                                                                  ... on MarkdownMetadataEntry { mdStr } } } } }"""
+
+
+def test_ui_each_decided_month_carries_its_own_distributions(webserver):
+    """The decided month's materialisation carries its own distributions and pyramid; the month in progress
+    carries none of them (they were stamped on every month of the range before), only its status and the
+    pyramid of the latest decided month, titled with that month."""
+    (node,) = webserver.graphql(SEGMENT_EVENTS)["assetNodes"]
+    events = {m["partition"]: {e["label"]: e for e in m["metadataEntries"]} for m in node["assetMaterializations"]}
+    decided, current = sorted(events)[-2:]
+    assert events[decided]["status"]["text"] == "decided"
+    assert {"category_distribution", "ltv_tier_distribution", "top_clients"} <= set(events[decided])
+    assert events[current]["status"]["text"].startswith("in progress")
+    assert not {"category_distribution", "ltv_tier_distribution", "top_clients"} & set(events[current])
+    title = f"**LTV pyramid as of {decided[:7]}**"
+    assert events[current]["ltv_pyramid"]["mdStr"].startswith(title)
+    assert events[decided]["ltv_pyramid"]["mdStr"].startswith(title)
+
+
 def test_ui_shows_column_schema(webserver):
     keys = [{"path": ["monthly_account_activity"]}, {"path": ["client_segments"]}, {"path": ["transactions"]}]
     nodes = webserver.graphql(COLUMN_SCHEMA, {"keys": keys})["assetNodes"]
