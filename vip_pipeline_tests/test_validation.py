@@ -21,7 +21,7 @@ import pytest
 from vip_pipeline.contracts.extracts import ACCOUNTS, BALANCES, CLIENT_PNL, CLIENTS, FX_RATES, TRANSACTIONS
 from vip_pipeline.landing.inventory import parse_file_name, scan_landing
 from vip_pipeline.landing.reader import UnreadableFile, read_raw
-from vip_pipeline.landing.validation import LoadResult, ReadSettings, load_snapshot, validate_extract
+from vip_pipeline.landing.validation import LoadResult, ReadSettings, load_snapshot, restatements, validate_extract
 from vip_pipeline_tests.landing_files import (
     ACCOUNT_IDS,
     ACCOUNTS_FRAME,
@@ -1065,8 +1065,97 @@ def test_latest_accounts_snapshot_wins(tmp_path):
 
 
 def test_no_snapshot_file_is_an_error_naming_the_extract():
-    with pytest.raises(UnreadableFile, match="clients"):
+    with pytest.raises(UnreadableFile, match="clients") as info:
         load_snapshot(CLIENTS, [], ReadSettings())
+    assert info.value.file_name == "clients_*"
+    assert info.value.reason == "no clients extract in the landing directory"
+
+
+def test_of_three_snapshots_the_latest_wins_and_both_older_are_superseded(tmp_path):
+    """Three clients snapshots (January, February, March): only March's rows are loaded; January and February
+    are audited as superseded by it, with 0 rows read, in file order, before March's row; the audit is a plain
+    table (index 0, 1, 2)."""
+    landing = tmp_path / "landing"
+    write_csv(landing, "clients_2024-01-31.csv", [client("c_jan")])
+    write_csv(landing, "clients_2024-02-29.csv", [client("c_feb")])
+    write_csv(landing, "clients_2024-03-31.csv", [client("c1"), client("c2")])
+    result = load_snapshot(CLIENTS, scan_landing(landing).of("clients"), ReadSettings())
+    check_reconciliation(result)
+    assert sorted(result.accepted["client_id"]) == ["c1", "c2"]
+    assert list(result.audit["source_file"]) == ["clients_2024-01-31.csv", "clients_2024-02-29.csv",
+                                                 "clients_2024-03-31.csv"]
+    assert list(result.audit["status"]) == ["superseded", "superseded", "accepted"]
+    assert list(result.audit["note"][:2]) == ["superseded by clients_2024-03-31.csv"] * 2
+    assert list(result.audit["rows_read"]) == [0, 0, 2]
+    assert list(result.audit.index) == [0, 1, 2]
+
+
+def test_a_single_snapshot_keeps_its_audit_typed(tmp_path):
+    """One clients file, nothing superseded: its one audit row keeps integer counts (read 2, accepted 2)."""
+    f = write_csv(tmp_path / "landing", "clients_2024-03-31.csv", [client("c1"), client("c2")])
+    result = load_snapshot(CLIENTS, [f], ReadSettings())
+    assert list(result.audit["status"]) == ["accepted"]
+    for column in ("rows_read", "rows_accepted", "rows_rejected", "rows_redelivered", "rows_superseded"):
+        assert result.audit[column].dtype == "int64", column
+    assert (result.audit.loc[0, "rows_read"], result.audit.loc[0, "rows_accepted"]) == (2, 2)
+
+
+# restatements: a file re-sent under the same name with other values (SPEC §3 "Corrections and late data")
+
+def _fx_accepted(*rows: tuple) -> pd.DataFrame:
+    """Accepted fx_rates rows as the loader types them: (rate_date, currency, usd_per_unit, source_file)."""
+    frame = pd.DataFrame(rows, columns=["rate_date", "currency", "usd_per_unit", "source_file"])
+    frame["rate_date"] = pd.to_datetime(frame["rate_date"])
+    return frame
+
+
+def test_restatements_record_changed_and_withdrawn_values_of_a_resent_file():
+    """fx_rates_2024-03.csv was loaded with EUR 1.10 / 1.11 / 1.12 on March 1–3, and GBP 1.25 on March 4 came
+    from the daily file fx_rates_2024-03-04.csv. The monthly file is re-sent: March 1 unchanged, March 2 now
+    1.15, March 3 gone, and it now also carries GBP March 4 at 1.30.
+    - March 1: same values → nothing recorded;
+    - March 2: other value, same file → restated: old 1.11, new 1.15, both from fx_rates_2024-03.csv;
+    - March 3: no longer delivered → recorded with no new file and no new record;
+    - GBP March 4: now from another file → a supersession (recorded by the loader), not a restatement.
+    Rows in the order of the values loaded before; keys and records as JSON of the typed values (dates ISO);
+    the old row number is unknown (null)."""
+    month, daily = "fx_rates_2024-03.csv", "fx_rates_2024-03-04.csv"
+    before = _fx_accepted(("2024-03-01", "EUR", 1.10, month), ("2024-03-02", "EUR", 1.11, month),
+                          ("2024-03-03", "EUR", 1.12, month), ("2024-03-04", "GBP", 1.25, daily))
+    after = _fx_accepted(("2024-03-01", "EUR", 1.10, month), ("2024-03-02", "EUR", 1.15, month),
+                         ("2024-03-04", "GBP", 1.30, month))
+    out = restatements(FX_RATES, before, after)
+    assert list(out.columns) == ["extract", "key", "old_source_file", "old_row_number", "old_record",
+                                 "new_source_file", "new_record"]
+    assert len(out) == 2
+    changed, gone = out.iloc[0], out.iloc[1]
+    assert changed["extract"] == gone["extract"] == "fx_rates"
+    assert json.loads(changed["key"]) == {"currency": "EUR", "rate_date": "2024-03-02"}
+    assert (changed["old_source_file"], changed["new_source_file"]) == (month, month)
+    assert pd.isna(changed["old_row_number"]) and pd.isna(gone["old_row_number"])
+    assert json.loads(changed["old_record"]) == {"rate_date": "2024-03-02", "currency": "EUR", "usd_per_unit": 1.11}
+    assert json.loads(changed["new_record"]) == {"rate_date": "2024-03-02", "currency": "EUR", "usd_per_unit": 1.15}
+    assert json.loads(gone["key"]) == {"currency": "EUR", "rate_date": "2024-03-03"}
+    assert gone["old_source_file"] == month
+    assert json.loads(gone["old_record"]) == {"rate_date": "2024-03-03", "currency": "EUR", "usd_per_unit": 1.12}
+    assert pd.isna(gone["new_source_file"]) and pd.isna(gone["new_record"])
+
+
+def test_restatements_of_an_unchanged_or_first_delivery_are_empty():
+    """Nothing loaded before (None or no rows), or the same values again (empty optional values included:
+    missing == missing): no restatement, an empty table with the superseded-values columns."""
+    columns = ["extract", "key", "old_source_file", "old_row_number", "old_record", "new_source_file",
+               "new_record"]
+    after = _fx_accepted(("2024-03-01", "EUR", 1.10, "fx_rates_2024-03.csv"))
+    for before in (None, after.iloc[0:0], after.copy()):
+        out = restatements(FX_RATES, before, after)
+        assert out.empty and list(out.columns) == columns
+    txns = pd.DataFrame({"txn_id": ["t1"], "account_id": ["A1"], "booking_date": pd.to_datetime(["2024-03-05"]),
+                         "amount": [10.0], "direction": ["C"], "txn_type": ["payment"],
+                         "counterparty_account_id": [None], "counterparty_country": [np.nan], "purpose": [None],
+                         "source_file": ["transactions_2024-03.csv"]})
+    out = restatements(TRANSACTIONS, txns, txns.copy())
+    assert out.empty and list(out.columns) == columns
 
 
 def test_empty_related_party_means_none(tmp_path):
