@@ -1150,12 +1150,37 @@ def test_restatements_of_an_unchanged_or_first_delivery_are_empty():
     for before in (None, after.iloc[0:0], after.copy()):
         out = restatements(FX_RATES, before, after)
         assert out.empty and list(out.columns) == columns
-    txns = pd.DataFrame({"txn_id": ["t1"], "account_id": ["A1"], "booking_date": pd.to_datetime(["2024-03-05"]),
-                         "amount": [10.0], "direction": ["C"], "txn_type": ["payment"],
-                         "counterparty_account_id": [None], "counterparty_country": [np.nan], "purpose": [None],
-                         "source_file": ["transactions_2024-03.csv"]})
+    out = restatements(FX_RATES, after, after.copy())
+    assert out.empty and list(out.columns) == columns
+    assert all(out[c].dtype == object for c in ("key", "old_source_file", "old_record", "new_record"))
+    txns = _txns_accepted((10.0, None))
     out = restatements(TRANSACTIONS, txns, txns.copy())
     assert out.empty and list(out.columns) == columns
+
+
+def _txns_accepted(*rows: tuple) -> pd.DataFrame:
+    """Accepted transactions t1, t2, … of transactions_2024-03.csv (A1, March 5, credit payments, no
+    counterparty): rows are (amount, purpose)."""
+    return pd.DataFrame({
+        "txn_id": [f"t{i}" for i in range(1, len(rows) + 1)], "account_id": "A1",
+        "booking_date": pd.to_datetime(["2024-03-05"] * len(rows)), "amount": [r[0] for r in rows],
+        "direction": "C", "txn_type": "payment", "counterparty_account_id": None, "counterparty_country": np.nan,
+        "purpose": [r[1] for r in rows], "source_file": "transactions_2024-03.csv"})
+
+
+def test_restatements_compare_every_column_and_a_value_that_appears():
+    """transactions_2024-03.csv re-sent: t1's amount 10 → 12 (its last column, purpose, still empty), t2's
+    purpose empty → export (missing before, present now), t3 unchanged (empty optional values on both sides).
+    Restated: t1 and t2, in that order, each with its old and new record; t3 is not."""
+    before = _txns_accepted((10.0, None), (20.0, None), (30.0, None))
+    after = _txns_accepted((12.0, None), (20.0, "export"), (30.0, None))
+    out = restatements(TRANSACTIONS, before, after)
+    assert [json.loads(k) for k in out["key"]] == [{"txn_id": "t1"}, {"txn_id": "t2"}]
+    old1, new1 = json.loads(out["old_record"].iloc[0]), json.loads(out["new_record"].iloc[0])
+    assert (old1["amount"], new1["amount"], new1["booking_date"], new1["purpose"]) == (10.0, 12.0, "2024-03-05", None)
+    old2, new2 = json.loads(out["old_record"].iloc[1]), json.loads(out["new_record"].iloc[1])
+    assert (old2["purpose"], new2["purpose"], new2["amount"]) == (None, "export", 20.0)
+    assert list(out["new_source_file"]) == ["transactions_2024-03.csv"] * 2
 
 
 def test_empty_related_party_means_none(tmp_path):
