@@ -12,7 +12,7 @@ Run from mutants/ after `mutmut run` has generated the mutants and its stats (an
     cd mutants && MUTATION_REPLAY="vip_pipeline.decisions.ltv.*" PYTHONPATH=../scripts ../.venv/bin/python \
         -m pytest -q -p mutation_replay -p no:cacheprovider -p no:xdist vip_pipeline_tests/test_decisions.py ...
 
-(with `PYTHONPATH=../scripts`). Tests added since mutmut's stats run for every mutant, after the others. Results go to the mutmut `.meta` files
+Tests added since mutmut's stats run for every mutant, after the others. Results go to mutmut's `.meta` files
 (only mutants mutmut has not checked yet, unless MUTATION_REPLAY_FORCE=1), so `scripts/mutation_report.py`
 counts them.
 """
