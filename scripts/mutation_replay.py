@@ -3,9 +3,10 @@
 `mutmut run` starts a test process per mutant; on a busy two-core machine that costs seconds of start-up per
 mutant before any test runs. This pytest plugin collects the level-1 tests once, then for each mutant sets
 mutmut's `MUTANT_UNDER_TEST`, runs the tests mutmut's stats say reach the mutated function (fastest first,
-stopping at the first failure, as mutmut does) and records killed (1) or survived (0). Mutants whose function
-no test reaches get 33, like mutmut. A mutant that runs longer than `MUTATION_REPLAY_TIMEOUT` seconds (default
-60) or exhausts the memory limit counts as killed (mutmut's timeout / out-of-memory), noted in the output.
+stopping at the first failure, as mutmut does; tests that killed the function's last mutants go first) and
+records killed (1) or survived (0). Mutants whose function no test reaches get 33, like mutmut. A mutant that
+runs longer than `MUTATION_REPLAY_TIMEOUT` seconds (default 60) or exhausts the memory limit counts as killed
+(mutmut's timeout / out-of-memory), noted in the output.
 
 Run from mutants/ after `mutmut run` has generated the mutants and its stats (an interrupted run is enough):
 
@@ -67,14 +68,21 @@ def pytest_runtestloop(session):
     codes = {meta: json.loads(meta.read_text()) for meta in set(metas.values())}
     names = sorted(n for n in metas if any(fnmatch.fnmatch(n, p) for p in patterns))
     signal.signal(signal.SIGALRM, _alarm)
-    started, done = time.monotonic(), 0
+    started, done, killers = time.monotonic(), 0, {}
     for name in names:
         data = codes[metas[name]]
         if data["exit_code_by_key"].get(name) is not None and not force:
             continue
-        tests = sorted((t for t in tests_of.get(name.rsplit("__mutmut_", 1)[0], ()) if t in items),
-                       key=lambda t: duration.get(t, 0.0))
+        tests = sorted(
+            (t for t in tests_of.get(name.rsplit("__mutmut_", 1)[0], ()) if t in items),
+            key=lambda t: duration.get(t, 0.0),
+        )
         tests += new_tests
+        function = name.rsplit("__mutmut_", 1)[0]  # tests that killed this function's mutants before go first
+        tests = [
+            *(t for t in killers.get(function, []) if t in tests),
+            *(t for t in tests if t not in killers.get(function, [])),
+        ]
         code, why = (NO_TESTS, "no test reaches it") if not tests else (SURVIVED, "")
         os.environ["MUTANT_UNDER_TEST"] = name
         signal.alarm(timeout)
@@ -83,6 +91,8 @@ def pytest_runtestloop(session):
                 reports = runtestprotocol(items[nodeid], log=False, nextitem=None)
                 if any(r.failed for r in reports):
                     code, why = KILLED, nodeid
+                    killers.setdefault(function, [])
+                    killers[function] = [nodeid, *(t for t in killers[function] if t != nodeid)][:5]
                     break
         except _Timeout:
             code, why = KILLED, f"timeout after {timeout} s"
