@@ -757,6 +757,7 @@ def test_cp1251_semicolon_gz_file_as_exported_in_the_field(tmp_path):
     assert list(result.accepted["name"]) == CYRILLIC
     raw = json.loads(rejected_of(result).iloc[0]["raw_record"])
     assert (raw["name"], raw["client_type"]) == ("Ёж", "космос")  # original text, not escaped or mangled
+    assert '"name":"Ёж"' in rejected_of(result).iloc[0]["raw_record"]  # stored readable, not as \u escapes
 
 
 def test_utf8_with_bom_and_crlf_line_ends_is_read(tmp_path):
@@ -1069,6 +1070,18 @@ def test_no_snapshot_file_is_an_error_naming_the_extract():
         load_snapshot(CLIENTS, [], ReadSettings())
     assert info.value.file_name == "clients_*"
     assert info.value.reason == "no clients extract in the landing directory"
+
+
+def test_an_extract_without_files_is_empty_with_the_contracts_types():
+    """No transactions file: no rows, nothing rejected or audited, and the accepted frame still has every
+    contract column with its type (dates datetime64, numbers float64, text object) plus the source file."""
+    result = validate_txns([])
+    assert result.ok and result.rejected.empty and result.audit.empty
+    accepted = result.accepted
+    assert accepted.empty
+    assert list(accepted.columns) == [*header("transactions"), "source_file"]
+    assert (accepted["booking_date"].dtype, accepted["amount"].dtype) == ("datetime64[ns]", "float64")
+    assert accepted["txn_id"].dtype == object and accepted["source_file"].dtype == object
 
 
 def test_of_three_snapshots_the_latest_wins_and_both_older_are_superseded(tmp_path):
