@@ -85,9 +85,11 @@ def pytest_runtestloop(session):
         ]
         code, why = (NO_TESTS, "no test reaches it") if not tests else (SURVIVED, "")
         os.environ["MUTANT_UNDER_TEST"] = name
+        t0, ran = time.monotonic(), 0
         signal.alarm(timeout)
         try:
             for nodeid in tests:
+                ran += 1
                 reports = runtestprotocol(items[nodeid], log=False, nextitem=None)
                 if any(r.failed for r in reports):
                     code, why = KILLED, nodeid
@@ -105,6 +107,6 @@ def pytest_runtestloop(session):
         metas[name].write_text(json.dumps(data, indent=4))
         done += 1
         label = {KILLED: "killed", SURVIVED: "SURVIVED", NO_TESTS: "no tests"}[code]
-        print(f"{label:9s} {name}  {why}", flush=True)
+        print(f"{label:9s} {name}  {why}  ({ran} tests, {time.monotonic() - t0:.1f} s)", flush=True)
     print(f"{done} mutants replayed in {time.monotonic() - started:.0f} s", flush=True)
     return True
