@@ -255,6 +255,16 @@ def test_unparseable_date_is_rejected(tmp_path, booking_date):
     assert_one_bad_row(tmp_path, {"booking_date": booking_date}, "unparseable_date:booking_date")
 
 
+@pytest.mark.parametrize("booking_date", ["2024/03/05", "05.03.2024"])
+def test_a_non_iso_date_in_the_first_row_does_not_set_the_format(tmp_path, booking_date):
+    """Dates are ISO (SPEC §3) whatever the first row looks like: with a non-ISO date in data row 1 and 200
+    ISO dates after it, only row 1 is rejected (unparseable_date) and the 200 are accepted."""
+    result, good_ids, row = one_bad_txn(tmp_path, {"booking_date": booking_date}, bad_position=1)
+    assert row == 1 and rules_at(result, TXN_FILE, 1) == {"unparseable_date:booking_date"}
+    assert_accepted(result, TXN_FILE, read=201, rejected=1)
+    assert accepted_ids(result) == good_ids
+
+
 def test_impossible_date_is_rejected_not_rolled_over(tmp_path):
     rows = good_txns(200, booking_date="2024-02-28")
     rows.append(txn("BAD", booking_date="2024-02-30"))
