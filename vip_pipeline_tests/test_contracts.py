@@ -69,7 +69,7 @@ def test_typed_extract_schema_checks_types_nulls_and_the_key():
     optional ones with a default (related_party → none) non-null, the key unique; optional values may be
     missing. Its columns carry the contract's descriptions and names."""
     schema = CLIENTS.pandera_schema()
-    assert schema.name == "clients"
+    assert (schema.name, schema.description) == ("clients", CLIENTS.description)
     for column in CLIENTS.columns:
         assert (schema.columns[column.name].title, schema.columns[column.name].description) == (
             column.name, column.description)
