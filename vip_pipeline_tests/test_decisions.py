@@ -120,6 +120,7 @@ def test_tenure_and_average_count_months_without_activity():
     assert r["ltv_usd"] == pytest.approx(300.0)
     assert r["avg_monthly_margin_usd"] == pytest.approx(75.0)
     assert r["margin_cv"] == pytest.approx(math.sqrt(1875.0) / 75.0)
+    assert r["margin_std_12m_usd"] == pytest.approx(math.sqrt(1875.0))  # 43.30127
 
 
 def test_margin_cv_is_population_std_over_mean_for_short_history():
@@ -130,6 +131,7 @@ def test_margin_cv_is_population_std_over_mean_for_short_history():
     r = one(decide(m, clients(c("C1"))).client_ltv, "C1")
     assert r["margin_cv"] == pytest.approx(math.sqrt(20000.0 / 3) / 200.0)
     assert r["margin_mean_12m_usd"] == pytest.approx(200.0)
+    assert r["margin_std_12m_usd"] == pytest.approx(math.sqrt(20000.0 / 3))  # published too: 81.6497
 
 
 def test_margin_cv_uses_only_the_last_12_months():
