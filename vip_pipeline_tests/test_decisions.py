@@ -218,6 +218,14 @@ def test_most_valuable_is_ceil_20_percent_of_clients_with_non_negative_ltv(n, to
     assert all(v == "strategic" for k, v in tiers.items() if k not in expected_top)
 
 
+def test_top_count_is_read_at_9_decimals():
+    # the share × N product is rounded to 9 decimals before the ceiling (it absorbs float noise such as
+    # 0.2 × 15 = 3.0000000000000004): a configured share 0.20000000001 × 10 clients = 2.0000000001 → 2.000000000
+    # → ceil 2 (not 3): C10 and C09 are most_valuable
+    tiers = _tiers([_flat(f"C{i:02d}", 1200.0 * i) for i in range(1, 11)], DecisionRules(top_share=0.20000000001))
+    assert {k for k, v in tiers.items() if v == "most_valuable"} == {"C10", "C09"}
+
+
 def test_ballast_for_negative_ltv_and_ballast_not_counted_in_n():
     # 5 clients with LTV ≥ 0 (one exactly 0) + 3 with LTV < 0:
     # top count = ceil(0.2 × 5) = 1 (ceil(0.2 × 8) = 2 would be wrong)
