@@ -157,6 +157,12 @@ def test_margin_cv_12_month_window_counts_missing_months_as_zero():
     assert r["margin_cv"] == pytest.approx(math.sqrt(110_000.0) / 100.0)
 
 
+def test_margin_cv_for_a_positive_mean_below_one_dollar():
+    # margins 1.00 and 0.00: mean 0.50 > 0 → CV defined: population std = √((0.5² + 0.5²) / 2) = 0.5, CV 1.0
+    r = one(decide(months_of("C1", DEC, [1, 0]), clients(c("C1"))).client_ltv, "C1")
+    assert r["margin_cv"] == pytest.approx(1.0)
+
+
 @pytest.mark.parametrize("margins", [[100, -100], [100, -300, 50], [-10, -10, -10]])
 def test_margin_cv_is_null_when_mean_is_not_positive(margins):
     # means: 0, −50, −10 → margin_cv NULL
