@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from vip_pipeline.decisions.assess import active_clients, assess
+from vip_pipeline.decisions.ltv import ltv_tier, rank_by_ltv
 from vip_pipeline.decisions.panel import (
     PANEL_COLUMNS, build_panel, next_panel, sorted_panel, trailing_sum, window_start,
 )
@@ -230,6 +231,26 @@ def test_top_count_is_read_at_9_decimals():
     # → ceil 2 (not 3): C10 and C09 are most_valuable
     tiers = _tiers([_flat(f"C{i:02d}", 1200.0 * i) for i in range(1, 11)], DecisionRules(top_share=0.20000000001))
     assert {k for k, v in tiers.items() if v == "most_valuable"} == {"C10", "C09"}
+
+
+def test_a_stable_client_with_a_mean_margin_below_one_dollar_is_strategic():
+    # 5 clients with LTV ≥ 0 → top = ceil(0.2 × 5) = 1: TOP. SMALL: 12 months of 0.50 → LTV 6, mean 0.50 > 0,
+    # CV 0 ≤ 1, 12 ≥ 3 months → strategic (not workhorse: its mean margin is positive, however small)
+    tiers = _tiers([_flat("TOP", 12_000), _flat("A", 6_000), _flat("B", 2_400), _flat("C", 1_200), _flat("SMALL", 6)])
+    assert tiers == {"TOP": "most_valuable", "A": "strategic", "B": "strategic", "C": "strategic",
+                     "SMALL": "strategic"}
+
+
+def test_ltv_tier_and_rank_keep_the_frames_row_labels():
+    # a frame labelled 7, 3, 5 (not 0, 1, 2), one as-of month: N = 2 clients with LTV ≥ 0 → top ceil(0.4) = 1.
+    # label 7: B, LTV 500 → most_valuable, rank 1; label 3: A, LTV 100, 12 months, mean 8.33, CV 0 → strategic,
+    # rank 2; label 5: Z, LTV −20 → ballast, rank 3
+    frame = pd.DataFrame({"as_of_month": DEC, "client_id": ["B", "A", "Z"], "ltv_usd": [500.0, 100.0, -20.0],
+                          "tenure_months": 12, "margin_mean_12m_usd": [500 / 12, 100 / 12, -20 / 12],
+                          "margin_cv": [0.0, 0.0, float("nan")]}, index=[7, 3, 5])
+    tiers = ltv_tier(frame, DecisionRules())
+    assert tiers.to_dict() == {7: "most_valuable", 3: "strategic", 5: "ballast"}
+    assert rank_by_ltv(frame).to_dict() == {7: 1, 3: 2, 5: 3}
 
 
 def test_ballast_for_negative_ltv_and_ballast_not_counted_in_n():
