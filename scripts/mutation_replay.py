@@ -5,7 +5,7 @@ mutant before any test runs. This pytest plugin collects the level-1 tests once,
 mutmut's `MUTANT_UNDER_TEST`, runs the tests mutmut's stats say reach the mutated function (fastest first,
 stopping at the first failure, as mutmut does; tests that killed the function's last mutants go first) and
 records killed (1) or survived (0). Mutants whose function no test reaches get 33, like mutmut. A mutant that
-runs longer than `MUTATION_REPLAY_TIMEOUT` seconds (default 60) or exhausts the memory limit counts as killed
+runs longer than `MUTATION_REPLAY_TIMEOUT` seconds (default 180) or exhausts the memory limit counts as killed
 (mutmut's timeout / out-of-memory), noted in the output.
 
 Run from mutants/ after `mutmut run` has generated the mutants and its stats (an interrupted run is enough):
@@ -56,7 +56,7 @@ def pytest_runtestloop(session):
     if not patterns:
         return None
     force = os.environ.get("MUTATION_REPLAY_FORCE") == "1"
-    timeout = int(os.environ.get("MUTATION_REPLAY_TIMEOUT", "60"))
+    timeout = int(os.environ.get("MUTATION_REPLAY_TIMEOUT", "180"))
     limit = int(os.environ.get("MUTATION_REPLAY_MEMORY_GB", "4")) << 30
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     stats = json.loads(Path("mutmut-stats.json").read_text())
