@@ -242,15 +242,14 @@ def test_a_stable_client_with_a_mean_margin_below_one_dollar_is_strategic():
 
 
 def test_ltv_tier_and_rank_keep_the_frames_row_labels():
-    # a frame labelled 7, 3, 5 (not 0, 1, 2), one as-of month: N = 2 clients with LTV ≥ 0 → top ceil(0.4) = 1.
-    # label 7: B, LTV 500 → most_valuable, rank 1; label 3: A, LTV 100, 12 months, mean 8.33, CV 0 → strategic,
-    # rank 2; label 5: Z, LTV −20 → ballast, rank 3
-    frame = pd.DataFrame({"as_of_month": DEC, "client_id": ["B", "A", "Z"], "ltv_usd": [500.0, 100.0, -20.0],
-                          "tenure_months": 12, "margin_mean_12m_usd": [500 / 12, 100 / 12, -20 / 12],
-                          "margin_cv": [0.0, 0.0, float("nan")]}, index=[7, 3, 5])
-    tiers = ltv_tier(frame, DecisionRules())
-    assert tiers.to_dict() == {7: "most_valuable", 3: "strategic", 5: "ballast"}
-    assert rank_by_ltv(frame).to_dict() == {7: 1, 3: 2, 5: 3}
+    # a frame labelled 3, 5, 7 (not 0, 1, 2), one as-of month: N = 2 clients with LTV ≥ 0 → top ceil(0.4) = 1.
+    # label 3: A, LTV 100, 12 months, mean 8.33, CV 0 → strategic, rank 2; label 5: Z, LTV −20 → ballast,
+    # rank 3; label 7: B, LTV 500 → most_valuable, rank 1. Both Series follow the frame's rows, in its order.
+    frame = pd.DataFrame({"as_of_month": DEC, "client_id": ["A", "Z", "B"], "ltv_usd": [100.0, -20.0, 500.0],
+                          "tenure_months": 12, "margin_mean_12m_usd": [100 / 12, -20 / 12, 500 / 12],
+                          "margin_cv": [0.0, float("nan"), 0.0]}, index=[3, 5, 7])
+    assert list(ltv_tier(frame, DecisionRules()).items()) == [(3, "strategic"), (5, "ballast"), (7, "most_valuable")]
+    assert list(rank_by_ltv(frame).items()) == [(3, 2), (5, 3), (7, 1)]
 
 
 def test_ballast_for_negative_ltv_and_ballast_not_counted_in_n():
