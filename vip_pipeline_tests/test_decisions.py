@@ -670,6 +670,22 @@ def test_previous_tier_changes_are_visible():
     assert dec["ltv_tier"] == "workhorse"  # 2 clients → C2 top; C1 tenure 2 < 3
 
 
+def test_previous_tier_of_each_month_when_three_months_are_decided_at_once():
+    # October, November and December decided in one pass. C1 margins −100, −100, +500 → LTV −100, −200
+    # (ballast), then 300: LTV ≥ 0, not top (C2 is), mean 100 but CV √80,000 / 100 = 2.83 > 1 → workhorse.
+    # C2 10,000 a month → most_valuable every month (N = 1, then 2 → ceil(0.4) = 1).
+    # Each month's previous tier is the month before's; October has none in the pass → NULL
+    oct_ = D("2024-10-01")
+    m = metrics(months_of("C1", DEC, [-100, -100, 500]), months_of("C2", DEC, [10_000] * 3))
+    seg = _segments([(c("C1"), m[m["client_id"] == "C1"]), (c("C2"), m[m["client_id"] == "C2"])],
+                    as_of_months=(oct_, NOV, DEC))
+    c1 = [one(seg, "C1", month) for month in (oct_, NOV, DEC)]
+    assert [r["ltv_tier"] for r in c1] == ["ballast", "ballast", "workhorse"]
+    assert pd.isna(c1[0]["previous_ltv_tier"])
+    assert [r["previous_ltv_tier"] for r in c1[1:]] == ["ballast", "ballast"]
+    assert one(seg, "C2", DEC)["previous_ltv_tier"] == "most_valuable"
+
+
 # =========================================================================== active clients
 
 def test_active_clients_boundaries():
