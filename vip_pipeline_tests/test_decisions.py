@@ -190,6 +190,14 @@ def test_client_without_any_metrics_has_zero_ltv_and_no_first_month():
     assert r["ltv_usd"] == 0.0 and r["tenure_months"] == 0 and pd.isna(r["first_month"])
 
 
+def test_no_complete_month_gives_empty_decisions():
+    # the data holds no complete month yet: nothing to decide, every table empty with its columns (no error)
+    out = assess(months_of("C1", DEC, [100, 100]), clients(c("C1")), [])
+    for table in (out.client_ltv, out.vip_assessment, out.client_segments, out.group_assessment,
+                  out.segment_migrations):
+        assert table.empty and "as_of_month" in table.columns
+
+
 def test_a_single_complete_month_can_be_assessed():
     # the data holds one complete month only (a new installation): every active client gets its decisions,
     # previous_category / previous_ltv_tier are NULL (no previous complete month)
