@@ -176,6 +176,7 @@ def test_client_without_any_metrics_has_zero_ltv_and_no_first_month():
     # C9 is active but has no metrics; C8's first month is after the as-of month (January 2025)
     later = months_of("C8", D("2025-01-01"), [500])
     out = decide(metrics(m, later), clients(c("C1"), c("C8"), c("C9")))
+    assert out.client_ltv["tenure_months"].dtype == "int64"  # a count of months, 0 for C8 and C9
     for cid in ("C8", "C9"):
         r = one(out.client_ltv, cid)
         assert r["ltv_usd"] == 0.0
