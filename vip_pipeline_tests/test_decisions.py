@@ -407,9 +407,11 @@ def test_products_criterion_at_least_4(products, met):
 
 def test_products_are_those_of_the_as_of_month():
     # 6 products in November, 3 in December → as of December: 3, not met
-    r = _vip_row([months_of("C1", DEC, [10, 10], products=[6, 3])], c("C1"))
+    vip = _vip([months_of("C1", DEC, [10, 10], products=[6, 3])], [c("C1")]).vip_assessment
+    r = one(vip, "C1")
     assert r["products_used"] == 3
     assert not r["products_met"]
+    assert vip["products_used"].dtype == "int64"  # a count
 
 
 @pytest.mark.parametrize("sales, met", [(5_000_000.0, False), (5_000_000.01, True), (float("nan"), False)])
