@@ -10,7 +10,7 @@ import math
 import pandas as pd
 import pytest
 
-from vip_pipeline.decisions.assess import active_clients, assess
+from vip_pipeline.decisions.assess import active_clients, assess, assess_panel
 from vip_pipeline.decisions.ltv import ltv_tier, rank_by_ltv
 from vip_pipeline.decisions.panel import (
     PANEL_COLUMNS, build_panel, next_panel, sorted_panel, trailing_sum, window_start,
@@ -197,6 +197,16 @@ def test_no_complete_month_gives_empty_decisions():
     for table in (out.client_ltv, out.vip_assessment, out.client_segments, out.group_assessment,
                   out.segment_migrations):
         assert table.empty and "as_of_month" in table.columns
+
+
+def test_an_empty_panel_gives_every_active_client_zero_history():
+    # assess_panel with no panel rows at all (no client has had an account yet): C1 active in December
+    # → LTV 0, tenure 0, no first month, rank 1; N = 1 client with LTV ≥ 0 → ceil(0.2) = 1 → most_valuable
+    out = assess_panel(pd.DataFrame(), clients(c("C1")), [DEC])
+    r = one(out.client_ltv, "C1")
+    assert (r["ltv_usd"], r["tenure_months"]) == (0.0, 0) and pd.isna(r["first_month"])
+    seg = one(out.client_segments, "C1")
+    assert (seg["ltv_rank"], seg["ltv_tier"]) == (1, "most_valuable")
 
 
 def test_a_single_complete_month_can_be_assessed():
