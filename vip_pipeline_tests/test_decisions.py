@@ -133,6 +133,7 @@ def test_margin_cv_is_population_std_over_mean_for_short_history():
     assert r["margin_cv"] == pytest.approx(math.sqrt(20000.0 / 3) / 200.0)
     assert r["margin_mean_12m_usd"] == pytest.approx(200.0)
     assert r["margin_std_12m_usd"] == pytest.approx(math.sqrt(20000.0 / 3))  # published too: 81.6497
+    assert r["first_month"] == D("2024-10-01")  # October, November, December
 
 
 def test_margin_cv_uses_only_the_last_12_months():
