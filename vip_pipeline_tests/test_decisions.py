@@ -366,6 +366,7 @@ def test_ltv_rank_over_all_active_clients_ties_by_client_id():
     m = metrics(_flat("D", 120), _flat("B", -60), _flat("C", 120), _flat("A", 120), _flat("F", 6000))
     seg = decide(m, clients(c("D"), c("B"), c("C"), c("A"), c("E"), c("F"))).client_segments
     assert by_client(seg, "ltv_rank") == {"F": 1, "A": 2, "C": 3, "D": 4, "E": 5, "B": 6}
+    assert seg["ltv_rank"].dtype == "int64"
     assert by_client(seg, "ltv_usd")["D"] == pytest.approx(120.0)
 
 
