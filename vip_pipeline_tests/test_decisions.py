@@ -876,6 +876,12 @@ def test_group_criteria_through_assess_read_the_members_panel_measures():
     assert g["criteria_met"] == 3 and g["group_vip_eligible"]
     assert by_client(out.vip_assessment, "criteria_met") == {"A": 2, "B": 1}
     assert by_client(out.client_segments, "category") == {"A": "vip", "B": "vip"}
+    # the pass's rules reach the groups: with 4 criteria needed, G1's 3 are not enough → not eligible, and A and B
+    # (average turnover 125,000 ≥ 50,000) are corporate
+    strict = decide(m, clients(c("A", group_id="G1", strategic=True), c("B", group_id="G1")),
+                    rules=DecisionRules(min_criteria=4))
+    assert not strict.group_assessment.set_index("group_id").loc["G1", "group_vip_eligible"]
+    assert by_client(strict.client_segments, "category") == {"A": "corporate", "B": "corporate"}
 
 
 def test_service_category_keeps_the_frames_row_labels_and_reads_turnover_at_9_decimals():
