@@ -683,6 +683,17 @@ def test_previous_category_and_tier_from_previous_complete_month():
     assert len(seg[(seg["client_id"] == "C2") & (seg["as_of_month"] == NOV)]) == 0
 
 
+def test_assess_publishes_the_movements_since_the_previous_month_of_the_pass():
+    # C1 margins 100 (November), 200 (December), no settlement turnover: alone → most_valuable (N = 1) and mass
+    # (average turnover 0 < 50,000) in both months. November's previous month is not in the pass → no rows;
+    # December: one client stays most_valuable and mass, with its December LTV 300
+    out = assess(months_of("C1", DEC, [100, 200]), clients(c("C1")), [NOV, DEC])
+    rows = {(r.as_of_month, r.dimension, r.from_value, r.to_value, r.clients, r.ltv_usd)
+            for r in out.segment_migrations.itertuples()}
+    assert rows == {(DEC, "ltv_tier", "most_valuable", "most_valuable", 1, 300.0),
+                    (DEC, "category", "mass", "mass", 1, 300.0)}
+
+
 def test_previous_tier_changes_are_visible():
     # C1 has LTV < 0 in November (ballast), ≥ 0 in December
     m = months_of("C1", DEC, [-100, 500])
