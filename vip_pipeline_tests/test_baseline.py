@@ -217,6 +217,8 @@ def test_bench_runs_the_baseline_after_the_full_run_and_reports_the_ratio(both, 
     monkeypatch.setattr(bench, "_baseline", baseline_run)
     monkeypatch.setattr(bench, "_nightly", lambda home, work: run(home / "landing", work, ["--month"]))
     monkeypatch.setattr(bench, "_correction", lambda home, work: {**run(home, work, []), "restated": "b.parquet"})
+    queued = {"wall_s": 9.0, "launch_command_s": 1.0, "queue_s": 0.5, "process_start_s": 4.0, "run_s": 4.5}
+    monkeypatch.setattr(bench, "_queued_nightly", lambda home, work: queued)
     assert bench.run_benchmark(tmp_path, clients=3, progress=lambda _: None) == 0
 
     assert [kind for kind, _, extra in seen if not extra][:2] == ["run", "baseline"]  # right after the full run
@@ -229,3 +231,4 @@ def test_bench_runs_the_baseline_after_the_full_run_and_reports_the_ratio(both, 
     text = (tmp_path / "report.md").read_text()
     assert f"| 24 months | 30.0 | {report['baseline_24m']['wall_s']} |" in text
     assert "full ÷ baseline" in text
+    assert report["queued_nightly_24m"] == queued and "queue 0.5 s, run process start" in text
