@@ -58,12 +58,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     url = args.database_url or os.environ.get("VIP_DATABASE_URL") or "sqlite:///data/vip.db"
     staging = args.staging_dir or os.environ.get("VIP_STAGING_DIR") or "data/staging"
     os.environ.setdefault("VIP_LANDING_DIR", landing)  # the partitions start at its first month (partitions.py)
+    if args.shards is not None:
+        if args.shards < 1:
+            _print(f"--shards must be ≥ 1, not {args.shards}")
+            return 2
+        os.environ["VIP_SHARDS"] = str(args.shards)  # before the definitions load (sharding.py)
     _print(f"vip-pipeline run: landing {landing} → {redact(url)}")
     started = time.perf_counter()
     only = [date.fromisoformat(f"{m}-01") for m in args.month] if args.month else None
     try:
         with dagster_output_to(Path(staging) / "dagster.log"):  # the terminal shows only the progress
-            run_pipeline(landing, url, staging, progress=_print, only_months=only)
+            run_pipeline(landing, url, staging, progress=_print, only_months=only, shards=args.shards)
     except PipelineFailed as exc:
         _print(f"\nFAILED: {exc}")
         _print("Nothing downstream of the failure was published.")
@@ -152,6 +157,11 @@ def main(argv: list[str] | None = None) -> int:
         metavar="YYYY-MM",
         help="refresh from this month (repeatable) on: the month, every later month its changes carry into, "
         "and their decisions (months whose inputs did not change are skipped)",
+    )
+    r.add_argument(
+        "--shards",
+        type=int,
+        help="client shards of the monthly metrics, one step each (sets $VIP_SHARDS; default it, else 1)",
     )
     r.add_argument("--timings", help="write per-stage seconds and rows (JSON) to this file")
     r.add_argument("--quiet", action="store_true", help="no summary at the end")

@@ -51,9 +51,15 @@ class StagingStore:
         os.replace(tmp, path)
         return path
 
-    def read(self, name: str, partition: str | None = None) -> pd.DataFrame | None:
+    def read(
+        self, name: str, partition: str | None = None, columns: list[str] | None = None, filters=None
+    ) -> pd.DataFrame | None:
+        """A staged frame (None when not staged); `columns` and pyarrow `filters` read only part of it, so a
+        shard's step never holds the whole month in memory."""
         path = self.path(name, partition)
-        return pd.read_parquet(path) if path.exists() else None
+        if not path.exists():
+            return None
+        return pd.read_parquet(path, columns=columns, filters=filters) if columns or filters else pd.read_parquet(path)
 
     def rows(self, name: str, partition: str | None = None) -> int:
         """Rows of a staged frame, from its Parquet footer (0 when it is not staged)."""

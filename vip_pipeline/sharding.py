@@ -1,0 +1,42 @@
+"""Client shards: which of N shards a client (and so each of its accounts) belongs to.
+
+A shard is a stable hash of the client id (CRC-32 of its UTF-8 bytes) modulo N, so the same client lands in
+the same shard on every machine, process and Python version (Python's own `hash()` is salted per process).
+Every account of a client is in the client's shard, so client metrics never need data of another shard.
+N is `VIP_SHARDS` (default 1), read when the definitions load: it fixes how many steps the graph has.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+
+import numpy as np
+import pandas as pd
+
+
+def shard_count() -> int:
+    """N from $VIP_SHARDS (default 1); a value below 1 or not an integer is refused by name."""
+    raw = os.environ.get("VIP_SHARDS", "1").strip() or "1"
+    try:
+        n = int(raw)
+    except ValueError:
+        raise ValueError(f"VIP_SHARDS must be a whole number ≥ 1, not {raw!r}") from None
+    if n < 1:
+        raise ValueError(f"VIP_SHARDS must be ≥ 1, not {n}")
+    return n
+
+
+def shard_of(ids: pd.Series, shards: int) -> np.ndarray:
+    """The shard (0 … shards − 1) of each id: CRC-32 of its UTF-8 bytes modulo `shards`."""
+    if shards == 1:
+        return np.zeros(len(ids), dtype=np.int64)
+    codes = np.fromiter((zlib.crc32(str(i).encode("utf-8")) for i in ids), dtype=np.int64, count=len(ids))
+    return codes % shards
+
+
+def accounts_of_shard(accounts: pd.DataFrame, shard: int, shards: int) -> pd.DataFrame:
+    """The accounts whose client is in `shard` (all of them with one shard), in their original order."""
+    if shards == 1:
+        return accounts
+    return accounts[shard_of(accounts["client_id"], shards) == shard].reset_index(drop=True)

@@ -1,0 +1,80 @@
+"""Client shards: the monthly metrics fanned out into one step per shard publish exactly what one step does."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zlib
+
+import pandas as pd
+import pytest
+
+from vip_pipeline.definitions import build_refresh_job
+from vip_pipeline.runner import run_pipeline
+from vip_pipeline.sharding import accounts_of_shard, shard_count, shard_of
+from vip_pipeline_tests.shard_support import assert_same_tables, published, two_month_sample
+
+
+def test_shard_of_is_crc32_of_the_utf8_id_and_stable_across_processes():
+    ids = pd.Series(["c1", "CL-000042", "Клиент-7", ""])
+    expected = [zlib.crc32(i.encode("utf-8")) % 4 for i in ids]
+    assert shard_of(ids, 4).tolist() == expected
+    # Python's hash() is salted per process: the shard must not be
+    code = (
+        "import pandas as pd; from vip_pipeline.sharding import shard_of; "
+        "print(shard_of(pd.Series(['c1', 'CL-000042', 'Клиент-7', '']), 4).tolist())"
+    )
+    other = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env={"PYTHONHASHSEED": "123"}
+    )
+    assert other.stdout.strip() == str(expected)
+    assert shard_of(ids, 1).tolist() == [0, 0, 0, 0]
+
+
+def test_every_account_is_in_its_clients_shard_and_in_exactly_one():
+    accounts = pd.DataFrame(
+        {"account_id": [f"A{i}" for i in range(200)], "client_id": [f"c{i // 3}" for i in range(200)]}
+    )
+    parts = [accounts_of_shard(accounts, k, 5) for k in range(5)]
+    assert sorted(pd.concat(parts)["account_id"]) == sorted(accounts["account_id"])
+    for k, part in enumerate(parts):
+        clients = set(part["client_id"])
+        assert set(accounts.loc[accounts["client_id"].isin(clients), "account_id"]) == set(part["account_id"]), k
+
+
+def test_vip_shards_is_validated(monkeypatch):
+    monkeypatch.setenv("VIP_SHARDS", "0")
+    with pytest.raises(ValueError, match="VIP_SHARDS"):
+        shard_count()
+    monkeypatch.setenv("VIP_SHARDS", "four")
+    with pytest.raises(ValueError, match="VIP_SHARDS"):
+        shard_count()
+
+
+def test_four_shards_run_as_four_steps_and_publish_what_one_step_publishes(tmp_path, database_url):
+    """A two-month sample (bad rows, a month-to-date month) with VIP_SHARDS=1 and with 4 shards: the published
+    tables are identical to the last bit, and the 4-shard run really executed 4 shard steps then one publish."""
+    landing = two_month_sample(tmp_path / "landing")
+    one_url = f"sqlite:///{tmp_path / 'one.db'}"
+    run_pipeline(str(landing), one_url, str(tmp_path / "staging-1"), progress=lambda _: None, shards=1)
+    months = run_pipeline(str(landing), database_url, str(tmp_path / "staging-4"), progress=lambda _: None, shards=4)
+    assert len(months) == 2
+    expected, actual = published(one_url), published(database_url)
+    assert len(expected["monthly_account_activity"]) > 100 and len(expected["client_segments"]) > 0
+    assert len(expected["rejected_rows"]) > 0  # the sample's bad rows
+    assert_same_tables(expected, actual)
+
+
+def test_a_sharded_rerun_skips_every_unchanged_shard_month(tmp_path, sqlite_url):
+    landing = two_month_sample(tmp_path / "landing", clients=30)
+    lines: list[str] = []
+    for _ in range(2):
+        lines.clear()
+        run_pipeline(str(landing), sqlite_url, str(tmp_path / "staging"), progress=lines.append, shards=3)
+    assert any("monthly metrics" in line and "0 month(s) computed, 2 unchanged" in line for line in lines), lines
+
+
+def test_the_graph_has_one_step_per_shard_and_one_publish_step(tmp_path):
+    job = build_refresh_job(str(tmp_path), f"sqlite:///{tmp_path / 'x.db'}", str(tmp_path / "s"), shards=3)
+    inner = job.graph.node_dict["monthly_metrics"].definition.node_dict
+    assert sorted(inner) == ["publish", "shard_0_of_3", "shard_1_of_3", "shard_2_of_3"]
