@@ -39,11 +39,12 @@ def executor_from_env() -> tuple[str, str | None]:
 
 
 def executor_def(kind: str, scheduler: str | None = None) -> ExecutorDefinition:
-    """The executor of `refresh_month`: in-process, or dagster-dask's on the existing scheduler `scheduler`."""
+    """The executor of `refresh_month`: in-process, or dagster-dask's on the existing scheduler `scheduler`
+    (engine.py: its arguments sent opaquely, which partition-range runs need with current dask)."""
     if kind == "dask":
-        from dagster_dask import dask_executor
+        from vip_pipeline.engine import opaque_dask_executor
 
-        return dask_executor.configured({"cluster": {"existing": {"address": scheduler}}}, name="dask")
+        return opaque_dask_executor.configured({"cluster": {"existing": {"address": scheduler}}}, name="dask")
     return in_process_executor
 
 

@@ -49,6 +49,11 @@ def _failure_message(result) -> str:
                 error = error.cause
             text = re.sub(r"^[\w.]+(Error|Exception|Failure|Unavailable|Rejected|Rate): ", "", error.message.strip())
             messages.append(f"[{event.step_key}] {text}")
+    if not messages:  # the executor itself failed (e.g. a Dask worker lost too often): the run's own error
+        for event in result.all_events:
+            error = event.event_specific_data.error if event.is_run_failure and event.event_specific_data else None
+            if error is not None:
+                messages.append(f"[run] {error.cls_name}: {error.message.strip().splitlines()[0]}")
     return "\n  ".join(messages) or "a step failed (see the Dagster run logs)"
 
 

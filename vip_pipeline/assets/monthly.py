@@ -159,8 +159,8 @@ def _metrics_graph(shards: int) -> GraphDefinition:
             client_pnl=client_pnl,
             previous_balance_state=previous_balance_state,
         )
-        manifests = [step(**upstream) for step in steps]
-        return dict(zip(PUBLISH_OUTPUTS, publish(manifests)))
+        manifests = {f"shard_{k}": step(**upstream) for k, step in enumerate(steps)}
+        return dict(zip(PUBLISH_OUTPUTS, publish(**manifests)))
 
     return graph(
         name="monthly_metrics",
@@ -203,7 +203,9 @@ def publish_step(shards: int):
 
     @op(
         name="publish",
-        ins={"manifests": In(list, description="One manifest per shard step.")},
+        # one named input per shard, not a fan-in list: executors that run each step in its own process
+        # (dagster-dask) load a named input from the IO manager, but pass a fan-in list as empty
+        ins={f"shard_{k}": In(dict, description=f"The manifest of shard {k}.") for k in range(shards)},
         out={name: Out(Nothing) for name in PUBLISH_OUTPUTS},
         retry_policy=DATABASE_RETRY,
         description="Check and publish each month of every shard in one transaction (months in order).",
@@ -213,14 +215,20 @@ def publish_step(shards: int):
         landing: LandingResource,
         staging: StagingResource,
         warehouse: WarehouseResource,
-        manifests: list,
+        **manifests: dict,
     ):
-        yield from _publish(context, landing, staging, warehouse, sorted(manifests, key=lambda m: m["shard"]), shards)
+        ordered = [manifests[f"shard_{k}"] for k in range(shards)]
+        yield from _publish(context, landing, staging, warehouse, ordered, shards)
 
     return publish_months
 
 
 def _publish(context, landing, staging, warehouse, manifests: list[dict], shards: int):
+    if sorted(m["shard"] for m in manifests) != list(range(shards)):
+        got = [m["shard"] for m in manifests]
+        raise Failure(
+            allow_retries=False, description=f"publish received the manifests of shards {got}, not 0…{shards - 1}"
+        )
     store, inventory = staging.store, landing.inventory()
     keys = context.partition_keys
     empty = [k[:7] for k in keys if date.fromisoformat(k) not in inventory.months]
