@@ -9,7 +9,9 @@ import zlib
 import pandas as pd
 import pytest
 
-from vip_pipeline.definitions import build_refresh_job
+from dagster import Definitions
+
+from vip_pipeline.definitions import build_assets, build_refresh_job, build_resources
 from vip_pipeline.runner import run_pipeline
 from vip_pipeline.sharding import accounts_of_shard, shard_count, shard_of
 from vip_pipeline_tests.shard_support import assert_same_tables, published, two_month_sample
@@ -78,3 +80,29 @@ def test_the_graph_has_one_step_per_shard_and_one_publish_step(tmp_path):
     job = build_refresh_job(str(tmp_path), f"sqlite:///{tmp_path / 'x.db'}", str(tmp_path / "s"), shards=3)
     inner = job.graph.node_dict["monthly_metrics"].definition.node_dict
     assert sorted(inner) == ["publish", "shard_0_of_3", "shard_1_of_3", "shard_2_of_3"]
+
+
+def _asset_graph(shards: int) -> dict:
+    graph = Definitions(assets=build_assets(shards), resources=build_resources()).resolve_asset_graph()
+    described = {}
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        described[key.to_user_string()] = (
+            sorted(p.to_user_string() for p in node.parent_keys),
+            {p.to_user_string(): repr(node.partition_mappings.get(p)) for p in node.parent_keys},
+            sorted(c.to_user_string() for c in node.check_keys),
+            repr(node.backfill_policy),
+            repr(node.partitions_def),
+            sorted(node.metadata),
+            node.tags,
+            node.description,
+        )
+    return described
+
+
+def test_the_asset_graph_is_the_same_for_every_number_of_shards():
+    """Assets, deps and their partition mappings, checks, policies and metadata: only the steps differ."""
+    one = _asset_graph(1)
+    assert one["monthly_client_metrics"][0] == ["accounts", "client_pnl", "monthly_account_activity"]
+    assert "balance_state" in one["balance_state"][0]  # its own previous month
+    assert one == _asset_graph(4)
