@@ -19,7 +19,6 @@ install: $(BIN)/vip-pipeline
 ## the run is recorded in .dagster_home, so `make ui` shows it
 demo: install
 	rm -rf $(SAMPLE) data/staging data/vip.db* .dagster_home
-	mkdir -p .dagster_home
 	$(BIN)/vip-pipeline generate-sample --out $(SAMPLE)
 	DAGSTER_HOME=$(CURDIR)/.dagster_home $(BIN)/vip-pipeline run --landing $(SAMPLE) --database-url sqlite:///data/vip.db
 
@@ -34,7 +33,7 @@ test: lint
 
 ## ui: the Dagster UI on http://127.0.0.1:3000 (runs and assets persist in .dagster_home)
 ui: install
-	mkdir -p .dagster_home
+	$(BIN)/python -m vip_pipeline.instance .dagster_home
 	DAGSTER_HOME=$(CURDIR)/.dagster_home $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 bench: install

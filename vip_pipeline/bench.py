@@ -8,6 +8,9 @@ business day is held back so that the nightly scenario can "land" it. Every run 
 data engineer runs it), so peak RSS is that process's own (os.wait4).
 Correction: one month's balances 12 months back restated (three accounts' last balance of the month),
 then `vip-pipeline run --month` of that month, timed against the full run.
+Baseline: after each full run, the same metrics and decisions as one hand-written DuckDB SQL pass over the same
+files (`vip_pipeline.baseline`, 2 threads, no validation), in its own process, measured the same way; the
+ratio full run ÷ baseline is the figure to compare across machines.
 """
 
 from __future__ import annotations
@@ -56,6 +59,27 @@ def _dataset(root: Path, months: int, clients: int, progress: Callable[[str], No
     return home
 
 
+def _process(cmd: list[str], env: dict | None = None) -> tuple[float, int, str]:
+    """`cmd` run to its end in its own process: wall seconds, its own peak RSS in MB (os.wait4) and its output."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    output = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"benchmark run failed:\n{output}")
+    return wall, round(usage.ru_maxrss / 1024), output
+
+
+def _baseline(landing: Path, work: Path, full: dict) -> dict:
+    """The hand-written DuckDB SQL pass over the same files, and the full run's wall ÷ its wall."""
+    cmd = [sys.executable, "-m", "vip_pipeline.baseline", "--landing", str(landing), "--out", str(work / "baseline")]
+    wall, peak_rss_mb, output = _process(cmd)
+    rows = json.loads(output.strip().splitlines()[-1])["rows"]
+    ratio = full["wall_s"] / max(round(wall, 1), 1e-9)
+    return {"wall_s": round(wall, 1), "peak_rss_mb": peak_rss_mb, "rows": rows, "full_over_baseline": round(ratio, 2)}
+
+
 def _run(landing: Path, work: Path, extra: list[str]) -> dict:
     """One `vip-pipeline run` in its own process: wall time, peak RSS and per-stage timings."""
     timings = work / f"timings-{time.time_ns()}.json"
@@ -76,18 +100,11 @@ def _run(landing: Path, work: Path, extra: list[str]) -> dict:
         *extra,
     ]
     (work / "dagster_home").mkdir(exist_ok=True)
-    env = {**os.environ, "DAGSTER_HOME": str(work / "dagster_home")}
-    started = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    output = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"benchmark run failed:\n{output}")
+    wall, peak_rss_mb, output = _process(cmd, {**os.environ, "DAGSTER_HOME": str(work / "dagster_home")})
     computed = re.search(r"monthly metrics\s+(\d+) month\(s\) computed, (\d+) unchanged", output)
     return {
         "wall_s": round(wall, 1),
-        "peak_rss_mb": round(usage.ru_maxrss / 1024),
+        "peak_rss_mb": peak_rss_mb,
         "stages": json.loads(timings.read_text()),
         "months_computed": int(computed[1]) if computed else None,
         "months_unchanged": int(computed[2]) if computed else None,
@@ -151,11 +168,16 @@ def run_benchmark(root: Path, clients: int = 5000, progress: Callable[[str], Non
         progress(f"[{months} months] full history run …")
         full = _run(home / "landing", work, [])
         progress(f"  wall {full['wall_s']} s, peak RSS {full['peak_rss_mb']} MB")
+        progress(f"[{months} months] baseline: the same metrics and decisions as one DuckDB SQL pass …")
+        base = _baseline(home / "landing", work, full)
+        progress(f"  wall {base['wall_s']} s, peak RSS {base['peak_rss_mb']} MB")
+        progress(f"  full run ÷ baseline = {base['full_over_baseline']:.2f}")
         progress(f"[{months} months] nightly run (one new day landed) …")
         nightly = _nightly(home, work)
         progress(f"  wall {nightly['wall_s']} s, peak RSS {nightly['peak_rss_mb']} MB")
         report[f"full_{months}m"] = full
         report[f"nightly_{months}m"] = nightly
+        report[f"baseline_{months}m"] = base
         report[f"rows_{months}m"] = json.loads((home / "summary.json").read_text())["rows"]
         if months == 24:
             progress("[24 months] correction: one month's balances 12 months back restated …")
@@ -171,6 +193,19 @@ def run_benchmark(root: Path, clients: int = 5000, progress: Callable[[str], Non
         "",
     ]
     lines += _table("(a) full history, 24 months", report["full_24m"])
+    lines += [
+        "### baseline: the same metrics and decisions as one hand-written DuckDB SQL pass (2 threads, no validation)",
+        "",
+        "| history | full run wall s | baseline wall s | baseline peak RSS MB | full ÷ baseline |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for months in (24, 12):
+        base = report[f"baseline_{months}m"]
+        lines.append(
+            f"| {months} months | {report[f'full_{months}m']['wall_s']} | {base['wall_s']} | {base['peak_rss_mb']} "
+            f"| **{base['full_over_baseline']:.2f}** |"
+        )
+    lines.append("")
     lines += _table("(b) nightly, 24 months of history", report["nightly_24m"])
     lines += _table("(c) nightly, 12 months of history", report["nightly_12m"])
     lines.append(f"(c) nightly 24 months ÷ nightly 12 months = {ratio:.2f}")

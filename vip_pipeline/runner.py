@@ -22,6 +22,7 @@ from dagster import DagsterInstance, build_reconstructable_job, execute_job
 
 from vip_pipeline import timing
 from vip_pipeline.definitions import build_refresh_job
+from vip_pipeline.instance import prepare_local_instance
 from vip_pipeline.jobs import executor_from_env, range_tags, refresh_range
 from vip_pipeline.landing.inventory import scan_landing
 from vip_pipeline.partitions import first_month
@@ -37,7 +38,12 @@ class PipelineFailed(Exception):
 
 
 def _instance() -> DagsterInstance:
-    return DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
+    """The DAGSTER_HOME instance (the UI shows its runs; a new one gets the project's dagster.yaml), else an
+    ephemeral one."""
+    if not os.environ.get("DAGSTER_HOME"):
+        return DagsterInstance.ephemeral()
+    prepare_local_instance(os.environ["DAGSTER_HOME"])
+    return DagsterInstance.get()
 
 
 def _failure_message(result) -> str:
@@ -130,6 +136,7 @@ def _persistent_instance(staging_dir: str) -> Iterator[DagsterInstance]:
     """$DAGSTER_HOME's instance, else a persistent one in `<staging>/.dagster` (workers on other processes read
     the run and write its events there)."""
     if os.environ.get("DAGSTER_HOME"):
+        prepare_local_instance(os.environ["DAGSTER_HOME"])
         with DagsterInstance.get() as instance:
             yield instance
         return

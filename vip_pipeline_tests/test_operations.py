@@ -90,6 +90,9 @@ def test_refresh_month_job_runs_through_dagster(tmp_path):
         assert {c.check_name for c in checks} >= {"rows_reconcile", "no_refused_file", "adb_within_daily_range",
                                                   "ltv_matches_panel", "ltv_carries_forward",
                                                   "one_tier_and_category"}
+        # a monthly asset's checks are recorded against the month (the snapshots' are not partitioned)
+        monthly = {c.partition for c in checks if c.asset_key.path[0] not in ("clients", "accounts", "fx_rates")}
+        assert monthly == {"2024-03-01"}
     assert Warehouse(url).count("client_segments") == 4
 
 

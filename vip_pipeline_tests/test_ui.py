@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from vip_pipeline.instance import LOCAL_INSTANCE
 from vip_pipeline.landing.inventory import scan_landing
 from vip_pipeline_tests.ui_support import (
     REPO_ROOT, Webserver, clean_env, find_chromium, in_ci, screenshot, venv_bin,
@@ -34,6 +35,7 @@ BLOCKING_CHECKS = {
     ("client_panel", "ltv_carries_forward"), ("client_ltv", "ltv_matches_panel"), ("vip_assessment", "unique_key"),
     ("client_segments", "one_tier_and_category"),
 }
+DECIDED_MONTHLY = {"client_ltv", "vip_assessment", "client_segments", "group_assessment", "segment_migrations"}
 DOCS_IMAGE = REPO_ROOT / "docs" / "img" / "asset-graph.png"
 
 ASSET_NODES = """
@@ -80,9 +82,10 @@ def webserver(tmp_path_factory):
     base = tmp_path_factory.mktemp("ui")
     home = base / "dagster_home"
     home.mkdir()
-    # launched runs start at once (no daemon in this test): the UI's Materialize button then really runs
+    # the project's local instance (pooled SQLite event log, read by the webserver too); launched runs start at
+    # once (no daemon in this test): the UI's Materialize button then really runs
     (home / "dagster.yaml").write_text(
-        "run_coordinator:\n  module: dagster._core.run_coordinator\n  class: DefaultRunCoordinator\n")
+        LOCAL_INSTANCE + "run_coordinator:\n  module: dagster._core.run_coordinator\n  class: DefaultRunCoordinator\n")
     landing = base / "landing"
     env = clean_env(DAGSTER_HOME=str(home), VIP_LANDING_DIR=str(landing),
                     VIP_DATABASE_URL=f"sqlite:///{base / 'vip.db'}", VIP_STAGING_DIR=str(base / "staging"))
@@ -114,8 +117,10 @@ def test_ui_shows_assets_checks_schedule_sensor_and_job(webserver, asset_nodes):
     assert BLOCKING_CHECKS <= set(checks), f"missing checks: {sorted(BLOCKING_CHECKS - set(checks))}"
     for key in BLOCKING_CHECKS:
         assert checks[key]["blocking"] and checks[key]["description"], key
-        # the seeding run executed every check: the UI shows its latest result next to the asset
-        assert (checks[key]["executionForLatestMaterialization"] or {}).get("status") == "SUCCEEDED", key
+        # the seeding run executed every check: the UI shows its latest result next to the asset. The decisions'
+        # latest partition is the month in progress: nothing decided, so its checks were skipped, not passed
+        expected = "SKIPPED" if key[0] in DECIDED_MONTHLY else "SUCCEEDED"
+        assert (checks[key]["executionForLatestMaterialization"] or {}).get("status") == expected, key
     assert all(asset_nodes[a]["assetMaterializations"] for a in ASSETS), "every asset materialised once"
     runs = webserver.graphql(RUNS)["runsOrError"]
     assert runs["__typename"] == "Runs" and runs["results"]
@@ -178,6 +183,35 @@ def test_ui_a_sample_load_fills_every_partition_with_its_own_row_count(webserver
     log = webserver.log_path.read_text(errors="replace")
     for warning in ("allow_nonexistent_upstream_partitions", "varying BackfillPolicies"):
         assert warning not in log, f"{warning} in the webserver log"
+
+
+CHECK_PARTITIONS = """
+query ($keys: [AssetKeyInput!]) { assetNodes(assetKeys: $keys) { assetKey { path }
+  assetChecksOrError { ... on AssetChecks { checks { name partitionStatuses { __typename
+    ... on AssetCheckTimePartitionStatuses { ranges { startKey endKey status } } } } } } } }"""
+
+
+def test_ui_shows_each_months_own_check_result(webserver):
+    """The load was one range run, yet every month records its own check results: the monthly tables' checks
+    passed for both months; the decisions' checks passed for the complete month, and the month in progress,
+    which gets no decisions, shows them skipped, not passed."""
+    keys = [{"path": ["monthly_account_activity"]}, {"path": ["client_segments"]}]
+    nodes = {n["assetKey"]["path"][0]: n for n in webserver.graphql(CHECK_PARTITIONS, {"keys": keys})["assetNodes"]}
+
+    def statuses(asset: str, check: str) -> dict[str, str]:
+        (found,) = [c for c in nodes[asset]["assetChecksOrError"]["checks"] if c["name"] == check]
+        assert found["partitionStatuses"]["__typename"] == "AssetCheckTimePartitionStatuses", found
+        by_month = {}
+        for r in found["partitionStatuses"]["ranges"]:
+            assert r["startKey"] == r["endKey"] or r["status"] == "SUCCEEDED", r
+            by_month[r["startKey"]] = by_month[r["endKey"]] = r["status"]
+        return by_month
+
+    activity = statuses("monthly_account_activity", "fx_coverage")
+    segments = statuses("client_segments", "one_tier_and_category")
+    first, current = min(activity), max(activity)
+    assert first < current and set(activity.values()) == {"SUCCEEDED"}, activity
+    assert segments == {first: "SUCCEEDED", current: "SKIPPED"}, segments
 
 
 def test_ui_shows_column_schema(webserver):

@@ -21,7 +21,15 @@ from dagster import (
 )
 
 from vip_pipeline import checks
-from vip_pipeline.assets.metadata import blocking_check, evaluate, per_month, preview, table_spec, verdict
+from vip_pipeline.assets.metadata import (
+    blocking_check,
+    monthly_check_results,
+    evaluate,
+    per_month,
+    preview,
+    table_spec,
+    verdict,
+)
 from vip_pipeline.assets.pyramid import as_markdown, migrations_png, pyramid_png
 from vip_pipeline.constants import DECISIONS
 from vip_pipeline.contracts.tables import (
@@ -55,31 +63,38 @@ DECISION_CHECKS = [
         "client_ltv",
         "LTV as of M = the client panel's running LTV (Σ monthly margin of the months ≤ M), and every active client "
         "with history has it.",
+        monthly_partitions,
     ),
-    blocking_check(checks.unique_key, "client_ltv", "One LTV row per client and complete month."),
-    blocking_check(checks.unique_key, "vip_assessment", "One assessment per client and complete month."),
+    blocking_check(checks.unique_key, "client_ltv", "One LTV row per client and complete month.", monthly_partitions),
+    blocking_check(
+        checks.unique_key, "vip_assessment", "One assessment per client and complete month.", monthly_partitions
+    ),
     blocking_check(
         checks.one_tier_and_category,
         "client_segments",
         "Exactly one valid LTV tier and category per active client and complete month.",
+        monthly_partitions,
     ),
     blocking_check(
         checks.members_are_active,
         "group_assessment",
         "Each group's members are the month's active clients with its group_id; every group with at least 2 of "
         "them is assessed.",
+        monthly_partitions,
     ),
     blocking_check(
         checks.sums_match_members,
         "group_assessment",
         "Group LTV and scale sums equal the sums of the members' published measures; monopoly and strategic are "
         "any member's.",
+        monthly_partitions,
     ),
     blocking_check(
         checks.migrations_add_up,
         "segment_migrations",
         "Per month and dimension, transitions add up to the active clients of the previous month (all but new) "
         "and of this month (all but gone), with their LTV.",
+        monthly_partitions,
     ),
 ]
 
@@ -189,21 +204,25 @@ def client_decisions(
     members = segments[["client_id", "as_of_month", "group_id", "ltv_usd"]].merge(
         vip.drop(columns="client_type"), on=["client_id", "as_of_month"]
     )
-    results, failure = verdict(
-        [
-            evaluate("client_ltv", checks.ltv_matches_panel, ltv, panel),
-            evaluate("client_ltv", checks.unique_key, ltv, ["client_id", "as_of_month"]),
-            evaluate("vip_assessment", checks.unique_key, vip, ["client_id", "as_of_month"]),
-            evaluate("client_segments", checks.one_tier_and_category, segments, len(active_clients(clients, as_of))),
-            evaluate("group_assessment", checks.members_are_active, groups, segments),
-            evaluate("group_assessment", checks.sums_match_members, groups, members),
-            evaluate("segment_migrations", checks.migrations_add_up, migrations, decisions.client_segments, as_of),
-        ],
-        "decisions",
-    )
-    if failure:
-        yield from results
-        raise failure
+    frames = {
+        "ltv": ltv,
+        "vip": vip,
+        "segments": segments,
+        "groups": groups,
+        "members": members,
+        "migrations": migrations,
+    }
+    evaluated, failures = [], []
+    for month in as_of:
+        month_frames = {name: frame[frame["as_of_month"] == month] for name, frame in frames.items()}
+        evaluations = decision_checks(month, month_frames, panel, decisions.client_segments, clients)
+        evaluated += [(partition_key(month.date()), e) for e in evaluations]
+        _, failure = verdict(evaluations, f"decisions {month:%Y-%m}")
+        if failure:
+            failures.append(failure)
+    if failures:
+        yield from monthly_check_results(context, evaluated)
+        raise failures[0]
     with stage("publish") as timed, warehouse.publishing() as wh:
         tables = {
             "client_ltv": ltv,
@@ -227,7 +246,25 @@ def client_decisions(
             )
     yield from _materializations(written, months, as_of, ltv, segments, migrations)
     yield from _group_materializations(written, as_of, groups, migrations)
-    yield from results
+    yield from monthly_check_results(context, evaluated)
+
+
+def decision_checks(month: pd.Timestamp, frames: dict, panel, all_segments, clients) -> list:
+    """The decision checks of one complete month, on what is about to be published for it."""
+    return [
+        evaluate("client_ltv", checks.ltv_matches_panel, frames["ltv"], panel),
+        evaluate("client_ltv", checks.unique_key, frames["ltv"], ["client_id", "as_of_month"]),
+        evaluate("vip_assessment", checks.unique_key, frames["vip"], ["client_id", "as_of_month"]),
+        evaluate(
+            "client_segments",
+            checks.one_tier_and_category,
+            frames["segments"],
+            len(active_clients(clients, [month])),
+        ),
+        evaluate("group_assessment", checks.members_are_active, frames["groups"], frames["segments"]),
+        evaluate("group_assessment", checks.sums_match_members, frames["groups"], frames["members"]),
+        evaluate("segment_migrations", checks.migrations_add_up, frames["migrations"], all_segments, [month]),
+    ]
 
 
 def read_panel_window(store, inventory, months: list[pd.Timestamp], as_of: list[pd.Timestamp]):

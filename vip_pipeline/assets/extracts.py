@@ -27,6 +27,8 @@ from dagster import (
 from vip_pipeline import checks
 from vip_pipeline.assets.metadata import (
     blocking_check,
+    carried,
+    monthly_check_results,
     catalog,
     column_schema,
     evaluate,
@@ -55,12 +57,27 @@ from vip_pipeline.timing import report
 SINGLE_RUN = BackfillPolicy.single_run()
 
 
-def load_checks(name: str) -> list[AssetCheckSpec]:
+def load_checks(name: str, partitions_def=None) -> list[AssetCheckSpec]:
     """Blocking checks of every extract: nothing downstream runs when one fails."""
     return [
-        blocking_check(checks.rows_reconcile, name, checks.rows_reconcile.__doc__),
-        blocking_check(checks.no_refused_file, name, checks.no_refused_file.__doc__),
+        blocking_check(checks.rows_reconcile, name, checks.rows_reconcile.__doc__, partitions_def),
+        blocking_check(checks.no_refused_file, name, checks.no_refused_file.__doc__, partitions_def),
     ]
+
+
+def file_checks(extract: str, results: list[LoadResult]) -> list[tuple[str, str, tuple[bool, dict]]]:
+    """The load checks over the files read: every row accounted for, no file refused."""
+    refused = [reason for r in results for reason in r.refused]
+    return [
+        evaluate(extract, checks.rows_reconcile, audit_of(results)),
+        evaluate(extract, checks.no_refused_file, refused),
+    ]
+
+
+def audit_of(results: list[LoadResult]) -> pd.DataFrame:
+    """The load audit rows of the files read (none read: an empty frame)."""
+    audits = [r.audit for r in results if len(r.audit)]
+    return pd.concat(audits, ignore_index=True) if audits else pd.DataFrame()
 
 
 def record_load(
@@ -103,12 +120,10 @@ def load_outcome(
     context: AssetExecutionContext, extract: str, results: list[LoadResult], files: list[LandedFile], unchanged=0
 ) -> tuple[list[AssetCheckResult], Failure | None]:
     """The load checks over every file read, and the step's failure when a file is refused."""
-    audit = pd.concat([r.audit for r in results], ignore_index=True) if results else pd.DataFrame()
+    audit = audit_of(results)
     refused = [reason for r in results for reason in r.refused]
     rows = {k: int(audit[k].sum()) if len(audit) else 0 for k in ("rows_read", "rows_accepted", "rows_rejected")}
-    results, failure = verdict(
-        [evaluate(extract, checks.rows_reconcile, audit), evaluate(extract, checks.no_refused_file, refused)], extract
-    )
+    results, failure = verdict(file_checks(extract, results), extract)
     context.log.info(f"{extract}: {len(files)} file(s) read, {rows}")
     mark = "✗" if refused else "✓"
     report(
@@ -203,6 +218,7 @@ def _as_seen(reference: str, frame: pd.DataFrame, month: date) -> pd.DataFrame:
 def monthly_extract(contract: ExtractContract, reference: str):
     """A monthly extract: each month of the run is validated in order against the snapshot `reference`."""
     key_column = {"accounts": "account_id", "clients": "client_id"}[reference]
+    month_checks = load_checks(contract.name, monthly_partitions)
 
     @asset(
         name=contract.name,
@@ -212,7 +228,7 @@ def monthly_extract(contract: ExtractContract, reference: str):
         deps=[reference],
         retry_policy=DATABASE_RETRY,
         metadata=column_schema(contract),
-        check_specs=load_checks(contract.name),
+        check_specs=month_checks,
         description=contract.description,
         kinds={"pandas", "parquet"},
         **catalog(EXTRACTS, contract.name),
@@ -228,7 +244,7 @@ def monthly_extract(contract: ExtractContract, reference: str):
         if known is None:
             raise Failure(allow_retries=False, description=f"{reference} is not materialised: load the snapshots first")
         references = {reference: pd.Index(known[key_column])}
-        results, read, unchanged = [], [], []
+        results, read, unchanged, evaluated = [], [], [], []
         for key in context.partition_keys:
             month = date.fromisoformat(key)
             files = inventory.for_month(contract.name, month)
@@ -240,6 +256,7 @@ def monthly_extract(contract: ExtractContract, reference: str):
             )
             if store.fingerprint(contract.name, key) == inputs:
                 unchanged.append(key[:7])
+                evaluated += [(key, e) for e in carried(month_checks)]
                 per_month(
                     context,
                     contract.name,
@@ -271,9 +288,10 @@ def monthly_extract(contract: ExtractContract, reference: str):
             result.accepted = result.accepted.iloc[0:0].copy()  # staged; keep only what the checks need in memory
             results.append((result, accepted))
             read += files
-        checks, failure = load_outcome(context, contract.name, [r for r, _ in results], read, len(unchanged))
+            evaluated += [(key, e) for e in file_checks(contract.name, [result])]
+        _, failure = load_outcome(context, contract.name, [r for r, _ in results], read, len(unchanged))
         if failure:
-            yield from checks
+            yield from monthly_check_results(context, evaluated)
             raise failure
         yield MaterializeResult(
             metadata={
@@ -283,7 +301,7 @@ def monthly_extract(contract: ExtractContract, reference: str):
                 "rows_accepted": sum(n for _, n in results),
             }
         )
-        yield from checks
+        yield from monthly_check_results(context, evaluated)
 
     return load_months
 

@@ -1,24 +1,31 @@
 """Metadata the Dagster UI shows: column schemas from the contracts, counts, previews."""
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pandas as pd
 
 from dagster import (
+    AssetCheckEvaluation,
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetKey,
+    AssetRecordsFilter,
     AssetSpec,
     BetaWarning,
     DagsterType,
     Failure,
     MetadataValue,
+    Output,
+    PartitionsDefinition,
     TableColumn,
     TableColumnDep,
     TableColumnLineage,
     TableSchema,
+)
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (  # the target of an evaluation
+    AssetCheckEvaluationTargetMaterializationData,
 )
 from dagster_pandera import pandera_schema_to_dagster_type
 
@@ -109,10 +116,15 @@ def preview(frame: pd.DataFrame, rows: int = 10) -> MetadataValue:
     return MetadataValue.md(shown.to_markdown(index=False, disable_numparse=True))
 
 
-def blocking_check(check: Callable, asset: str, description: str) -> AssetCheckSpec:
+def blocking_check(
+    check: Callable, asset: str, description: str, partitions_def: PartitionsDefinition | None = None
+) -> AssetCheckSpec:
     """A blocking check's spec, named after the function in `vip_pipeline/checks.py` that evaluates it: the UI,
-    the code and the docs use one name."""
-    return AssetCheckSpec(check.__name__, asset=asset, blocking=True, description=description)
+    the code and the docs use one name. A monthly asset's checks are partitioned like it: each month of a range
+    run records its own result."""
+    return AssetCheckSpec(
+        check.__name__, asset=asset, blocking=True, description=description, partitions_def=partitions_def
+    )
 
 
 def evaluate(asset: str, check: Callable, *args) -> tuple[str, str, tuple[bool, dict]]:
@@ -137,6 +149,57 @@ def check_results(evaluations: list[tuple[str, str, tuple[bool, dict]]]) -> list
         )
         for asset, name, (passed, meta) in evaluations
     ]
+
+
+Evaluation = tuple[str, str, tuple[bool, dict]]
+UNCHANGED = {"status": "unchanged since its last run: the rows these checks passed then are kept"}
+
+
+def carried(specs: list[AssetCheckSpec]) -> list[Evaluation]:
+    """A month skipped as unchanged keeps the rows that passed its checks when published (a month's fingerprint
+    is stored only after its checks passed and it was published), so its checks pass again, saying why."""
+    return [(spec.asset_key.to_user_string(), spec.name, (True, UNCHANGED)) for spec in specs]
+
+
+def monthly_check_results(context, evaluations: list[tuple[str, Evaluation]]) -> Iterator:
+    """After the run's materialisations: each month's check evaluations, recorded against its partition and the
+    materialisation it checked (so the UI shows it as that month's current result), then the checks' step
+    outputs, which let the blocked assets downstream run."""
+    targets = _run_materializations(context, {(asset, key) for key, (asset, _, _) in evaluations})
+    for key, (asset, name, (passed, meta)) in evaluations:
+        yield AssetCheckEvaluation(
+            asset_key=AssetKey(asset),
+            check_name=name,
+            passed=bool(passed),
+            metadata=meta,
+            severity=AssetCheckSeverity.ERROR,
+            blocking=True,
+            partition=key,
+            target_materialization_data=targets.get((asset, key)),
+        )
+    selected = context.selected_asset_check_keys
+    for output_name, spec in context.assets_def.check_specs_by_output_name.items():
+        if spec.key in selected:
+            yield Output(None, output_name=output_name)
+
+
+def _run_materializations(context, wanted: set[tuple[str, str]]) -> dict:
+    """(asset, partition) → this run's materialisation of it, as a check's target."""
+    targets = {}
+    for asset in {a for a, _ in wanted}:
+        keys = sorted(k for a, k in wanted if a == asset)
+        found = context.instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=AssetKey(asset), asset_partitions=keys), limit=len(keys)
+        ).records
+        for record in found:
+            if record.run_id == context.run_id:
+                targets.setdefault(
+                    (asset, record.partition_key),
+                    AssetCheckEvaluationTargetMaterializationData(
+                        storage_id=record.storage_id, run_id=record.run_id, timestamp=record.timestamp
+                    ),
+                )
+    return targets
 
 
 def failed_checks(results: list[AssetCheckResult]) -> str:

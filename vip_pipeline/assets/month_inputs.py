@@ -30,6 +30,16 @@ def previous_key(key: str) -> str:
     return partition_key((pd.Timestamp(key) - pd.DateOffset(months=1)).date())
 
 
+def refuse_months_without_data(inventory: Inventory, keys: list[str]) -> None:
+    """A month of the run with no transactions or balances landed has nothing to compute: refused by name."""
+    empty = [k[:7] for k in keys if date.fromisoformat(k) not in inventory.months]
+    if empty:
+        raise Failure(
+            allow_retries=False,
+            description=f"no transactions or balances landed for {', '.join(empty)}: nothing to compute",
+        )
+
+
 def opening_state(store: StagingStore, inventory: Inventory, key: str) -> pd.DataFrame | None:
     """The balance state at the end of the month before `key` (None before the first month of data)."""
     month = date.fromisoformat(key)

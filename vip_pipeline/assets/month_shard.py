@@ -14,7 +14,7 @@ import socket
 import pandas as pd
 from dagster import Failure, In, Nothing, OpExecutionContext, Out, op
 
-from vip_pipeline.assets.month_inputs import MonthInputs, month_period, opening_state
+from vip_pipeline.assets.month_inputs import MonthInputs, month_period, opening_state, refuse_months_without_data
 from vip_pipeline.metrics.activity import compute_month
 from vip_pipeline.metrics.balances import carry_forward_state
 from vip_pipeline.metrics.fx import MissingFxRate
@@ -58,6 +58,7 @@ def shard_months(
     accounts, fx = store.read("accounts"), store.read("fx_rates")
     if accounts is None or fx is None:
         raise Failure(allow_retries=False, description="accounts / fx_rates not materialised; load the snapshots first")
+    refuse_months_without_data(inventory, keys)
     mine = accounts_of_shard(accounts, shard, shards)
     state = opening_state(store, inventory, keys[0])
     if state is not None and shards > 1:

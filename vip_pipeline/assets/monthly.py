@@ -7,8 +7,6 @@ its extracts, the accounts and FX rates it reads, the rules) did not change sinc
 as it is: that is where a correction stops.
 """
 
-from datetime import date
-
 import pandas as pd
 from dagster import (
     AssetDep,
@@ -37,13 +35,14 @@ from vip_pipeline.assets.extracts import SINGLE_RUN
 from vip_pipeline.assets.metadata import (
     blocking_check,
     catalog,
-    check_results,
+    carried,
     evaluate,
+    monthly_check_results,
     per_month,
     table_spec,
     verdict,
 )
-from vip_pipeline.assets.month_inputs import month_period, previous_key
+from vip_pipeline.assets.month_inputs import month_period, previous_key, refuse_months_without_data
 from vip_pipeline.assets.month_shard import read_part, shard_step
 from vip_pipeline.constants import MONTHLY
 from vip_pipeline.contracts.tables import MONTHLY_ACCOUNT_ACTIVITY, MONTHLY_CLIENT_METRICS
@@ -59,20 +58,25 @@ from vip_pipeline.timing import report, stage
 ACTIVITY, CLIENT_METRICS = "monthly_account_activity", "monthly_client_metrics"
 
 MONTHLY_CHECKS = [
-    blocking_check(checks.unique_key, ACTIVITY, "One row per account and month."),
+    blocking_check(checks.unique_key, ACTIVITY, "One row per account and month.", monthly_partitions),
     blocking_check(
-        checks.adb_within_daily_range, ACTIVITY, "ADB lies within [min, max] end-of-day balance of the period."
+        checks.adb_within_daily_range,
+        ACTIVITY,
+        "ADB lies within [min, max] end-of-day balance of the period.",
+        monthly_partitions,
     ),
     blocking_check(
         checks.fx_coverage,
         ACTIVITY,
         "Every USD amount converted: a rate at most 7 days old existed for every needed day.",
+        monthly_partitions,
     ),
-    blocking_check(checks.unique_key, CLIENT_METRICS, "One row per client and month."),
+    blocking_check(checks.unique_key, CLIENT_METRICS, "One row per client and month.", monthly_partitions),
     blocking_check(
         checks.reconciles_with_accounts,
         CLIENT_METRICS,
         "Client turnover and modelled margin equal the sum of their accounts.",
+        monthly_partitions,
     ),
 ]
 
@@ -231,14 +235,9 @@ def _publish(context, landing, staging, warehouse, manifests: list[dict], shards
         )
     store, inventory = staging.store, landing.inventory()
     keys = context.partition_keys
-    empty = [k[:7] for k in keys if date.fromisoformat(k) not in inventory.months]
-    if empty:
-        raise Failure(
-            allow_retries=False,
-            description=f"no transactions or balances landed for {', '.join(empty)}: nothing to compute",
-        )
+    refuse_months_without_data(inventory, keys)
     failures = sorted((m["failed"]["month"], m["failed"]["reason"]) for m in manifests if m["failed"])
-    computed, unchanged, evaluations, written = [], [], [], {ACTIVITY: 0, CLIENT_METRICS: 0}
+    computed, unchanged, evaluated, written = [], [], [], {ACTIVITY: 0, CLIENT_METRICS: 0}
     for key in keys:
         if failures and key >= failures[0][0]:
             break
@@ -246,15 +245,17 @@ def _publish(context, landing, staging, warehouse, manifests: list[dict], shards
         marker = fingerprint(shards=[m["months"][key]["marker"] for m in manifests])
         if store.fingerprint(CLIENT_METRICS, key) == marker and store.path("balance_state", key).exists():
             unchanged.append(key[:7])
+            evaluated += [(key, e) for e in carried(MONTHLY_CHECKS)]
             status = "unchanged since its last run"
             month_metadata(context, key, period, status, store.rows("balance_state", key), None, warehouse)
             continue
         parts = {t: gather(store, shards, t, key) for t in (ACTIVITY, CLIENT_METRICS, "balance_state")}
         activity, client_metrics, state = parts[ACTIVITY], parts[CLIENT_METRICS], parts["balance_state"]
         month_checks = month_evaluations(activity, client_metrics)
-        results, failure = verdict(month_checks, key[:7])
+        evaluated += [(key, e) for e in month_checks]
+        _, failure = verdict(month_checks, key[:7])
         if failure:
-            yield from results
+            yield from monthly_check_results(context, evaluated)
             raise failure
         with stage("publish") as timed, warehouse.publishing() as wh:
             counts = wh.replace_partitions({ACTIVITY: activity, CLIENT_METRICS: client_metrics}, period.month.date())
@@ -262,7 +263,6 @@ def _publish(context, landing, staging, warehouse, manifests: list[dict], shards
         store.write("balance_state", state, key)
         store.write(CLIENT_METRICS, client_metrics, key, marker)
         month_metadata(context, key, period, "computed", len(state), counts, warehouse)
-        evaluations.append(month_checks)
         computed.append(key[:7])
         for name in written:
             written[name] += counts[name]
@@ -282,7 +282,7 @@ def _publish(context, landing, staging, warehouse, manifests: list[dict], shards
     yield MaterializeResult(asset_key="balance_state", metadata=summary)
     for name, rows in written.items():
         yield MaterializeResult(asset_key=name, metadata={**summary, "rows_written_by_the_run": rows})
-    yield from check_results(combine(evaluations))
+    yield from monthly_check_results(context, evaluated)
 
 
 SORT_KEY = {ACTIVITY: "account_id", CLIENT_METRICS: "client_id", "balance_state": "account_id"}
@@ -329,31 +329,12 @@ def month_metadata(context, key: str, period: MonthPeriod, status: str, state_ro
         per_month(context, name, key, {**common, "dagster/row_count": counts[name]})
 
 
-def combine(months: list[list[tuple[str, str, tuple[bool, dict]]]]) -> list[tuple[str, str, tuple[bool, dict]]]:
-    """One evaluation per check over the run's months: passed when every month passed; numeric metadata summed."""
-    if not months:
-        return [(a, n, (True, {"months_checked": 0})) for a, n in _check_names()]
-    combined = []
-    for position, (asset_name, name, _) in enumerate(months[0]):
-        outcomes = [month[position][2] for month in months]
-        totals: dict = {"months_checked": len(outcomes)}
-        for _, meta in outcomes:
-            for k, v in meta.items():
-                if isinstance(v, (int, float)) and not isinstance(v, bool):
-                    totals[k] = totals.get(k, 0) + v
-        combined.append((asset_name, name, (all(p for p, _ in outcomes), totals)))
-    return combined
-
-
-def _check_names() -> list[tuple[str, str]]:
-    return [(spec.asset_key.to_user_string(), spec.name) for spec in MONTHLY_CHECKS]
-
-
 PANEL_CHECK = blocking_check(
     checks.ltv_carries_forward,
     "client_panel",
     "Every client's running LTV = last month's + this month's published margin; every client with metrics is in "
     "the panel.",
+    monthly_partitions,
 )
 
 
@@ -385,19 +366,20 @@ def client_panel(context: AssetExecutionContext, staging: StagingResource):
     store = staging.store
     keys = context.partition_keys
     panel = store.read("client_panel", previous_key(keys[0]))
-    evaluations = []
+    evaluated = []
     for key in keys:
         metrics = store.read(CLIENT_METRICS, key)
         if metrics is None:
             raise Failure(allow_retries=False, description=f"monthly_client_metrics for {key[:7]} is not materialised")
         previous, panel = panel, next_panel(panel, metrics, pd.Timestamp(key))
-        evaluations.append(evaluate("client_panel", checks.ltv_carries_forward, previous, metrics, panel))
+        evaluation = evaluate("client_panel", checks.ltv_carries_forward, previous, metrics, panel)
+        evaluated.append((key, evaluation))
+        _, failure = verdict([evaluation], f"client_panel {key[:7]}")
+        if failure:
+            yield from monthly_check_results(context, evaluated)
+            raise failure
         store.write("client_panel", panel, key)
         per_month(context, "client_panel", key, {"dagster/row_count": len(panel)})
-    (result,), failure = verdict(combine([[e] for e in evaluations]), "client_panel")
-    if failure:
-        yield result
-        raise failure
     report(f"  ✓ client panel             {len(keys):>4} month(s) carried forward")
     yield MaterializeResult(metadata={"months": len(keys)})
-    yield result
+    yield from monthly_check_results(context, evaluated)

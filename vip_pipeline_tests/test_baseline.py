@@ -1,0 +1,231 @@
+"""The bench's baseline (vip_pipeline/baseline.py) computes what the pipeline publishes, so that the bench's
+ratio compares like with like: the real pipeline and the baseline on the same clean sample bank (no injected bad
+rows, so validation rejects nothing), every published metric and decision compared row by row.
+
+The sample has 27 months (the growth criterion needs 24), a month in progress, daily and monthly files, two
+client snapshots and economic groups; floats agree within 1e-6 relative (the pipeline sums with a Kahan
+compensation, DuckDB plainly), labels and flags exactly.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from vip_pipeline import baseline
+from vip_pipeline.contracts.extracts import CREDIT_PRODUCTS
+from vip_pipeline.metrics.margin import MarginRules
+from vip_pipeline.runner import run_pipeline
+from vip_pipeline.sample import generate_sample
+from vip_pipeline.storage.warehouse import Warehouse
+
+ACTIVITY = [
+    "client_id",
+    "product",
+    "currency",
+    "period_end",
+    "days_in_period",
+    "is_complete_month",
+    "closing_balance",
+    "adb",
+    "adb_usd",
+    "credit_turnover",
+    "credit_turnover_usd",
+    "debit_turnover",
+    "debit_turnover_usd",
+    "txn_count",
+    "fee_income_usd",
+    "interest_income_usd",
+    "interest_expense_usd",
+    "funding_value_usd",
+    "servicing_cost_usd",
+    "margin_usd",
+]
+CLIENT_METRICS = [
+    "is_complete_month",
+    "settlement_turnover_usd",
+    "credit_turnover_usd",
+    "debit_turnover_usd",
+    "adb_usd",
+    "credit_adb_usd",
+    "export_usd",
+    "products_used",
+    "txn_count",
+    "revenue_usd",
+    "cost_usd",
+    "margin_usd",
+]
+LTV = ["first_month", "tenure_months", "revenue_usd", "cost_usd", "ltv_usd", "avg_monthly_margin_usd", "margin_cv"]
+VIP = [
+    "products_used",
+    "products_met",
+    "annual_sales_usd",
+    "avg_monthly_settlement_turnover_usd",
+    "export_12m_usd",
+    "adb_usd",
+    "scale_met",
+    "monopoly_met",
+    "strategic_met",
+    "turnover_growth",
+    "growth_met",
+    "criteria_met",
+    "vip_eligible",
+]
+SEGMENTS = [
+    "name",
+    "group_id",
+    "group_vip_eligible",
+    "category",
+    "ltv_tier",
+    "ltv_usd",
+    "ltv_rank",
+    "previous_category",
+    "previous_ltv_tier",
+    "service_model",
+    "recommended_action",
+]
+GROUPS = ["members", "group_ltv_usd", "group_ltv_rank", *VIP[:-1], "group_vip_eligible"]
+
+
+@pytest.fixture(scope="module")
+def both(tmp_path_factory):
+    """(the warehouse the pipeline published, the baseline's DuckDB connection, the landing directory) for one
+    clean sample bank."""
+    root = tmp_path_factory.mktemp("baseline")
+    landing = root / "landing"
+    generate_sample(landing, clients=120, months=27, seed=3, end_date=date(2026, 10, 14), bad_rows=False)
+    url = f"sqlite:///{root / 'vip.db'}"
+    run_pipeline(str(landing), url, str(root / "staging"), progress=lambda _: None)
+    con, _ = baseline.run_baseline(landing)
+    return Warehouse(url), con, landing
+
+
+def _normalised(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.copy()
+    for column in out:
+        if column in ("month", "as_of_month", "period_end", "first_month"):
+            out[column] = pd.to_datetime(out[column])
+    return out
+
+
+def assert_same(published: pd.DataFrame, computed: pd.DataFrame, keys: list[str], columns: list[str]) -> None:
+    """The same keys, and per column the same values: floats within 1e-6 relative, the rest exactly."""
+    both = _normalised(published).merge(
+        _normalised(computed), on=keys, how="outer", suffixes=("_pipeline", "_baseline"), indicator=True
+    )
+    only = both[both["_merge"] != "both"]
+    assert only.empty, f"rows in one side only:\n{only[keys + ['_merge']].head(10)}"
+    for column in columns:
+        ours, theirs = both[f"{column}_pipeline"], both[f"{column}_baseline"]
+        if pd.api.types.is_float_dtype(ours) or pd.api.types.is_float_dtype(theirs):
+            same = np.isclose(ours.astype(float), theirs.astype(float), rtol=1e-6, atol=1e-9, equal_nan=True)
+        else:
+            same = (ours.astype(object) == theirs.astype(object)) | (ours.isna() & theirs.isna())
+        diff = both.loc[~np.asarray(same), keys + [f"{column}_pipeline", f"{column}_baseline"]]
+        assert diff.empty, f"{column} differs in {len(diff)} row(s):\n{diff.head(10)}"
+
+
+def test_rules_restated_in_the_baseline_are_the_pipelines():
+    assert baseline.MARGIN == asdict(MarginRules())
+    assert baseline.CREDIT_PRODUCTS == CREDIT_PRODUCTS
+
+
+def test_monthly_metrics_equal_the_published_tables(both):
+    wh, con, _ = both
+    assert_same(
+        wh.read("monthly_account_activity"),
+        con.sql("SELECT * FROM monthly_account_activity").df(),
+        ["account_id", "month"],
+        ACTIVITY,
+    )
+    assert_same(
+        wh.read("monthly_client_metrics"),
+        con.sql("SELECT * FROM monthly_client_metrics").df(),
+        ["client_id", "month"],
+        CLIENT_METRICS,
+    )
+
+
+def test_decisions_equal_the_published_tables(both):
+    wh, con, _ = both
+    segments = con.sql("SELECT * FROM client_segments").df()
+    keys = ["client_id", "as_of_month"]
+    assert_same(wh.read("client_ltv"), segments, keys, LTV)
+    assert_same(wh.read("vip_assessment"), segments, keys, VIP)
+    assert_same(wh.read("client_segments"), segments, keys, SEGMENTS)
+    assert_same(
+        wh.read("group_assessment"),
+        con.sql("SELECT * FROM group_assessment").df(),
+        ["group_id", "as_of_month"],
+        GROUPS,
+    )
+    assert_same(
+        wh.read("segment_migrations"),
+        con.sql("SELECT * FROM segment_migrations").df(),
+        ["as_of_month", "dimension", "from_value", "to_value"],
+        ["clients", "ltv_usd"],
+    )
+    # the comparison means something: every tier and category, growth, and VIP through a group only
+    assert set(segments["ltv_tier"]) == {"most_valuable", "strategic", "workhorse", "ballast"}
+    assert set(segments["category"]) == {"key", "vip", "corporate", "mass"}
+    assert segments["growth_met"].any()
+    assert (segments["group_vip_eligible"] & ~segments["vip_eligible"] & (segments["category"] == "vip")).any()
+
+
+def test_run_alone_writes_its_tables_and_counts(both, tmp_path, capsys):
+    wh, _, landing = both
+    assert baseline.main(["--landing", str(landing), "--out", str(tmp_path)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{t}.parquet" for t in baseline.TABLES)
+    assert printed["rows"]["monthly_client_metrics"] == len(wh.read("monthly_client_metrics"))
+    assert len(pd.read_parquet(tmp_path / "client_segments.parquet")) == len(wh.read("client_segments"))
+
+
+def test_bench_runs_the_baseline_after_the_full_run_and_reports_the_ratio(both, tmp_path, monkeypatch):
+    """bench.py's wiring, with the pipeline runs stubbed: the baseline runs for real (in its own process) on
+    the files of the full run, and report.json / report.md carry its wall, peak RSS and full ÷ baseline."""
+    from vip_pipeline import bench
+
+    _, _, landing = both
+    seen = []
+
+    def dataset(root, months, clients, progress):
+        home = root / f"bank-{months}"
+        home.mkdir(exist_ok=True)
+        if not (home / "landing").exists():
+            (home / "landing").symlink_to(landing)
+        (home / "summary.json").write_text(json.dumps({"rows": {"balances": 1}}))
+        return home
+
+    def run(landing_dir, work, extra):
+        seen.append(("run", landing_dir, tuple(extra)))
+        return {"wall_s": 30.0, "peak_rss_mb": 100, "stages": {}, "months_computed": 1, "months_unchanged": 0}
+
+    real_baseline = bench._baseline
+
+    def baseline_run(landing_dir, work, full):
+        seen.append(("baseline", landing_dir, ()))
+        return real_baseline(landing_dir, work, full)
+
+    monkeypatch.setattr(bench, "_dataset", dataset)
+    monkeypatch.setattr(bench, "_run", run)
+    monkeypatch.setattr(bench, "_baseline", baseline_run)
+    monkeypatch.setattr(bench, "_nightly", lambda home, work: run(home / "landing", work, ["--month"]))
+    monkeypatch.setattr(bench, "_correction", lambda home, work: {**run(home, work, []), "restated": "b.parquet"})
+    assert bench.run_benchmark(tmp_path, clients=3, progress=lambda _: None) == 0
+
+    assert [kind for kind, _, extra in seen if not extra][:2] == ["run", "baseline"]  # right after the full run
+    report = json.loads((tmp_path / "report.json").read_text())
+    for months in (24, 12):
+        base = report[f"baseline_{months}m"]
+        assert base["wall_s"] > 0 and base["peak_rss_mb"] > 0
+        assert base["full_over_baseline"] == round(30.0 / base["wall_s"], 2)
+        assert base["rows"]["client_segments"] > 0
+    text = (tmp_path / "report.md").read_text()
+    assert f"| 24 months | 30.0 | {report['baseline_24m']['wall_s']} |" in text
+    assert "full ÷ baseline" in text

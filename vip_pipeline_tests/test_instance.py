@@ -1,0 +1,48 @@
+"""The local Dagster instance: a new DAGSTER_HOME gets the project's dagster.yaml, and the pooled SQLite event
+log records a run that another process (the webserver) reads back, month by month."""
+
+from __future__ import annotations
+
+from dagster import AssetKey, AssetRecordsFilter, DagsterInstance
+
+from vip_pipeline.instance import OPEN_DATABASES, PooledSqliteEventLogStorage, prepare_local_instance
+from vip_pipeline.runner import run_pipeline
+from vip_pipeline_tests.tiny_bank import write_tiny_bank
+
+
+def test_a_new_dagster_home_gets_the_project_config_and_an_existing_one_is_kept(tmp_path):
+    prepare_local_instance(tmp_path / "new")
+    assert "PooledSqliteEventLogStorage" in (tmp_path / "new" / "dagster.yaml").read_text()
+    (tmp_path / "own").mkdir()
+    (tmp_path / "own" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    prepare_local_instance(tmp_path / "own")
+    assert (tmp_path / "own" / "dagster.yaml").read_text() == "telemetry:\n  enabled: false\n"
+
+
+def test_a_cli_run_is_recorded_in_the_pooled_event_log_and_read_back_by_a_fresh_instance(tmp_path, monkeypatch):
+    home = tmp_path / "dagster_home"
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    landing = write_tiny_bank(tmp_path / "landing")
+    run_pipeline(str(landing), f"sqlite:///{tmp_path / 'vip.db'}", str(tmp_path / "staging"), progress=lambda _: None)
+
+    # another process's view: a new instance from the same DAGSTER_HOME
+    with DagsterInstance.from_config(str(home)) as reader:
+        assert isinstance(reader.event_log_storage, PooledSqliteEventLogStorage)
+        (run,) = reader.get_runs()
+        assert run.job_name == "refresh_month" and reader.get_run_stats(run.run_id).steps_failed == 0
+        records = reader.fetch_materializations(
+            AssetRecordsFilter(asset_key=AssetKey("monthly_client_metrics"), asset_partitions=["2024-02-01", "2024-03-01"]),
+            limit=10,
+        ).records
+        assert sorted(r.partition_key for r in records) == ["2024-02-01", "2024-03-01"]
+
+
+def test_the_pool_keeps_a_bounded_number_of_databases_open(tmp_path):
+    storage = PooledSqliteEventLogStorage(str(tmp_path))
+    for run in range(OPEN_DATABASES + 5):
+        with storage.run_connection(f"run-{run:02d}") as conn:
+            conn.exec_driver_sql("select 1")
+    assert len(storage._engines) == OPEN_DATABASES
+    assert "run-00" not in storage._engines and f"run-{OPEN_DATABASES + 4:02d}" in storage._engines
+    storage.dispose()
+    assert not storage._engines
