@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dagster import Definitions, load_assets_from_modules
 
-from vip_pipeline.assets import decisions, extracts, monthly
+from vip_pipeline.assets import decisions, extract_shards, extracts, monthly
+from vip_pipeline.assets.extract_shards import sharded_extract
 from vip_pipeline.assets.monthly import monthly_metrics_asset
+from vip_pipeline.contracts.extracts import BALANCES, TRANSACTIONS
 from vip_pipeline.jobs import refresh_job, refresh_month
 from vip_pipeline.resources import (
     DecisionRulesResource,
@@ -19,16 +21,20 @@ from vip_pipeline.sharding import shard_count
 from vip_pipeline.sensors import landing_sensor
 from vip_pipeline.storage.staging import StagingIOManager
 
-all_assets = load_assets_from_modules([extracts, monthly, decisions])  # with $VIP_SHARDS client shards
+all_assets = load_assets_from_modules([extracts, extract_shards, monthly, decisions])  # with $VIP_SHARDS client shards
 LOADED_SHARDS = shard_count()
-METRIC_KEYS = set(monthly.monthly_metrics.keys)
+SHARDED = {  # the assets whose steps depend on N, by their keys
+    frozenset(monthly.monthly_metrics.keys): monthly_metrics_asset,
+    frozenset(extract_shards.transactions.keys): lambda n: sharded_extract(TRANSACTIONS, n),
+    frozenset(extract_shards.balances.keys): lambda n: sharded_extract(BALANCES, n),
+}
 
 
 def build_assets(shards: int | None = None) -> list:
     """The assets with `shards` client shards in the monthly metrics (None: $VIP_SHARDS, as loaded)."""
     if shards is None or shards == LOADED_SHARDS:
         return all_assets
-    return [monthly_metrics_asset(shards) if set(a.keys) == METRIC_KEYS else a for a in all_assets]
+    return [SHARDED[frozenset(a.keys)](shards) if frozenset(a.keys) in SHARDED else a for a in all_assets]
 
 
 def build_resources(

@@ -40,3 +40,29 @@ def accounts_of_shard(accounts: pd.DataFrame, shard: int, shards: int) -> pd.Dat
     if shards == 1:
         return accounts
     return accounts[shard_of(accounts["client_id"], shards) == shard].reset_index(drop=True)
+
+
+def account_shards(account_ids: pd.Series, accounts: pd.DataFrame, shards: int) -> np.ndarray:
+    """The shard of each row by its account: the shard of the account's client, or — for an account the
+    snapshot does not know (a row that will be rejected) — the hash of the account id itself, so that every
+    row lands in exactly one shard."""
+    if shards == 1:
+        return np.zeros(len(account_ids), dtype=np.int64)
+    owner = pd.Series(shard_of(accounts["client_id"], shards), index=accounts["account_id"].to_numpy())
+    owner = owner[~owner.index.duplicated()]
+    ids = account_ids.fillna("").astype(str)
+    known = ids.map(owner)
+    unknown = known.isna().to_numpy()
+    result = known.fillna(0).to_numpy(dtype=np.int64)
+    if unknown.any():
+        result[unknown] = shard_of(ids[unknown], shards)
+    return result
+
+
+def part(shards: int, name: str) -> str:
+    """The staging name of a frame kept per (month, shard): `shards-of-<N>/<name>/<month>/<shard>.parquet`."""
+    return f"shards-of-{shards}/{name}"
+
+
+def part_key(key: str, shard: int) -> str:
+    return f"{key}/{shard}"

@@ -64,8 +64,8 @@ def test_four_shards_on_two_dask_workers_publish_what_in_process_publishes(tmp_p
     assert len(months) == 2
     assert_same_tables(reference_tables(landing, tmp_path), published(url))
     started = step_events(staging, DagsterEventType.STEP_START)
-    shard_steps = {step: pid for _, step, pid in started if ".shard_" in step}
-    assert sorted(shard_steps) == [f"monthly_metrics.shard_{k}_of_4" for k in range(4)]
+    shard_steps = {step: pid for _, step, pid in started if "monthly_metrics.metrics_shard_" in step}
+    assert sorted(shard_steps) == [f"monthly_metrics.metrics_shard_{k}_of_4" for k in range(4)]
     assert {pid for _, _, pid in started} <= on_dask.worker_pids, (started, on_dask.worker_pids)
     assert os.getpid() not in {pid for _, _, pid in started}
 
@@ -93,7 +93,7 @@ def test_a_worker_killed_in_a_shard_step_leaves_nothing_half_published_and_a_rer
             except Exception as exc:  # noqa: BLE001 - the run is still creating its instance's storage: look again
                 outcome["polling"] = repr(exc)
                 started = []
-            running = [(s, p) for _, s, p in started if ".shard_" in s]
+            running = [(s, p) for _, s, p in started if "_shard_" in s]
             if running:
                 victim = running[0]
                 on_dask.kill_worker(victim[1])  # SIGKILL, in the middle of the shard step

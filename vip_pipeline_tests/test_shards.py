@@ -12,8 +12,10 @@ import pytest
 from dagster import Definitions
 
 from vip_pipeline.definitions import build_assets, build_refresh_job, build_resources
-from vip_pipeline.runner import run_pipeline
+from vip_pipeline.runner import PipelineFailed, run_pipeline
 from vip_pipeline.sharding import accounts_of_shard, shard_count, shard_of
+from vip_pipeline.storage.warehouse import Warehouse
+from vip_pipeline_tests.tiny_bank import FILES, write_tiny_bank
 from vip_pipeline_tests.shard_support import assert_same_tables, published, two_month_sample
 
 
@@ -79,7 +81,7 @@ def test_a_sharded_rerun_skips_every_unchanged_shard_month(tmp_path, sqlite_url)
 def test_the_graph_has_one_step_per_shard_and_one_publish_step(tmp_path):
     job = build_refresh_job(str(tmp_path), f"sqlite:///{tmp_path / 'x.db'}", str(tmp_path / "s"), shards=3)
     inner = job.graph.node_dict["monthly_metrics"].definition.node_dict
-    assert sorted(inner) == ["publish", "shard_0_of_3", "shard_1_of_3", "shard_2_of_3"]
+    assert sorted(inner) == ["metrics_shard_0_of_3", "metrics_shard_1_of_3", "metrics_shard_2_of_3", "publish"]
 
 
 def _asset_graph(shards: int) -> dict:
@@ -106,3 +108,82 @@ def test_the_asset_graph_is_the_same_for_every_number_of_shards():
     assert one["monthly_client_metrics"][0] == ["accounts", "client_pnl", "monthly_account_activity"]
     assert "balance_state" in one["balance_state"][0]  # its own previous month
     assert one == _asset_graph(4)
+
+
+# Sharded validation (transactions and balances). In the tiny bank, client c1 (accounts A1, A2) is in shard 1
+# of 4 and c2 (B1) in shard 3; an unknown account ZZ9 goes by its own hash to shard 2.
+GOOD = "".join(f"g{i},A1,2024-02-{1 + i % 28:02d},1,D,card,,,\n" for i in range(200))
+
+
+def _run(tmp_path, name: str, files: dict, shards: int) -> str:
+    """Run `files` (landed once per test: the same files, modification times included) into `<name>.db`."""
+    landing = tmp_path / "landing"
+    landed = {p.name: p.read_text() for p in landing.iterdir()} if landing.exists() else {}
+    if landed != files:
+        write_tiny_bank(landing, files)
+    url = f"sqlite:///{tmp_path / f'{name}.db'}"
+    run_pipeline(str(landing), url, str(tmp_path / f"staging-{name}"), progress=lambda _: None, shards=shards)
+    return url
+
+
+def test_the_rejected_share_is_judged_on_the_whole_file_not_on_a_shard(tmp_path):
+    """One bad row among 203 (0.5 %) is accepted, although its shard alone holds 1 bad row of 2; the audit,
+    the rejected rows and every table equal the unsharded run's."""
+    assert shard_of(pd.Series(["c1", "c2", "ZZ9"]), 4).tolist() == [1, 3, 2]
+    files = dict(FILES)
+    bad = "b1,B1,2024-02-12,2,D,card,,,\nbad1,B1,2024-02-12,-5,D,card,,,\n"
+    files["transactions_2024-02.csv"] = FILES["transactions_2024-02.csv"] + GOOD + bad
+    one, four = _run(tmp_path, "one", files, 1), _run(tmp_path, "four", files, 4)
+    rejected = Warehouse(four).read("rejected_rows")
+    assert rejected[["source_file", "rule"]].values.tolist() == [["transactions_2024-02.csv", "not_positive:amount"]]
+    audit = Warehouse(four).read("load_audit").set_index("source_file")
+    assert audit.loc["transactions_2024-02.csv", ["rows_read", "rows_accepted", "rows_rejected"]].tolist() == [
+        205, 204, 1,
+    ]  # fmt: skip
+    assert audit.loc["transactions_2024-02.csv", "status"] == "accepted"
+    assert_same_tables(published(one), published(four))
+
+
+def test_a_file_over_the_threshold_across_shards_is_refused_by_name(tmp_path):
+    files = dict(FILES)
+    bad = "".join(f"bad{i},{acct},2024-02-12,-5,D,card,,,\n" for i, acct in enumerate(["A1", "B1", "ZZ9"]))
+    files["transactions_2024-02.csv"] = FILES["transactions_2024-02.csv"] + GOOD + bad  # 3 of 206: 1.5 %
+    with pytest.raises(PipelineFailed, match=r"transactions_2024-02\.csv: 3 of 206 rows rejected \(1\.5%\)"):
+        _run(tmp_path, "four", files, 4)
+    wh = Warehouse(f"sqlite:///{tmp_path / 'four.db'}")
+    assert wh.count("monthly_account_activity") == 0
+    assert sorted(wh.read("rejected_rows")["raw_record"].str.extract(r'"txn_id":"(\w+)"')[0]) == [
+        "bad0", "bad1", "bad2",
+    ]  # fmt: skip
+
+
+def test_unknown_accounts_are_rejected_once_and_a_corrupt_file_stops_everything_once(tmp_path):
+    files = dict(FILES)
+    files["transactions_2024-02.csv"] = FILES["transactions_2024-02.csv"] + GOOD + "u1,ZZ9,2024-02-08,5,D,card,,,\n"
+    one, four = _run(tmp_path, "one", files, 1), _run(tmp_path, "four", files, 4)
+    rejected = Warehouse(four).read("rejected_rows")
+    assert rejected["rule"].str.contains("account_id").tolist() == [True] and len(rejected) == 1
+    assert_same_tables(published(one), published(four))
+
+    files["transactions_2024-03-04.csv"] = "txn_id;account_id;booking_date\nt9;A1;2024-03-04\n"
+    with pytest.raises(PipelineFailed, match=r"transactions_2024-03-04\.csv.*missing column"):
+        _run(tmp_path, "corrupt", files, 4)
+    wh = Warehouse(f"sqlite:///{tmp_path / 'corrupt.db'}")
+    assert wh.count("monthly_account_activity") == 0 and wh.count("client_segments") == 0
+    audit = wh.read("load_audit")
+    refused = audit[audit["status"] == "refused"]
+    assert refused[["source_file", "rows_read", "rows_rejected"]].values.tolist() == [
+        ["transactions_2024-03-04.csv", 1, 1]
+    ]  # counted once, not once per shard
+
+
+def test_a_txn_id_on_accounts_in_two_shards_is_refused_naming_it(tmp_path):
+    """Unsharded, the second t1 (same file, another account) is a rejected conflict; shards cannot see it
+    alone, so the collecting step refuses the month naming the id and the file (docs/decisions.md)."""
+    files = dict(FILES)
+    files["transactions_2024-02.csv"] = FILES["transactions_2024-02.csv"] + GOOD + "t1,B1,2024-02-12,7,D,card,,,\n"
+    one = _run(tmp_path, "one", files, 1)
+    assert "duplicate_key_conflict" in Warehouse(one).read("rejected_rows")["rule"].tolist()
+    with pytest.raises(PipelineFailed, match=r"1 txn_id\(s\) \(t1\) delivered on accounts of clients in different"):
+        _run(tmp_path, "four", files, 4)
+    assert Warehouse(f"sqlite:///{tmp_path / 'four.db'}").count("monthly_account_activity") == 0

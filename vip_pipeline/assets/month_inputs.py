@@ -17,10 +17,12 @@ from vip_pipeline.metrics.activity import MonthPeriod
 from vip_pipeline.metrics.balances import open_in_period
 from vip_pipeline.partitions import partition_key
 from vip_pipeline.resources import MetricRulesResource
+from vip_pipeline.sharding import part, part_key
 from vip_pipeline.storage.fingerprints import accounts_as_seen, fingerprint, frame_digest
 from vip_pipeline.storage.staging import StagingStore
 
 EXTRACTS_OF_A_MONTH = ("transactions", "balances", "client_pnl")
+SHARDED_EXTRACTS = ("transactions", "balances")  # validated per (month, shard): extract_shards.py
 ACCOUNT_COLUMNS = ["account_id", "client_id", "product", "currency", "opened_on", "closed_on"]
 KEY_COLUMN = {"transactions": "account_id", "balances": "account_id", "client_pnl": "client_id"}
 DAY_COLUMN = {"transactions": "booking_date", "balances": "balance_date"}
@@ -55,13 +57,19 @@ def opening_state(store: StagingStore, inventory: Inventory, key: str) -> pd.Dat
     return state
 
 
-def month_period(store: StagingStore, inventory: Inventory, key: str) -> MonthPeriod:
+def month_period(store: StagingStore, inventory: Inventory, key: str, shards: int) -> MonthPeriod:
     """The month's period, the same for every shard: a month still in progress ends on the latest booking or
     balance day of the whole month's rows (only those two date columns are read)."""
     month = date.fromisoformat(key)
     if inventory.is_complete(month) or inventory.has_data_after(month):
         return MonthPeriod.of(month, inventory.is_complete(month), month_end(month))
-    days = pd.concat([store.read(name, key, columns=[column])[column] for name, column in DAY_COLUMN.items()])
+    days = pd.concat(
+        [
+            store.read(part(shards, name), part_key(key, k), columns=[column])[column]
+            for name, column in DAY_COLUMN.items()
+            for k in range(shards)
+        ]
+    )
     latest = days.max().date() if len(days) and pd.notna(days.max()) else None
     return MonthPeriod.of(month, False, latest)
 
@@ -78,20 +86,32 @@ class MonthInputs:
         shard: tuple[int, int] = (0, 1),
     ):
         self.key = key
-        missing = [name for name in EXTRACTS_OF_A_MONTH if not store.path(name, key).exists()]
+        self.store, self.shard = store, shard
+        missing = [name for name in EXTRACTS_OF_A_MONTH if not self._path(name).exists()]
         if missing:
             raise Failure(
                 allow_retries=False,
                 description=f"validated {', '.join(missing)} for {key[:7]} missing in staging; "
                 "materialise the extracts first",
             )
-        self.store, self.shard = store, shard
-        self.extract_fingerprints = [store.fingerprint(name, key) for name in EXTRACTS_OF_A_MONTH]
+        self.extract_fingerprints = [store.fingerprint(*self._where(name)) for name in EXTRACTS_OF_A_MONTH]
         self.accounts, self.fx = accounts, fx
+
+    def _where(self, name: str) -> tuple[str, str]:
+        """(staging name, partition) of a month's validated rows: transactions and balances are validated in
+        shards (the shard's own part), the client P&L for the whole month."""
+        if name in SHARDED_EXTRACTS:
+            return part(self.shard[1], name), part_key(self.key, self.shard[0])
+        return name, self.key
+
+    def _path(self, name: str):
+        return self.store.path(*self._where(name))
 
     def _read(self, name: str) -> pd.DataFrame:
         """A month's validated rows of the shard's accounts (or clients), without the file each came from."""
-        if self.shard[1] == 1:
+        if name in SHARDED_EXTRACTS:
+            frame = self.store.read(*self._where(name))
+        elif self.shard[1] == 1:
             frame = self.store.read(name, self.key)
         else:
             column = KEY_COLUMN[name]

@@ -16,25 +16,23 @@ from dagster import Failure, In, Nothing, OpExecutionContext, Out, op
 
 from vip_pipeline.assets.month_inputs import MonthInputs, month_period, opening_state, refuse_months_without_data
 from vip_pipeline.metrics.activity import compute_month
-from vip_pipeline.metrics.balances import carry_forward_state
+from vip_pipeline.metrics.balances import carry_forward_state, open_in_period
 from vip_pipeline.metrics.fx import MissingFxRate
 from vip_pipeline.resources import LandingResource, MetricRulesResource, StagingResource, WarehouseResource
-from vip_pipeline.sharding import accounts_of_shard
+from vip_pipeline.sharding import accounts_of_shard, part, part_key
 from vip_pipeline.storage.staging import StagingStore
 from vip_pipeline.timing import stage
 
 ACTIVITY, CLIENT_METRICS, STATE = "monthly_account_activity", "monthly_client_metrics", "balance_state"
 # The upstream assets a shard reads (Nothing inputs: the data is in staging, the edges order the steps).
+EMPTY_STATE = pd.DataFrame(
+    {
+        "account_id": pd.Series(dtype=object),
+        "balance_date": pd.Series(dtype="datetime64[ns]"),
+        "balance": pd.Series(dtype=float),
+    }
+)
 SHARD_INPUTS = ("accounts", "fx_rates", "balances", "transactions", "client_pnl", "previous_balance_state")
-
-
-def part(shards: int, table: str) -> str:
-    """The staging name of a table's per-(month, shard) parts: `shards-of-<N>/<table>/<month>/<shard>.parquet`."""
-    return f"shards-of-{shards}/{table}"
-
-
-def part_key(key: str, shard: int) -> str:
-    return f"{key}/{shard}"
 
 
 def read_part(store: StagingStore, shards: int, table: str, key: str, shard: int) -> pd.DataFrame | None:
@@ -66,7 +64,7 @@ def shard_months(
     months, failed = {}, None
     for key in keys:
         inputs = MonthInputs(store, key, mine, fx, (shard, shards))
-        period = month_period(store, inventory, key)
+        period = month_period(store, inventory, key, shards)
         marker = inputs.fingerprint(state, period, rules, database_url)
         where = part_key(key, shard)
         if store.fingerprint(part(shards, CLIENT_METRICS), where) == marker and all(
@@ -74,6 +72,13 @@ def shard_months(
         ):
             state = store.read(part(shards, STATE), where)
             months[key] = {"marker": marker, "status": "unchanged"}
+            continue
+        if open_in_period(mine, period.month, period.end).empty:  # a shard without an open account this month
+            state = carry_forward_state(state, inputs.balances) if state is not None else EMPTY_STATE
+            for table in (ACTIVITY, STATE, CLIENT_METRICS):
+                frame = state if table == STATE else pd.DataFrame()
+                store.write(part(shards, table), frame, where, marker if table == CLIENT_METRICS else None)
+            months[key] = {"marker": marker, "status": "computed"}
             continue
         try:
             with stage("metrics") as timed:
@@ -97,7 +102,7 @@ def shard_step(shard: int, shards: int):
     """The op of shard `shard` of `shards` (built when the definitions load: a fixed fan-out)."""
 
     @op(
-        name=f"shard_{shard}_of_{shards}",
+        name=f"metrics_shard_{shard}_of_{shards}",
         ins={name: In(Nothing) for name in SHARD_INPUTS},
         out=Out(dict, description="Manifest: per month, the shard's input fingerprint and computed/unchanged."),
         description=f"Balance state and monthly rows of the clients in shard {shard} of {shards}, month by month.",

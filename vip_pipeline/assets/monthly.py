@@ -11,7 +11,6 @@ import pandas as pd
 from dagster import (
     AssetDep,
     AssetExecutionContext,
-    AssetKey,
     AssetsDefinition,
     AssetSpec,
     Failure,
@@ -32,6 +31,7 @@ from dagster import (
 
 from vip_pipeline import checks
 from vip_pipeline.assets.extracts import SINGLE_RUN
+from vip_pipeline.assets.fanout import graph_asset
 from vip_pipeline.assets.metadata import (
     blocking_check,
     catalog,
@@ -180,22 +180,7 @@ def monthly_metrics_asset(shards: int) -> AssetsDefinition:
     A graph-backed multi-asset (`AssetsDefinition.from_graph`): its three assets, their deps (with the balance
     state's own previous month), checks, partitions and single-run backfill policy are those of one
     multi-asset, so N = 1 shows the same asset graph as ever; only the steps inside fan out."""
-    specs = {spec.key.to_user_string(): spec for spec in MONTHLY_SPECS}
-    return AssetsDefinition.from_graph(
-        _metrics_graph(shards),
-        keys_by_input_name={name: AssetKey(asset) for name, (asset, _) in GRAPH_INPUTS.items()},
-        keys_by_output_name={name: AssetKey(name) for name in specs},
-        internal_asset_deps={name: {dep.asset_key for dep in spec.deps} for name, spec in specs.items()},
-        partitions_def=monthly_partitions,
-        partition_mappings={name: m for name, (_, m) in GRAPH_INPUTS.items() if m is not None},
-        group_name=MONTHLY,
-        descriptions_by_output_name={name: spec.description for name, spec in specs.items()},
-        metadata_by_output_name={name: spec.metadata for name, spec in specs.items()},
-        tags_by_output_name={name: spec.tags for name, spec in specs.items()},
-        owners_by_output_name={name: spec.owners for name, spec in specs.items()},
-        backfill_policy=SINGLE_RUN,
-        check_specs=MONTHLY_CHECKS,
-    )
+    return graph_asset(_metrics_graph(shards), MONTHLY_SPECS, GRAPH_INPUTS, MONTHLY_CHECKS, MONTHLY)
 
 
 PUBLISH_OUTPUTS = [spec.key.to_user_string() for spec in MONTHLY_SPECS] + list(CHECK_OUTPUTS)
@@ -241,7 +226,7 @@ def _publish(context, landing, staging, warehouse, manifests: list[dict], shards
     for key in keys:
         if failures and key >= failures[0][0]:
             break
-        period = month_period(store, inventory, key)
+        period = month_period(store, inventory, key, shards)
         marker = fingerprint(shards=[m["months"][key]["marker"] for m in manifests])
         if store.fingerprint(CLIENT_METRICS, key) == marker and store.path("balance_state", key).exists():
             unchanged.append(key[:7])
