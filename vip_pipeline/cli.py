@@ -86,9 +86,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.scenario == "shards":
+        from vip_pipeline.bench_shards import run_shard_benchmark
+
+        counts = tuple(int(n) for n in args.shards.split(","))
+        return run_shard_benchmark(args.dir, clients=args.clients or 50_000, shard_counts=counts, progress=_print)
     from vip_pipeline.bench import run_benchmark
 
-    return run_benchmark(args.dir, clients=args.clients, progress=_print)
+    return run_benchmark(args.dir, clients=args.clients or 5000, progress=_print)
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
@@ -169,7 +174,14 @@ def main(argv: list[str] | None = None) -> int:
 
     b = sub.add_parser("bench", help="benchmark on the bank-M dataset (generated once, cached)")
     b.add_argument("--dir", default="bench", type=Path, help="cache and work directory (default ./bench)")
-    b.add_argument("--clients", type=int, default=5000)
+    b.add_argument("--clients", type=int, help="default: 5000 (bank-M), 50000 with --scenario shards (bank-L)")
+    b.add_argument(
+        "--scenario",
+        choices=["default", "shards"],
+        default="default",
+        help="shards: bank-L (3 months) with 1, 2, 4, 8 client shards: wall, peak RSS, identical tables",
+    )
+    b.add_argument("--shards", default="1,2,4,8", help="shard counts of --scenario shards (default 1,2,4,8)")
     b.set_defaults(func=cmd_bench)
 
     s = sub.add_parser("summary", help="print row counts and the current segment distribution")
