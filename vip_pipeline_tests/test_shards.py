@@ -187,3 +187,26 @@ def test_a_txn_id_on_accounts_in_two_shards_is_refused_naming_it(tmp_path):
     with pytest.raises(PipelineFailed, match=r"1 txn_id\(s\) \(t1\) delivered on accounts of clients in different"):
         _run(tmp_path, "four", files, 4)
     assert Warehouse(f"sqlite:///{tmp_path / 'four.db'}").count("monthly_account_activity") == 0
+
+
+@pytest.mark.parametrize("ext", ["csv", "parquet"])
+def test_reading_a_shards_rows_keeps_their_row_numbers(tmp_path, ext):
+    """`read_raw(keep=…)` returns only the selected accounts' rows, numbered as in the whole file; rows the parser
+    could not split come back whole (the caller sends them to shard 0)."""
+    from vip_pipeline.landing.inventory import parse_file_name
+    from vip_pipeline.landing.reader import ROW, read_raw
+
+    path = tmp_path / f"balances_2024-02.{ext}"
+    rows = [("A1", "2024-02-01", "1"), ("B1", "2024-02-01", "2"), ("A1", "2024-02-02", "3"), ("C1", "2024-02-02", "4")]
+    if ext == "csv":
+        lines = ["account_id,balance_date,balance"] + [",".join(r) for r in rows[:2]] + ["x,y"]
+        path.write_text("\n".join(lines + [",".join(r) for r in rows[2:]]) + "\n")
+    else:
+        pd.DataFrame(rows, columns=["account_id", "balance_date", "balance"]).to_parquet(path)
+    raw = read_raw(parse_file_name(path), keep=lambda ids: ids.isin(["A1"]).to_numpy())
+    numbers = [1, 4] if ext == "csv" else [1, 3]  # the CSV's malformed line 3 keeps its number
+    assert raw.rows[["account_id", "balance", ROW]].values.tolist() == [
+        ["A1", "1", numbers[0]],
+        ["A1", "3", numbers[1]],
+    ]
+    assert len(raw.malformed) == (1 if ext == "csv" else 0)

@@ -83,9 +83,10 @@ def validate_shard_months(
         raise Failure(allow_retries=False, description="accounts is not materialised: load the snapshots first")
     references = {"accounts": pd.Index(known["account_id"])}
 
-    def shard_of_rows(rows: pd.DataFrame):
-        ids = rows["account_id"] if "account_id" in rows else pd.Series([""] * len(rows), index=rows.index)
-        return account_shards(ids, known, shards)
+    def by_account(account_ids: pd.Series):
+        return account_shards(account_ids, known, shards)
+
+    shard_of_ids = by_account if shards > 1 else None
 
     months = {}
     for key in keys:
@@ -96,7 +97,7 @@ def validate_shard_months(
         if store.fingerprint(part(shards, contract.name), where) == inputs:
             months[key] = {"status": "unchanged", "accepted": store.rows(part(shards, contract.name), where)}
             continue
-        result = validate_shard(contract, files, settings, references, known, shard_of_rows, shard)
+        result = validate_shard(contract, files, settings, references, known, shard_of_ids, shard)
         restated = restatements(contract, store.read(part(shards, contract.name), where), result.accepted)
         frames = dict(zip(LOAD_PARTS, (result.rejected, result.audit, result.superseded, restated)))
         for name, frame in frames.items():

@@ -118,14 +118,15 @@ def _raw_records(rows: pd.DataFrame, columns: list[str]) -> pd.Series:
     )
 
 
-def read_files(contract: ExtractContract, files: list[LandedFile], settings: ReadSettings):
-    """Read every file; unreadable or structurally wrong files become refusals, not exceptions."""
+def read_files(contract: ExtractContract, files: list[LandedFile], settings: ReadSettings, keep=None):
+    """Read every file; unreadable or structurally wrong files become refusals, not exceptions. `keep`: only
+    the rows whose account ids it selects (`read_raw`)."""
     raws: list[RawFile] = []
     refusals: list[dict] = []
     required = {c.name for c in contract.columns if c.required}
     for f in files:
         try:
-            raw = read_raw(f, settings.encoding, settings.delimiter)
+            raw = read_raw(f, settings.encoding, settings.delimiter, keep)
         except UnreadableFile as exc:
             refusals.append({"source_file": f.name, "reason": exc.reason})
             continue
@@ -427,23 +428,30 @@ def validate_shard(
     settings: ReadSettings,
     references: dict[str, pd.Index],
     accounts: pd.DataFrame | None,
-    shard_of_rows,
+    shard_of_ids,
     shard: int,
 ) -> LoadResult:
-    """`validate_extract` on the rows of one client shard: each file is read whole, then only its rows whose
-    `shard_of_rows(frame)` is `shard` are kept (rows the parser could not split go to shard 0). The audit
-    counts this shard's rows and applies no threshold: `sum_audits` does, on the whole file."""
+    """`validate_extract` on the rows of one client shard: each file is parsed whole, and only its rows whose
+    `shard_of_ids(account ids)` is `shard` are kept, before they become Python strings (rows the parser could
+    not split go to shard 0; a file without an account_id column: all its rows to the shard of ""). The
+    audit counts this shard's rows and applies no threshold: `sum_audits` does, on the whole file.
+    `shard_of_ids` None: a single shard, every row."""
     if not files:
         return validate_extract(contract, files, settings, references, accounts)
     files = sorted(files, key=delivery_order)
     raws, refusals = [], []
     with stage("read") as timed:
         for f in files:
-            read, refused = read_files(contract, [f], settings)
-            raws += [_rows_of(raw, shard_of_rows, shard) for raw in read]
+            if shard_of_ids is None:  # one shard: every row is the shard's
+                read, refused = read_files(contract, [f], settings)
+                raws += read
+                refusals += refused
+                continue
+            read, refused = read_files(contract, [f], settings, lambda ids: shard_of_ids(ids) == shard)
+            raws += [_rows_of(raw, shard_of_ids, shard) for raw in read]
             for r in refused:
                 if "raw" in r:
-                    r = {**r, "raw": _rows_of(r["raw"], shard_of_rows, shard)}
+                    r = {**r, "raw": _rows_of(r["raw"], shard_of_ids, shard)}
                     r["rows_read"] = r["raw"].rows_read
                 refusals.append(r)
         timed.rows = sum(r.rows_read for r in raws)
@@ -453,8 +461,10 @@ def validate_shard(
         return _validate(contract, files, unlimited, references, accounts, raws, refusals)
 
 
-def _rows_of(raw: RawFile, shard_of_rows, shard: int) -> RawFile:
-    mine = shard_of_rows(raw.rows) == shard
+def _rows_of(raw: RawFile, shard_of_ids, shard: int) -> RawFile:
+    """The shard's rows of a file read (again: `read_raw` kept them already, unless it had no account_id)."""
+    ids = raw.rows["account_id"] if "account_id" in raw.rows else pd.Series("", index=raw.rows.index)
+    mine = shard_of_ids(ids) == shard
     malformed = raw.malformed if shard == 0 else raw.malformed.iloc[0:0]
     return RawFile(raw.file, raw.rows[mine].reset_index(drop=True), malformed)
 
