@@ -18,6 +18,9 @@ from pathlib import Path
 from vip_pipeline.bench import END_DATE, _run
 
 
+STAGES = ("read", "validate", "metrics", "publish")
+
+
 def _bank_l(root: Path, clients: int, months: int, progress: Callable[[str], None]) -> Path:
     from vip_pipeline.sample import generate_sample
 
@@ -72,25 +75,28 @@ def run_shard_benchmark(
     root.mkdir(parents=True, exist_ok=True)
     landing = _bank_l(root, clients, months, progress)
     results = {}
+    # every N's tables are compared with one shard's: this run's, or an earlier run's left in <dir>/shards-1
+    reference = root / "shards-1" / "vip.db"
+    if 1 not in shard_counts and not reference.exists():
+        raise SystemExit(f"no one-shard run to compare with ({reference}): include 1 in --shards")
     for n in shard_counts:
         work = root / f"shards-{n}"
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir()
         progress(f"bank-L with {n} shard(s) …")
         result = _run(landing, work, ["--shards", str(n)])
-        result["same_tables_as_1"] = (
-            True
-            if n == shard_counts[0]
-            else _same_tables(root / f"shards-{shard_counts[0]}" / "vip.db", work / "vip.db")
-        )
+        result["same_tables_as_1"] = True if n == 1 else _same_tables(reference, work / "vip.db")
         results[n] = result
         progress(f"  {n} shard(s): {result['wall_s']} s, peak RSS {result['peak_rss_mb']:,} MB, "
-                 f"tables equal to {shard_counts[0]} shard(s): {result['same_tables_as_1']}")  # fmt: skip
-    lines = ["| shards | wall (s) | peak RSS of the run process (MB) | tables = 1 shard |", "|---:|---:|---:|:---:|"]
-    lines += [
-        f"| {n} | {r['wall_s']} | {r['peak_rss_mb']:,} | {'yes' if r['same_tables_as_1'] else 'NO'} |"
-        for n, r in results.items()
+                 f"tables equal to 1 shard: {result['same_tables_as_1']}")  # fmt: skip
+    lines = [
+        "| shards | wall (s) | peak RSS of the run (MB) | read / validate / metrics / publish (s) | = 1 shard |",
+        "|---:|---:|---:|---|:---:|",
     ]
+    for n, r in results.items():
+        stages = " / ".join(str(round(r["stages"].get(k, {}).get("seconds", 0))) for k in STAGES)
+        same = "yes" if r["same_tables_as_1"] else "NO"
+        lines.append(f"| {n} | {r['wall_s']} | {r['peak_rss_mb']:,} | {stages} | {same} |")
     (root / "shards-report.json").write_text(json.dumps({str(n): r for n, r in results.items()}, indent=2))
     (root / "shards-report.md").write_text("\n".join(lines) + "\n")
     progress("\n".join(lines))

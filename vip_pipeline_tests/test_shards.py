@@ -13,7 +13,7 @@ from dagster import Definitions
 
 from vip_pipeline.definitions import build_assets, build_refresh_job, build_resources
 from vip_pipeline.runner import PipelineFailed, run_pipeline
-from vip_pipeline.sharding import accounts_of_shard, shard_count, shard_of
+from vip_pipeline.sharding import account_shards, accounts_of_shard, shard_count, shard_of
 from vip_pipeline.storage.warehouse import Warehouse
 from vip_pipeline_tests.tiny_bank import FILES, write_tiny_bank
 from vip_pipeline_tests.shard_support import assert_same_tables, published, two_month_sample
@@ -33,6 +33,13 @@ def test_shard_of_is_crc32_of_the_utf8_id_and_stable_across_processes():
     )
     assert other.stdout.strip() == str(expected)
     assert shard_of(ids, 1).tolist() == [0, 0, 0, 0]
+
+
+def test_a_rows_shard_is_its_accounts_clients_shard_or_its_own_hash_when_unknown():
+    accounts = pd.DataFrame({"account_id": ["A1", "A2", "B1"], "client_id": ["c1", "c1", "c2"]})
+    rows = pd.Series(["B1", "A2", "ZZ9", "", "A1"])
+    expected = [zlib.crc32(b"c2") % 4, zlib.crc32(b"c1") % 4, zlib.crc32(b"ZZ9") % 4, 0, zlib.crc32(b"c1") % 4]
+    assert account_shards(rows, accounts, 4).tolist() == expected
 
 
 def test_every_account_is_in_its_clients_shard_and_in_exactly_one():
@@ -193,6 +200,9 @@ def test_a_txn_id_on_accounts_in_two_shards_is_refused_naming_it(tmp_path):
 def test_reading_a_shards_rows_keeps_their_row_numbers(tmp_path, ext):
     """`read_raw(keep=…)` returns only the selected accounts' rows, numbered as in the whole file; rows the parser
     could not split come back whole (the caller sends them to shard 0)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     from vip_pipeline.landing.inventory import parse_file_name
     from vip_pipeline.landing.reader import ROW, read_raw
 
@@ -203,7 +213,8 @@ def test_reading_a_shards_rows_keeps_their_row_numbers(tmp_path, ext):
         path.write_text("\n".join(lines + [",".join(r) for r in rows[2:]]) + "\n")
     else:
         pd.DataFrame(rows, columns=["account_id", "balance_date", "balance"]).to_parquet(path)
-    raw = read_raw(parse_file_name(path), keep=lambda ids: ids.isin(["A1"]).to_numpy())
+    keep = lambda ids: pc.is_in(ids, value_set=pa.array(["A1"])).to_numpy(zero_copy_only=False)  # noqa: E731
+    raw = read_raw(parse_file_name(path), keep=keep)
     numbers = [1, 4] if ext == "csv" else [1, 3]  # the CSV's malformed line 3 keeps its number
     assert raw.rows[["account_id", "balance", ROW]].values.tolist() == [
         ["A1", "1", numbers[0]],

@@ -57,12 +57,12 @@ def _header(file: LandedFile, encoding: str, delimiter: str) -> list[str]:
 
 
 def _kept(table: pa.Table, numbers, keep) -> tuple[pa.Table, object]:
-    """The rows `keep(account ids)` selects (all rows without `keep` or without an account_id column), with
-    their row numbers: a client shard's step turns only its own rows into Python strings."""
+    """The rows `keep(account ids as an Arrow array)` selects (all rows without `keep` or without an account_id
+    column), with their row numbers: a client shard's step turns only its own rows into Python strings."""
     if keep is None or "account_id" not in table.column_names:
         return table, numbers
     ids = pa.compute.utf8_trim_whitespace(table["account_id"].cast(pa.string()).fill_null(""))
-    mask = np.asarray(keep(pd.Series(ids.to_numpy(zero_copy_only=False))), dtype=bool)
+    mask = np.asarray(keep(ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids), dtype=bool)
     return table.filter(pa.array(mask)), np.asarray(numbers)[mask]
 
 
