@@ -18,7 +18,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as db
-from dagster import Field, StringSource
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
     SQLITE_BUSY_TIMEOUT_SECONDS,
     SqliteEventLogStorage,
@@ -29,31 +28,48 @@ from sqlalchemy.pool import QueuePool
 OPEN_DATABASES = 8  # the index, the running run's and a few recently read runs' databases (webserver)
 
 LOCAL_INSTANCE = """\
-# The local Dagster instance of vip_pipeline (written by vip-pipeline into an empty DAGSTER_HOME).
-# Event log in SQLite under $DAGSTER_HOME/storage, with pooled connections (vip_pipeline/instance.py);
-# production uses deploy/dagster.yaml (PostgreSQL, queued runs) instead.
+# The local Dagster instance of vip_pipeline (written by vip-pipeline into a new DAGSTER_HOME).
+# Event log in SQLite, with pooled connections (vip_pipeline/instance.py); production uses
+# deploy/dagster.yaml (PostgreSQL) instead.
 event_log_storage:
   module: vip_pipeline.instance
   class: PooledSqliteEventLogStorage
+  config:
+    base_dir: {storage}
 telemetry:
   enabled: false
 """
+
+# Runs launched from the UI, the schedule or the sensor wait in the daemon's queue: refresh_month one at a time
+# (it carries balances month to month), picked up within a second.
+RUN_QUEUE = """\
+run_coordinator:
+  module: dagster.core.run_coordinator
+  class: QueuedRunCoordinator
+  config:
+    dequeue_interval_seconds: 1
+    tag_concurrency_limits:
+      - key: vip_pipeline/queue
+        value: monthly
+        limit: 1
+"""
+
+
+def local_instance_config(home: str | os.PathLike, queue: bool = True) -> str:
+    """The dagster.yaml of a local instance in `home` (its event log where Dagster's default puts it)."""
+    return LOCAL_INSTANCE.format(storage=Path(home).resolve() / "storage") + (RUN_QUEUE if queue else "")
 
 
 class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     """Dagster's SQLite event log with pooled connections (see the module docstring)."""
 
-    def __init__(self, base_dir: str | None = None, inst_data: ConfigurableClassData | None = None):
+    def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None):
         self._engines: OrderedDict[str, db.Engine] = OrderedDict()
-        super().__init__(base_dir or os.path.join(os.environ["DAGSTER_HOME"], "storage"), inst_data)
-
-    @classmethod
-    def config_type(cls) -> dict:
-        return {"base_dir": Field(StringSource, is_required=False, description="default: $DAGSTER_HOME/storage")}
+        super().__init__(base_dir, inst_data)
 
     @classmethod
     def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value) -> PooledSqliteEventLogStorage:
-        return cls(inst_data=inst_data, **(config_value or {}))
+        return cls(inst_data=inst_data, **config_value)
 
     def _engine(self, shard: str) -> db.Engine:
         engine = self._engines.pop(shard, None)
@@ -96,7 +112,7 @@ def prepare_local_instance(home: str | os.PathLike) -> None:
     config = Path(home) / "dagster.yaml"
     if not config.exists():
         config.parent.mkdir(parents=True, exist_ok=True)
-        config.write_text(LOCAL_INSTANCE)
+        config.write_text(local_instance_config(home))
 
 
 if __name__ == "__main__":  # `python -m vip_pipeline.instance DIR`: prepare DIR as a DAGSTER_HOME (make ui)

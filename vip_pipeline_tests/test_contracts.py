@@ -7,10 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pandera.pandas as pa
 import pytest
 import sqlalchemy as sa
 
-from vip_pipeline.contracts.extracts import EXTRACTS
+from vip_pipeline.contracts.extracts import CLIENTS, EXTRACTS
 from vip_pipeline.contracts.render import render
 from vip_pipeline.contracts.tables import TABLES
 from vip_pipeline.landing.validation import empty_accepted
@@ -49,6 +50,41 @@ def test_published_tables_have_typed_columns_keys_and_indexes(database_url):
 def test_pandera_schemas_accept_empty_typed_frames():
     for contract in EXTRACTS.values():
         contract.pandera_schema().validate(empty_accepted(contract))
+
+
+def _typed_clients(**changes) -> pd.DataFrame:
+    """Two accepted clients as the loader types them (optional values missing), with `changes` applied."""
+    frame = pd.DataFrame({
+        "client_id": ["c1", "c2"], "name": ["One", "Two"], "client_type": ["corporate", "sme"],
+        "related_party": ["none", "shareholder"], "industry": [None, "steel"], "region": [None, None],
+        "onboarded_on": pd.to_datetime(["2020-01-01", "2021-06-01"]), "offboarded_on": pd.to_datetime([None, None]),
+        "annual_sales_usd": [np.nan, 6e6], "monopoly_position": [False, True], "strategic": [True, False],
+        "service_model": ["standard", "vip"], "group_id": [None, "G1"], "source_file": "clients_2024-03-31.csv",
+    })
+    return frame.assign(**changes)
+
+
+def test_typed_extract_schema_checks_types_nulls_and_the_key():
+    """The schema of accepted rows (the snapshot assets' Dagster type): typed columns, required columns and
+    optional ones with a default (related_party → none) non-null, the key unique; optional values may be
+    missing. Its columns carry the contract's descriptions and names."""
+    schema = CLIENTS.pandera_schema()
+    assert (schema.name, schema.description) == ("clients", CLIENTS.description)
+    for column in CLIENTS.columns:
+        assert (schema.columns[column.name].title, schema.columns[column.name].description) == (
+            column.name, column.description)
+    schema.validate(_typed_clients())  # optional industry, region, offboarded_on, sales, group_id missing: valid
+    broken = {
+        "duplicate key": _typed_clients(client_id=["c1", "c1"]),
+        "missing required value": _typed_clients(client_id=["c1", None]),
+        "missing defaulted enum": _typed_clients(related_party=["none", None]),
+        "untyped text": _typed_clients(client_id=[1, 2]),
+        "untyped date": _typed_clients(onboarded_on=["2020-01-01", "2021-06-01"]),
+    }
+    for what, frame in broken.items():
+        with pytest.raises(pa.errors.SchemaError):
+            schema.validate(frame)
+            pytest.fail(what)
 
 
 # ----------------------------------------------------------------------------------------------

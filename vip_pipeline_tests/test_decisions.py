@@ -10,7 +10,8 @@ import math
 import pandas as pd
 import pytest
 
-from vip_pipeline.decisions.assess import active_clients, assess
+from vip_pipeline.decisions.assess import active_clients, assess, assess_panel
+from vip_pipeline.decisions.ltv import ltv_tier, rank_by_ltv
 from vip_pipeline.decisions.panel import (
     PANEL_COLUMNS, build_panel, next_panel, sorted_panel, trailing_sum, window_start,
 )
@@ -120,6 +121,7 @@ def test_tenure_and_average_count_months_without_activity():
     assert r["ltv_usd"] == pytest.approx(300.0)
     assert r["avg_monthly_margin_usd"] == pytest.approx(75.0)
     assert r["margin_cv"] == pytest.approx(math.sqrt(1875.0) / 75.0)
+    assert r["margin_std_12m_usd"] == pytest.approx(math.sqrt(1875.0))  # 43.30127
 
 
 def test_margin_cv_is_population_std_over_mean_for_short_history():
@@ -130,6 +132,8 @@ def test_margin_cv_is_population_std_over_mean_for_short_history():
     r = one(decide(m, clients(c("C1"))).client_ltv, "C1")
     assert r["margin_cv"] == pytest.approx(math.sqrt(20000.0 / 3) / 200.0)
     assert r["margin_mean_12m_usd"] == pytest.approx(200.0)
+    assert r["margin_std_12m_usd"] == pytest.approx(math.sqrt(20000.0 / 3))  # published too: 81.6497
+    assert r["first_month"] == D("2024-10-01")  # October, November, December
 
 
 def test_margin_cv_uses_only_the_last_12_months():
@@ -155,6 +159,12 @@ def test_margin_cv_12_month_window_counts_missing_months_as_zero():
     assert r["margin_cv"] == pytest.approx(math.sqrt(110_000.0) / 100.0)
 
 
+def test_margin_cv_for_a_positive_mean_below_one_dollar():
+    # margins 1.00 and 0.00: mean 0.50 > 0 → CV defined: population std = √((0.5² + 0.5²) / 2) = 0.5, CV 1.0
+    r = one(decide(months_of("C1", DEC, [1, 0]), clients(c("C1"))).client_ltv, "C1")
+    assert r["margin_cv"] == pytest.approx(1.0)
+
+
 @pytest.mark.parametrize("margins", [[100, -100], [100, -300, 50], [-10, -10, -10]])
 def test_margin_cv_is_null_when_mean_is_not_positive(margins):
     # means: 0, −50, −10 → margin_cv NULL
@@ -167,6 +177,7 @@ def test_client_without_any_metrics_has_zero_ltv_and_no_first_month():
     # C9 is active but has no metrics; C8's first month is after the as-of month (January 2025)
     later = months_of("C8", D("2025-01-01"), [500])
     out = decide(metrics(m, later), clients(c("C1"), c("C8"), c("C9")))
+    assert out.client_ltv["tenure_months"].dtype == "int64"  # a count of months, 0 for C8 and C9
     for cid in ("C8", "C9"):
         r = one(out.client_ltv, cid)
         assert r["ltv_usd"] == 0.0
@@ -179,6 +190,24 @@ def test_client_without_any_metrics_has_zero_ltv_and_no_first_month():
     empty = m.iloc[0:0]
     r = one(decide(empty, clients(c("C9"))).client_ltv, "C9")
     assert r["ltv_usd"] == 0.0 and r["tenure_months"] == 0 and pd.isna(r["first_month"])
+
+
+def test_no_complete_month_gives_empty_decisions():
+    # the data holds no complete month yet: nothing to decide, every table empty with its columns (no error)
+    out = assess(months_of("C1", DEC, [100, 100]), clients(c("C1")), [])
+    for table in (out.client_ltv, out.vip_assessment, out.client_segments, out.group_assessment,
+                  out.segment_migrations):
+        assert table.empty and "as_of_month" in table.columns
+
+
+def test_an_empty_panel_gives_every_active_client_zero_history():
+    # assess_panel with no panel rows at all (no client has had an account yet): C1 active in December
+    # → LTV 0, tenure 0, no first month, rank 1; N = 1 client with LTV ≥ 0 → ceil(0.2) = 1 → most_valuable
+    out = assess_panel(pd.DataFrame(), clients(c("C1")), [DEC])
+    r = one(out.client_ltv, "C1")
+    assert (r["ltv_usd"], r["tenure_months"]) == (0.0, 0) and pd.isna(r["first_month"])
+    seg = one(out.client_segments, "C1")
+    assert (seg["ltv_rank"], seg["ltv_tier"]) == (1, "most_valuable")
 
 
 def test_a_single_complete_month_can_be_assessed():
@@ -214,6 +243,33 @@ def test_most_valuable_is_ceil_20_percent_of_clients_with_non_negative_ltv(n, to
     assert {k for k, v in tiers.items() if v == "most_valuable"} == expected_top
     # the rest are stable with 12 months → strategic
     assert all(v == "strategic" for k, v in tiers.items() if k not in expected_top)
+
+
+def test_top_count_is_read_at_9_decimals():
+    # the share × N product is rounded to 9 decimals before the ceiling (it absorbs float noise such as
+    # 0.2 × 15 = 3.0000000000000004): a configured share 0.20000000001 × 10 clients = 2.0000000001 → 2.000000000
+    # → ceil 2 (not 3): C10 and C09 are most_valuable
+    tiers = _tiers([_flat(f"C{i:02d}", 1200.0 * i) for i in range(1, 11)], DecisionRules(top_share=0.20000000001))
+    assert {k for k, v in tiers.items() if v == "most_valuable"} == {"C10", "C09"}
+
+
+def test_a_stable_client_with_a_mean_margin_below_one_dollar_is_strategic():
+    # 5 clients with LTV ≥ 0 → top = ceil(0.2 × 5) = 1: TOP. SMALL: 12 months of 0.50 → LTV 6, mean 0.50 > 0,
+    # CV 0 ≤ 1, 12 ≥ 3 months → strategic (not workhorse: its mean margin is positive, however small)
+    tiers = _tiers([_flat("TOP", 12_000), _flat("A", 6_000), _flat("B", 2_400), _flat("C", 1_200), _flat("SMALL", 6)])
+    assert tiers == {"TOP": "most_valuable", "A": "strategic", "B": "strategic", "C": "strategic",
+                     "SMALL": "strategic"}
+
+
+def test_ltv_tier_and_rank_keep_the_frames_row_labels():
+    # a frame labelled 3, 5, 7 (not 0, 1, 2), one as-of month: N = 2 clients with LTV ≥ 0 → top ceil(0.4) = 1.
+    # label 3: A, LTV 100, 12 months, mean 8.33, CV 0 → strategic, rank 2; label 5: Z, LTV −20 → ballast,
+    # rank 3; label 7: B, LTV 500 → most_valuable, rank 1. Both Series follow the frame's rows, in its order.
+    frame = pd.DataFrame({"as_of_month": DEC, "client_id": ["A", "Z", "B"], "ltv_usd": [100.0, -20.0, 500.0],
+                          "tenure_months": 12, "margin_mean_12m_usd": [100 / 12, -20 / 12, 500 / 12],
+                          "margin_cv": [0.0, float("nan"), 0.0]}, index=[3, 5, 7])
+    assert list(ltv_tier(frame, DecisionRules()).items()) == [(3, "strategic"), (5, "ballast"), (7, "most_valuable")]
+    assert list(rank_by_ltv(frame).items()) == [(3, 2), (5, 3), (7, 1)]
 
 
 def test_ballast_for_negative_ltv_and_ballast_not_counted_in_n():
@@ -310,6 +366,7 @@ def test_ltv_rank_over_all_active_clients_ties_by_client_id():
     m = metrics(_flat("D", 120), _flat("B", -60), _flat("C", 120), _flat("A", 120), _flat("F", 6000))
     seg = decide(m, clients(c("D"), c("B"), c("C"), c("A"), c("E"), c("F"))).client_segments
     assert by_client(seg, "ltv_rank") == {"F": 1, "A": 2, "C": 3, "D": 4, "E": 5, "B": 6}
+    assert seg["ltv_rank"].dtype == "int64"
     assert by_client(seg, "ltv_usd")["D"] == pytest.approx(120.0)
 
 
@@ -362,9 +419,11 @@ def test_products_criterion_at_least_4(products, met):
 
 def test_products_are_those_of_the_as_of_month():
     # 6 products in November, 3 in December → as of December: 3, not met
-    r = _vip_row([months_of("C1", DEC, [10, 10], products=[6, 3])], c("C1"))
+    vip = _vip([months_of("C1", DEC, [10, 10], products=[6, 3])], [c("C1")]).vip_assessment
+    r = one(vip, "C1")
     assert r["products_used"] == 3
     assert not r["products_met"]
+    assert vip["products_used"].dtype == "int64"  # a count
 
 
 @pytest.mark.parametrize("sales, met", [(5_000_000.0, False), (5_000_000.01, True), (float("nan"), False)])
@@ -624,6 +683,17 @@ def test_previous_category_and_tier_from_previous_complete_month():
     assert len(seg[(seg["client_id"] == "C2") & (seg["as_of_month"] == NOV)]) == 0
 
 
+def test_assess_publishes_the_movements_since_the_previous_month_of_the_pass():
+    # C1 margins 100 (November), 200 (December), no settlement turnover: alone → most_valuable (N = 1) and mass
+    # (average turnover 0 < 50,000) in both months. November's previous month is not in the pass → no rows;
+    # December: one client stays most_valuable and mass, with its December LTV 300
+    out = assess(months_of("C1", DEC, [100, 200]), clients(c("C1")), [NOV, DEC])
+    rows = {(r.as_of_month, r.dimension, r.from_value, r.to_value, r.clients, r.ltv_usd)
+            for r in out.segment_migrations.itertuples()}
+    assert rows == {(DEC, "ltv_tier", "most_valuable", "most_valuable", 1, 300.0),
+                    (DEC, "category", "mass", "mass", 1, 300.0)}
+
+
 def test_previous_tier_changes_are_visible():
     # C1 has LTV < 0 in November (ballast), ≥ 0 in December
     m = months_of("C1", DEC, [-100, 500])
@@ -632,6 +702,22 @@ def test_previous_tier_changes_are_visible():
     assert one(seg, "C1", NOV)["ltv_tier"] == "ballast"
     assert dec["previous_ltv_tier"] == "ballast"
     assert dec["ltv_tier"] == "workhorse"  # 2 clients → C2 top; C1 tenure 2 < 3
+
+
+def test_previous_tier_of_each_month_when_three_months_are_decided_at_once():
+    # October, November and December decided in one pass. C1 margins −100, −100, +500 → LTV −100, −200
+    # (ballast), then 300: LTV ≥ 0, not top (C2 is), mean 100 but CV √80,000 / 100 = 2.83 > 1 → workhorse.
+    # C2 10,000 a month → most_valuable every month (N = 1, then 2 → ceil(0.4) = 1).
+    # Each month's previous tier is the month before's; October has none in the pass → NULL
+    oct_ = D("2024-10-01")
+    m = metrics(months_of("C1", DEC, [-100, -100, 500]), months_of("C2", DEC, [10_000] * 3))
+    seg = _segments([(c("C1"), m[m["client_id"] == "C1"]), (c("C2"), m[m["client_id"] == "C2"])],
+                    as_of_months=(oct_, NOV, DEC))
+    c1 = [one(seg, "C1", month) for month in (oct_, NOV, DEC)]
+    assert [r["ltv_tier"] for r in c1] == ["ballast", "ballast", "workhorse"]
+    assert pd.isna(c1[0]["previous_ltv_tier"])
+    assert [r["previous_ltv_tier"] for r in c1[1:]] == ["ballast", "ballast"]
+    assert one(seg, "C2", DEC)["previous_ltv_tier"] == "most_valuable"
 
 
 # =========================================================================== active clients
@@ -801,6 +887,12 @@ def test_group_criteria_through_assess_read_the_members_panel_measures():
     assert g["criteria_met"] == 3 and g["group_vip_eligible"]
     assert by_client(out.vip_assessment, "criteria_met") == {"A": 2, "B": 1}
     assert by_client(out.client_segments, "category") == {"A": "vip", "B": "vip"}
+    # the pass's rules reach the groups: with 4 criteria needed, G1's 3 are not enough → not eligible, and A and B
+    # (average turnover 125,000 ≥ 50,000) are corporate
+    strict = decide(m, clients(c("A", group_id="G1", strategic=True), c("B", group_id="G1")),
+                    rules=DecisionRules(min_criteria=4))
+    assert not strict.group_assessment.set_index("group_id").loc["G1", "group_vip_eligible"]
+    assert by_client(strict.client_segments, "category") == {"A": "corporate", "B": "corporate"}
 
 
 def test_service_category_keeps_the_frames_row_labels_and_reads_turnover_at_9_decimals():

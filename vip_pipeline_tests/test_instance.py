@@ -12,7 +12,11 @@ from vip_pipeline_tests.tiny_bank import write_tiny_bank
 
 def test_a_new_dagster_home_gets_the_project_config_and_an_existing_one_is_kept(tmp_path):
     prepare_local_instance(tmp_path / "new")
-    assert "PooledSqliteEventLogStorage" in (tmp_path / "new" / "dagster.yaml").read_text()
+    with DagsterInstance.from_config(str(tmp_path / "new")) as instance:  # Dagster accepts the file as written
+        assert isinstance(instance.event_log_storage, PooledSqliteEventLogStorage)
+        assert instance.event_log_storage._base_dir == str((tmp_path / "new" / "storage").resolve())
+        assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+        assert instance.run_coordinator.dequeue_interval_seconds == 1
     (tmp_path / "own").mkdir()
     (tmp_path / "own" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     prepare_local_instance(tmp_path / "own")
@@ -30,11 +34,10 @@ def test_a_cli_run_is_recorded_in_the_pooled_event_log_and_read_back_by_a_fresh_
         assert isinstance(reader.event_log_storage, PooledSqliteEventLogStorage)
         (run,) = reader.get_runs()
         assert run.job_name == "refresh_month" and reader.get_run_stats(run.run_id).steps_failed == 0
-        records = reader.fetch_materializations(
-            AssetRecordsFilter(asset_key=AssetKey("monthly_client_metrics"), asset_partitions=["2024-02-01", "2024-03-01"]),
-            limit=10,
-        ).records
-        assert sorted(r.partition_key for r in records) == ["2024-02-01", "2024-03-01"]
+        months = ["2024-02-01", "2024-03-01"]
+        wanted = AssetRecordsFilter(asset_key=AssetKey("monthly_client_metrics"), asset_partitions=months)
+        records = reader.fetch_materializations(wanted, limit=10).records
+        assert sorted(r.partition_key for r in records) == months
 
 
 def test_the_pool_keeps_a_bounded_number_of_databases_open(tmp_path):

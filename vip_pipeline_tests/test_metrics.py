@@ -11,7 +11,7 @@ from itertools import count
 import pandas as pd
 import pytest
 
-from vip_pipeline.metrics.activity import MonthPeriod, compute_month
+from vip_pipeline.metrics.activity import MonthPeriod, account_activity, compute_month
 from vip_pipeline.metrics.balances import carry_forward_state, daily_balances, open_in_period
 from vip_pipeline.metrics.fx import MissingFxRate, rates_for, to_usd
 from vip_pipeline.metrics.margin import MarginRules, account_margin
@@ -361,6 +361,44 @@ def test_to_usd_honours_max_age_days():
     assert got.tolist() == [1.25] and list(got.index) == [5]
     with pytest.raises(MissingFxRate, match="2024-06-10"):
         to_usd(frame, rates, "booking_date", max_age_days=2)
+
+
+def test_to_usd_and_account_activity_default_to_a_7_day_fx_age():
+    # SPEC §2: a rate is at most 7 days old. Only a June 1 rate: June 9 is 8 days later → missing, through
+    # to_usd's own default and through account_activity's own default (not only compute_month's)
+    rates = fx(("2024-06-01", "EUR", 1.10))
+    frame = pd.DataFrame({"currency": ["EUR"], "booking_date": [D("2024-06-09")]})
+    with pytest.raises(MissingFxRate, match="2024-06-09"):
+        to_usd(frame, rates, "booking_date")
+    # month-to-date June 1..9, a EUR account holding 700 from June 1: June 9's balance has no rate
+    period = MonthPeriod.of(date(2024, 6, 1), False, date(2024, 6, 9))
+    with pytest.raises(MissingFxRate, match="2024-06-09"):
+        account_activity(period, accounts(acct("E1", currency="EUR")), None, balances(("E1", "2024-06-01", 700)),
+                         transactions(), rates)
+
+
+def test_a_configured_fx_age_applies_to_balances_and_transactions():
+    # max FX age 10 days; the only EUR rate is May 31 (1.10). Month-to-date June 1..9: June 9 is 9 days after
+    # May 31, valid within 10 (not within the default 7, so both conversions must receive the 10).
+    # Balance 700 EUR all 9 days → 700 × 1.10 = 770 USD a day → adb_usd 770.
+    # A 100 EUR credit booked June 9 (rate 9 days old) → credit_turnover_usd 100 × 1.10 = 110.
+    period = MonthPeriod.of(date(2024, 6, 1), False, date(2024, 6, 9))
+    result = compute_month(period, accounts(acct("E1", currency="EUR")), None, balances(("E1", "2024-06-01", 700)),
+                           transactions(txn("E1", "2024-06-09", 100, "C")), fx(("2024-05-31", "EUR", 1.10)),
+                           max_fx_age_days=10)
+    r = acct_row(result, "E1")
+    assert r["adb_usd"] == pytest.approx(770.0)
+    assert r["credit_turnover_usd"] == pytest.approx(110.0)
+
+
+def test_missing_fx_message_counts_one_more_currency_day():
+    # only a June 1 EUR rate: June 9 (8 days old) and June 10 (9 days) both lack a rate → the first is named,
+    # the other counted: "(and 1 more currency-days)"
+    needed = pd.DataFrame({"currency": ["EUR", "EUR"], "day": [D("2024-06-09"), D("2024-06-10")]})
+    with pytest.raises(MissingFxRate) as err:
+        rates_for(needed, fx(("2024-06-01", "EUR", 1.10)))
+    assert err.value.day == date(2024, 6, 9)
+    assert "2024-06-09 (and 1 more currency-days);" in str(err.value)
 
 
 # --------------------------------------------------------------------------- turnover, settlement, exports

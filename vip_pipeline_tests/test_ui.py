@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vip_pipeline.instance import LOCAL_INSTANCE
+from vip_pipeline.instance import local_instance_config
 from vip_pipeline.landing.inventory import scan_landing
 from vip_pipeline_tests.ui_support import (
     REPO_ROOT, Webserver, clean_env, find_chromium, in_ci, screenshot, venv_bin,
@@ -85,7 +85,8 @@ def webserver(tmp_path_factory):
     # the project's local instance (pooled SQLite event log, read by the webserver too); launched runs start at
     # once (no daemon in this test): the UI's Materialize button then really runs
     (home / "dagster.yaml").write_text(
-        LOCAL_INSTANCE + "run_coordinator:\n  module: dagster._core.run_coordinator\n  class: DefaultRunCoordinator\n")
+        local_instance_config(home, queue=False)
+        + "run_coordinator:\n  module: dagster._core.run_coordinator\n  class: DefaultRunCoordinator\n")
     landing = base / "landing"
     env = clean_env(DAGSTER_HOME=str(home), VIP_LANDING_DIR=str(landing),
                     VIP_DATABASE_URL=f"sqlite:///{base / 'vip.db'}", VIP_STAGING_DIR=str(base / "staging"))
@@ -214,6 +215,28 @@ def test_ui_shows_each_months_own_check_result(webserver):
     assert segments == {first: "SUCCEEDED", current: "SKIPPED"}, segments
 
 
+SEGMENT_EVENTS = """
+{ assetNodes(assetKeys: [{path: ["client_segments"]}]) {
+    assetMaterializations(limit: 5) { partition metadataEntries { label ... on TextMetadataEntry { text }
+                                                                  ... on MarkdownMetadataEntry { mdStr } } } } }"""
+
+
+def test_ui_each_decided_month_carries_its_own_distributions(webserver):
+    """The decided month's materialisation carries its own distributions and pyramid; the month in progress
+    carries none of them (they were stamped on every month of the range before), only its status and the
+    pyramid of the latest decided month, titled with that month."""
+    (node,) = webserver.graphql(SEGMENT_EVENTS)["assetNodes"]
+    events = {m["partition"]: {e["label"]: e for e in m["metadataEntries"]} for m in node["assetMaterializations"]}
+    decided, current = sorted(events)[-2:]
+    assert events[decided]["status"]["text"] == "decided"
+    assert {"category_distribution", "ltv_tier_distribution", "top_clients"} <= set(events[decided])
+    assert events[current]["status"]["text"].startswith("in progress")
+    assert not {"category_distribution", "ltv_tier_distribution", "top_clients"} & set(events[current])
+    title = f"**LTV pyramid as of {decided[:7]}**"
+    assert events[current]["ltv_pyramid"]["mdStr"].startswith(title)
+    assert events[decided]["ltv_pyramid"]["mdStr"].startswith(title)
+
+
 def test_ui_shows_column_schema(webserver):
     keys = [{"path": ["monthly_account_activity"]}, {"path": ["client_segments"]}, {"path": ["transactions"]}]
     nodes = webserver.graphql(COLUMN_SCHEMA, {"keys": keys})["assetNodes"]
@@ -317,6 +340,19 @@ def test_page_screenshots(request, tmp_path, name):
     size = out.stat().st_size
     assert 20_000 < size < 600_000, f"{size} bytes: the page did not render (or is too large to commit)"
     shutil.copyfile(out, DOCS_IMAGE.parent / f"{name}.png")
+
+
+def test_the_pyramid_is_on_the_asset_page_without_a_click(webserver, tmp_path):
+    """The segments' latest materialisation shows the LTV pyramid inline (Markdown under the UI's 1,000-character
+    limit for inline Markdown): its four levels, narrow at the top, are in the rendered page."""
+    chromium = _chromium_or_fail()
+    done = screenshot(chromium, f"{webserver.url}/assets/client_segments", None, tmp_path / "chromium-profile")
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "LTV pyramid as of" in done.stdout, "the pyramid is not on the page without a click"
+    pyramid = done.stdout[done.stdout.index("LTV pyramid as of"):]
+    levels = [pyramid.index(f"<td>{tier}</td>") for tier in ("most valuable", "strategic", "workhorse", "ballast")]
+    assert levels == sorted(levels), "levels out of order"
+    assert pyramid.index(">██<") < pyramid.index(">███████████<"), "narrow top, wide base"
 
 
 LAUNCH = """

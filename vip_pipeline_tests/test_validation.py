@@ -21,7 +21,7 @@ import pytest
 from vip_pipeline.contracts.extracts import ACCOUNTS, BALANCES, CLIENT_PNL, CLIENTS, FX_RATES, TRANSACTIONS
 from vip_pipeline.landing.inventory import parse_file_name, scan_landing
 from vip_pipeline.landing.reader import UnreadableFile, read_raw
-from vip_pipeline.landing.validation import LoadResult, ReadSettings, load_snapshot, validate_extract
+from vip_pipeline.landing.validation import LoadResult, ReadSettings, load_snapshot, restatements, validate_extract
 from vip_pipeline_tests.landing_files import (
     ACCOUNT_IDS,
     ACCOUNTS_FRAME,
@@ -253,6 +253,16 @@ def test_unparseable_number_is_rejected(tmp_path, amount):
 @pytest.mark.parametrize("booking_date", ["05/03/2024", "2024/03/05", "March 5", "20240305", "2024-03-05T10:00"])
 def test_unparseable_date_is_rejected(tmp_path, booking_date):
     assert_one_bad_row(tmp_path, {"booking_date": booking_date}, "unparseable_date:booking_date")
+
+
+@pytest.mark.parametrize("booking_date", ["2024/03/05", "05.03.2024"])
+def test_a_non_iso_date_in_the_first_row_does_not_set_the_format(tmp_path, booking_date):
+    """Dates are ISO (SPEC §3) whatever the first row looks like: with a non-ISO date in data row 1 and 200
+    ISO dates after it, only row 1 is rejected (unparseable_date) and the 200 are accepted."""
+    result, good_ids, row = one_bad_txn(tmp_path, {"booking_date": booking_date}, bad_position=1)
+    assert row == 1 and rules_at(result, TXN_FILE, 1) == {"unparseable_date:booking_date"}
+    assert_accepted(result, TXN_FILE, read=201, rejected=1)
+    assert accepted_ids(result) == good_ids
 
 
 def test_impossible_date_is_rejected_not_rolled_over(tmp_path):
@@ -757,6 +767,7 @@ def test_cp1251_semicolon_gz_file_as_exported_in_the_field(tmp_path):
     assert list(result.accepted["name"]) == CYRILLIC
     raw = json.loads(rejected_of(result).iloc[0]["raw_record"])
     assert (raw["name"], raw["client_type"]) == ("Ёж", "космос")  # original text, not escaped or mangled
+    assert '"name":"Ёж"' in rejected_of(result).iloc[0]["raw_record"]  # stored readable, not as \u escapes
 
 
 def test_utf8_with_bom_and_crlf_line_ends_is_read(tmp_path):
@@ -1065,8 +1076,134 @@ def test_latest_accounts_snapshot_wins(tmp_path):
 
 
 def test_no_snapshot_file_is_an_error_naming_the_extract():
-    with pytest.raises(UnreadableFile, match="clients"):
+    with pytest.raises(UnreadableFile, match="clients") as info:
         load_snapshot(CLIENTS, [], ReadSettings())
+    assert info.value.file_name == "clients_*"
+    assert info.value.reason == "no clients extract in the landing directory"
+
+
+def test_an_extract_without_files_is_empty_with_the_contracts_types():
+    """No transactions file: no rows, nothing rejected or audited, and the accepted frame still has every
+    contract column with its type (dates datetime64, numbers float64, text object) plus the source file."""
+    result = validate_txns([])
+    assert result.ok and result.rejected.empty and result.audit.empty
+    accepted = result.accepted
+    assert accepted.empty
+    assert list(accepted.columns) == [*header("transactions"), "source_file"]
+    assert (accepted["booking_date"].dtype, accepted["amount"].dtype) == ("datetime64[ns]", "float64")
+    assert accepted["txn_id"].dtype == object and accepted["source_file"].dtype == object
+
+
+def test_of_three_snapshots_the_latest_wins_and_both_older_are_superseded(tmp_path):
+    """Three clients snapshots (January, February, March): only March's rows are loaded; January and February
+    are audited as superseded by it, with 0 rows read, in file order, before March's row; the audit is a plain
+    table (index 0, 1, 2)."""
+    landing = tmp_path / "landing"
+    write_csv(landing, "clients_2024-01-31.csv", [client("c_jan")])
+    write_csv(landing, "clients_2024-02-29.csv", [client("c_feb")])
+    write_csv(landing, "clients_2024-03-31.csv", [client("c1"), client("c2")])
+    result = load_snapshot(CLIENTS, scan_landing(landing).of("clients"), ReadSettings())
+    check_reconciliation(result)
+    assert sorted(result.accepted["client_id"]) == ["c1", "c2"]
+    assert list(result.audit["source_file"]) == ["clients_2024-01-31.csv", "clients_2024-02-29.csv",
+                                                 "clients_2024-03-31.csv"]
+    assert list(result.audit["status"]) == ["superseded", "superseded", "accepted"]
+    assert list(result.audit["note"][:2]) == ["superseded by clients_2024-03-31.csv"] * 2
+    assert list(result.audit["rows_read"]) == [0, 0, 2]
+    assert list(result.audit.index) == [0, 1, 2]
+
+
+def test_a_single_snapshot_keeps_its_audit_typed(tmp_path):
+    """One clients file, nothing superseded: its one audit row keeps integer counts (read 2, accepted 2)."""
+    f = write_csv(tmp_path / "landing", "clients_2024-03-31.csv", [client("c1"), client("c2")])
+    result = load_snapshot(CLIENTS, [f], ReadSettings())
+    assert list(result.audit["status"]) == ["accepted"]
+    for column in ("rows_read", "rows_accepted", "rows_rejected", "rows_redelivered", "rows_superseded"):
+        assert result.audit[column].dtype == "int64", column
+    assert (result.audit.loc[0, "rows_read"], result.audit.loc[0, "rows_accepted"]) == (2, 2)
+
+
+# restatements: a file re-sent under the same name with other values (SPEC §3 "Corrections and late data")
+
+def _fx_accepted(*rows: tuple) -> pd.DataFrame:
+    """Accepted fx_rates rows as the loader types them: (rate_date, currency, usd_per_unit, source_file)."""
+    frame = pd.DataFrame(rows, columns=["rate_date", "currency", "usd_per_unit", "source_file"])
+    frame["rate_date"] = pd.to_datetime(frame["rate_date"])
+    return frame
+
+
+def test_restatements_record_changed_and_withdrawn_values_of_a_resent_file():
+    """fx_rates_2024-03.csv was loaded with EUR 1.10 / 1.11 / 1.12 on March 1–3, and GBP 1.25 on March 4 came
+    from the daily file fx_rates_2024-03-04.csv. The monthly file is re-sent: March 1 unchanged, March 2 now
+    1.15, March 3 gone, and it now also carries GBP March 4 at 1.30.
+    - March 1: same values → nothing recorded;
+    - March 2: other value, same file → restated: old 1.11, new 1.15, both from fx_rates_2024-03.csv;
+    - March 3: no longer delivered → recorded with no new file and no new record;
+    - GBP March 4: now from another file → a supersession (recorded by the loader), not a restatement.
+    Rows in the order of the values loaded before; keys and records as JSON of the typed values (dates ISO);
+    the old row number is unknown (null)."""
+    month, daily = "fx_rates_2024-03.csv", "fx_rates_2024-03-04.csv"
+    before = _fx_accepted(("2024-03-01", "EUR", 1.10, month), ("2024-03-02", "EUR", 1.11, month),
+                          ("2024-03-03", "EUR", 1.12, month), ("2024-03-04", "GBP", 1.25, daily))
+    after = _fx_accepted(("2024-03-01", "EUR", 1.10, month), ("2024-03-02", "EUR", 1.15, month),
+                         ("2024-03-04", "GBP", 1.30, month))
+    out = restatements(FX_RATES, before, after)
+    assert list(out.columns) == ["extract", "key", "old_source_file", "old_row_number", "old_record",
+                                 "new_source_file", "new_record"]
+    assert len(out) == 2
+    changed, gone = out.iloc[0], out.iloc[1]
+    assert changed["extract"] == gone["extract"] == "fx_rates"
+    assert json.loads(changed["key"]) == {"currency": "EUR", "rate_date": "2024-03-02"}
+    assert (changed["old_source_file"], changed["new_source_file"]) == (month, month)
+    assert pd.isna(changed["old_row_number"]) and pd.isna(gone["old_row_number"])
+    assert json.loads(changed["old_record"]) == {"rate_date": "2024-03-02", "currency": "EUR", "usd_per_unit": 1.11}
+    assert json.loads(changed["new_record"]) == {"rate_date": "2024-03-02", "currency": "EUR", "usd_per_unit": 1.15}
+    assert json.loads(gone["key"]) == {"currency": "EUR", "rate_date": "2024-03-03"}
+    assert gone["old_source_file"] == month
+    assert json.loads(gone["old_record"]) == {"rate_date": "2024-03-03", "currency": "EUR", "usd_per_unit": 1.12}
+    assert pd.isna(gone["new_source_file"]) and pd.isna(gone["new_record"])
+
+
+def test_restatements_of_an_unchanged_or_first_delivery_are_empty():
+    """Nothing loaded before (None or no rows), or the same values again (empty optional values included:
+    missing == missing): no restatement, an empty table with the superseded-values columns."""
+    columns = ["extract", "key", "old_source_file", "old_row_number", "old_record", "new_source_file",
+               "new_record"]
+    after = _fx_accepted(("2024-03-01", "EUR", 1.10, "fx_rates_2024-03.csv"))
+    for before in (None, after.iloc[0:0], after.copy()):
+        out = restatements(FX_RATES, before, after)
+        assert out.empty and list(out.columns) == columns
+    out = restatements(FX_RATES, after, after.copy())
+    assert out.empty and list(out.columns) == columns
+    assert all(out[c].dtype == object for c in ("key", "old_source_file", "old_record", "new_record"))
+    txns = _txns_accepted((10.0, None))
+    out = restatements(TRANSACTIONS, txns, txns.copy())
+    assert out.empty and list(out.columns) == columns
+
+
+def _txns_accepted(*rows: tuple) -> pd.DataFrame:
+    """Accepted transactions t1, t2, … of transactions_2024-03.csv (A1, March 5, credit payments, no
+    counterparty): rows are (amount, purpose)."""
+    return pd.DataFrame({
+        "txn_id": [f"t{i}" for i in range(1, len(rows) + 1)], "account_id": "A1",
+        "booking_date": pd.to_datetime(["2024-03-05"] * len(rows)), "amount": [r[0] for r in rows],
+        "direction": "C", "txn_type": "payment", "counterparty_account_id": None, "counterparty_country": np.nan,
+        "purpose": [r[1] for r in rows], "source_file": "transactions_2024-03.csv"})
+
+
+def test_restatements_compare_every_column_and_a_value_that_appears():
+    """transactions_2024-03.csv re-sent: t1's amount 10 → 12 (its last column, purpose, still empty), t2's
+    purpose empty → export (missing before, present now), t3 unchanged (empty optional values on both sides).
+    Restated: t1 and t2, in that order, each with its old and new record; t3 is not."""
+    before = _txns_accepted((10.0, None), (20.0, None), (30.0, None))
+    after = _txns_accepted((12.0, None), (20.0, "export"), (30.0, None))
+    out = restatements(TRANSACTIONS, before, after)
+    assert [json.loads(k) for k in out["key"]] == [{"txn_id": "t1"}, {"txn_id": "t2"}]
+    old1, new1 = json.loads(out["old_record"].iloc[0]), json.loads(out["new_record"].iloc[0])
+    assert (old1["amount"], new1["amount"], new1["booking_date"], new1["purpose"]) == (10.0, 12.0, "2024-03-05", None)
+    old2, new2 = json.loads(out["old_record"].iloc[1]), json.loads(out["new_record"].iloc[1])
+    assert (old2["purpose"], new2["purpose"], new2["amount"]) == (None, "export", 20.0)
+    assert list(out["new_source_file"]) == ["transactions_2024-03.csv"] * 2
 
 
 def test_empty_related_party_means_none(tmp_path):

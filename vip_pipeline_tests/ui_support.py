@@ -150,13 +150,14 @@ def in_ci() -> bool:
 
 
 def screenshot(
-    chromium: str, url: str, out: Path, user_data_dir: Path, timeout: float = 90.0
+    chromium: str, url: str, out: Path | None, user_data_dir: Path, timeout: float = 90.0
 ) -> subprocess.CompletedProcess:
-    """Headless Chromium renders `url` (15 s of virtual time for the UI's queries and layout) into `out`."""
+    """Headless Chromium renders `url` (15 s of virtual time for the UI's queries and layout) into `out`; without
+    `out`, its stdout is the rendered DOM (what a user sees without clicking anything)."""
     cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
            "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic",
            f"--user-data-dir={user_data_dir}", "--window-size=1600,1000", "--virtual-time-budget=15000",
-           f"--screenshot={out}", url]
+           f"--screenshot={out}" if out else "--dump-dom", url]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         output, _ = proc.communicate(timeout=timeout)

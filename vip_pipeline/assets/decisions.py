@@ -30,7 +30,7 @@ from vip_pipeline.assets.metadata import (
     table_spec,
     verdict,
 )
-from vip_pipeline.assets.pyramid import as_markdown, migrations_png, pyramid_png
+from vip_pipeline.assets.pyramid import migrations_markdown, pyramid_markdown
 from vip_pipeline.constants import DECISIONS
 from vip_pipeline.contracts.tables import (
     CLIENT_LTV,
@@ -215,7 +215,8 @@ def client_decisions(
     evaluated, failures = [], []
     for month in as_of:
         month_frames = {name: frame[frame["as_of_month"] == month] for name, frame in frames.items()}
-        evaluations = decision_checks(month, month_frames, panel, decisions.client_segments, clients)
+        with stage("checks"):
+            evaluations = decision_checks(month, month_frames, panel, decisions.client_segments, clients)
         evaluated += [(partition_key(month.date()), e) for e in evaluations]
         _, failure = verdict(evaluations, f"decisions {month:%Y-%m}")
         if failure:
@@ -234,18 +235,16 @@ def client_decisions(
         written = wh.replace_partitions(tables, months)
         timed.rows = sum(written.values())
     report(f"  ✓ decisions                {len(as_of):>4} complete month(s) decided")
-    for name, frame in tables.items():
-        rows = frame["as_of_month"].value_counts()
+    with stage("metadata"):
         for month in months:
-            status = "decided" if month in as_of else "in progress: decided once the month is complete"
-            per_month(
-                context,
-                name,
-                partition_key(month.date()),
-                {"dagster/row_count": int(rows.get(month, 0)), "status": status},
-            )
-    yield from _materializations(written, months, as_of, ltv, segments, migrations)
-    yield from _group_materializations(written, as_of, groups, migrations)
+            key = partition_key(month.date())
+            for name, metadata in month_metadata(month, as_of, tables).items():
+                per_month(context, name, key, metadata)
+    period = f"{as_of[0]:%Y-%m} … {as_of[-1]:%Y-%m}" if as_of else "none: the run's months are in progress"
+    for name in tables:
+        yield MaterializeResult(
+            asset_key=name, metadata={"rows_written_by_the_run": written[name], "as_of_months": period}
+        )
     yield from monthly_check_results(context, evaluated)
 
 
@@ -285,91 +284,57 @@ def read_panel_window(store, inventory, months: list[pd.Timestamp], as_of: list[
     return panel, earlier
 
 
-def _materializations(
-    written: dict[str, int],
-    months: list[pd.Timestamp],
-    as_of: list[pd.Timestamp],
-    ltv: pd.DataFrame,
-    segments: pd.DataFrame,
-    migrations: pd.DataFrame,
-):
-    """What the UI shows: counts, the period, top clients, distributions, the pyramid and the tier movements."""
-    period = (
-        f"{as_of[0]:%Y-%m} … {as_of[-1]:%Y-%m}"
-        if as_of
-        else f"{months[-1]:%Y-%m} is in progress: no decisions until it is complete"
+def month_metadata(month: pd.Timestamp, as_of: list[pd.Timestamp], tables: dict[str, pd.DataFrame]) -> dict:
+    """One month's own figures on each decision table's partition: row count, status and, for a decided month,
+    its distributions, top clients and groups, the pyramid and the tier movements (small Markdown tables the UI
+    shows inline). The month in progress has no decisions: it shows the pyramid of the latest decided month,
+    titled with that month, as what is current."""
+    of = {name: frame[frame["as_of_month"] == month] for name, frame in tables.items()}
+    status = "decided" if month in as_of else "in progress: decided once the month is complete"
+    metadata = {name: {"dagster/row_count": len(frame), "status": status} for name, frame in of.items()}
+    if month not in as_of:
+        current = max((m for m in as_of if m < month), default=None)
+        if current is not None:
+            decided = tables["client_segments"][tables["client_segments"]["as_of_month"] == current]
+            metadata["client_segments"]["ltv_pyramid"] = MetadataValue.md(pyramid_markdown(decided, f"{current:%Y-%m}"))
+        return metadata
+    ltv, segments, groups, moves = (
+        of["client_ltv"],
+        of["client_segments"],
+        of["group_assessment"],
+        of["segment_migrations"],
     )
-    latest = max(as_of) if as_of else None
-    current = segments[segments["as_of_month"] == latest]
-    yield MaterializeResult(
-        asset_key="client_ltv",
-        metadata={
-            "rows_written_by_the_run": written["client_ltv"],
-            "as_of_months": period,
-            "top_clients": preview(
-                ltv[ltv["as_of_month"] == latest].nlargest(10, "ltv_usd")[
-                    ["client_id", "ltv_usd", "tenure_months", "margin_cv"]
-                ]
-            ),
-        },
+    metadata["client_ltv"]["top_clients"] = preview(
+        ltv.nlargest(10, "ltv_usd")[["client_id", "ltv_usd", "tenure_months", "margin_cv"]]
     )
-    yield MaterializeResult(
-        asset_key="vip_assessment",
-        metadata={
-            "rows_written_by_the_run": written["vip_assessment"],
-            "as_of_months": period,
-            "eligible_latest_month": int(current["vip_eligible"].sum()),
-        },
-    )
-    picture = {}
-    if len(current):
-        picture["ltv_pyramid"] = MetadataValue.md(as_markdown(pyramid_png(current, f"{latest:%Y-%m}")))
-    moves = migrations[migrations["as_of_month"] == latest]
-    if len(moves):
-        png = migrations_png(moves, f"{latest:%Y-%m}")
-        picture["ltv_tier_migrations"] = MetadataValue.md(as_markdown(png, "Movement between LTV tiers"))
-    yield MaterializeResult(
-        asset_key="client_segments",
-        metadata={
-            **picture,
-            "rows_written_by_the_run": written["client_segments"],
-            "as_of_months": period,
-            "category_distribution": MetadataValue.json(distribution(current, "category")),
-            "ltv_tier_distribution": MetadataValue.json(distribution(current, "ltv_tier")),
+    metadata["vip_assessment"]["eligible"] = int(of["vip_assessment"]["vip_eligible"].sum())
+    metadata["client_segments"].update(
+        {
+            "ltv_pyramid": MetadataValue.md(pyramid_markdown(segments, f"{month:%Y-%m}")),
+            "category_distribution": MetadataValue.json(distribution(segments, "category")),
+            "ltv_tier_distribution": MetadataValue.json(distribution(segments, "ltv_tier")),
             "recommended_actions": MetadataValue.json(
-                distribution(current.dropna(subset=["recommended_action"]), "recommended_action")
+                distribution(segments.dropna(subset=["recommended_action"]), "recommended_action")
             ),
             "top_clients": preview(
-                current.sort_values("ltv_rank")[["client_id", "name", "category", "ltv_tier", "ltv_usd"]]
+                segments.sort_values("ltv_rank")[["client_id", "name", "category", "ltv_tier", "ltv_usd"]]
             ),
-        },
+        }
     )
-
-
-def _group_materializations(written: dict[str, int], as_of: list[pd.Timestamp], groups, migrations):
-    """The latest month's groups (eligible ones first) and tier movements, for the UI."""
-    latest = max(as_of) if as_of else None
-    current = groups[groups["as_of_month"] == latest]
-    yield MaterializeResult(
-        asset_key="group_assessment",
-        metadata={
-            "rows_written_by_the_run": written["group_assessment"],
-            "groups_latest_month": len(current),
-            "eligible_latest_month": int(current["group_vip_eligible"].sum()),
+    if len(moves):
+        metadata["client_segments"]["ltv_tier_migrations"] = MetadataValue.md(
+            migrations_markdown(moves, f"{month:%Y-%m}")
+        )
+    metadata["group_assessment"].update(
+        {
+            "eligible": int(groups["group_vip_eligible"].sum()),
             "groups": preview(
-                current.sort_values("group_ltv_rank")[
+                groups.sort_values("group_ltv_rank")[
                     ["group_id", "members", "group_ltv_usd", "criteria_met", "group_vip_eligible"]
                 ]
             ),
-        },
+        }
     )
-    moves = migrations[(migrations["as_of_month"] == latest) & (migrations["dimension"] == "ltv_tier")]
-    yield MaterializeResult(
-        asset_key="segment_migrations",
-        metadata={
-            "rows_written_by_the_run": written["segment_migrations"],
-            "tier_moves_latest_month": preview(
-                moves[moves["from_value"] != moves["to_value"]][["from_value", "to_value", "clients", "ltv_usd"]]
-            ),
-        },
-    )
+    tiers = moves[(moves["dimension"] == "ltv_tier") & (moves["from_value"] != moves["to_value"])]
+    metadata["segment_migrations"]["tier_moves"] = preview(tiers[["from_value", "to_value", "clients", "ltv_usd"]])
+    return metadata

@@ -48,6 +48,7 @@ from vip_pipeline.resources import DATABASE_RETRY, LandingResource, StagingResou
 from vip_pipeline.sharding import account_shards, part, part_key, shard_count
 from vip_pipeline.storage.fingerprints import fingerprint, frame_digest
 from vip_pipeline.storage.staging import StagingStore
+from vip_pipeline.timing import stage
 
 LOAD_PARTS = ("rejected", "audit", "superseded", "restated")
 
@@ -98,11 +99,13 @@ def validate_shard_months(
             months[key] = {"status": "unchanged", "accepted": store.rows(part(shards, contract.name), where)}
             continue
         result = validate_shard(contract, files, settings, references, known, shard_of_ids, shard)
-        restated = restatements(contract, store.read(part(shards, contract.name), where), result.accepted)
+        with stage("validate"):
+            restated = restatements(contract, store.read(part(shards, contract.name), where), result.accepted)
         frames = dict(zip(LOAD_PARTS, (result.rejected, result.audit, result.superseded, restated)))
-        for name, frame in frames.items():
-            store.write(part(shards, f"{contract.name}.{name}"), frame, where)
-        store.write(pending(shards, contract.name), result.accepted, where, inputs)
+        with stage("publish"):  # staged for the collecting step
+            for name, frame in frames.items():
+                store.write(part(shards, f"{contract.name}.{name}"), frame, where)
+            store.write(pending(shards, contract.name), result.accepted, where, inputs)
         months[key] = {"status": "validated", "accepted": len(result.accepted)}
     return {"shard": shard, "months": months, "pid": os.getpid(), "host": socket.gethostname()}
 
@@ -196,10 +199,11 @@ def _collect(context, contract, month_checks, landing, store, warehouse, manifes
         refused += cross_shard_duplicates(store, contract, shards, key)
         result = LoadResult(name, empty_accepted(contract), rejected, audit, refused, loads["superseded"])
         restated = loads["restated"] if result.ok else None
-        record_load(context, warehouse, result, files, restated, month)
-        if result.ok:
-            for k in range(shards):
-                store.promote(pending(shards, name), part(shards, name), part_key(key, k))
+        with stage("publish"):
+            record_load(context, warehouse, result, files, restated, month)
+            if result.ok:
+                for k in range(shards):
+                    store.promote(pending(shards, name), part(shards, name), part_key(key, k))
         per_month(
             context,
             name,

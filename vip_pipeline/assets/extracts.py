@@ -50,7 +50,7 @@ from vip_pipeline.landing.validation import LoadResult, load_snapshot, restateme
 from vip_pipeline.partitions import monthly_partitions
 from vip_pipeline.resources import DATABASE_RETRY, LandingResource, StagingResource, WarehouseResource
 from vip_pipeline.storage.fingerprints import accounts_as_seen, fingerprint, frame_digest
-from vip_pipeline.timing import report
+from vip_pipeline.timing import report, stage
 
 SINGLE_RUN = BackfillPolicy.single_run()
 
@@ -160,7 +160,8 @@ def snapshot_asset(contract: ExtractContract):
 def _snapshot_output(context, warehouse, result: LoadResult, files: list[LandedFile], restated=None):
     """Record the load, yield the accepted rows with a data version (their digest: an identical re-load makes
     nothing downstream stale) and the checks."""
-    record_load(context, warehouse, result, files, restated)
+    with stage("publish"):
+        record_load(context, warehouse, result, files, restated)
     checks, failure = load_outcome(context, result.extract, [result], files)
     if failure:
         yield from checks
@@ -201,7 +202,8 @@ def fx_rates(
 ):
     files = landing.inventory().of("fx_rates")
     result = validate_extract(FX_RATES, files, landing.settings())
-    restated = restatements(FX_RATES, staging.store.read("fx_rates"), result.accepted) if result.ok else None
+    with stage("validate"):
+        restated = restatements(FX_RATES, staging.store.read("fx_rates"), result.accepted) if result.ok else None
     yield from _snapshot_output(context, warehouse, result, files, restated)
 
 
@@ -266,10 +268,14 @@ def monthly_extract(contract: ExtractContract, reference: str):
                 )
                 continue
             result = validate_extract(contract, files, settings, references, known if reference == "accounts" else None)
-            restated = restatements(contract, store.read(contract.name, key), result.accepted) if result.ok else None
-            record_load(context, warehouse, result, files, restated, month)
-            if result.ok:
-                store.write(contract.name, result.accepted, key, inputs)
+            with stage("validate"):
+                restated = (
+                    restatements(contract, store.read(contract.name, key), result.accepted) if result.ok else None
+                )
+            with stage("publish"):
+                record_load(context, warehouse, result, files, restated, month)
+                if result.ok:
+                    store.write(contract.name, result.accepted, key, inputs)
             accepted = len(result.accepted)
             per_month(
                 context,

@@ -90,10 +90,12 @@ def shard_months(
         except MissingFxRate as exc:
             failed = {"month": key, "reason": f"{key[:7]}: FX rate missing: {exc}"}
             break
-        state = carry_forward_state(state, inputs.balances)
-        store.write(part(shards, ACTIVITY), metrics.account_activity, where)
-        store.write(part(shards, STATE), state, where)
-        store.write(part(shards, CLIENT_METRICS), metrics.client_metrics, where, marker)  # last: marks it complete
+        with stage("metrics"):
+            state = carry_forward_state(state, inputs.balances)
+        with stage("publish"):  # staged for the publishing step
+            store.write(part(shards, ACTIVITY), metrics.account_activity, where)
+            store.write(part(shards, STATE), state, where)
+            store.write(part(shards, CLIENT_METRICS), metrics.client_metrics, where, marker)  # last: marks it done
         months[key] = {"marker": marker, "status": "computed"}
     return {"shard": shard, "months": months, "failed": failed, "pid": os.getpid(), "host": socket.gethostname()}
 

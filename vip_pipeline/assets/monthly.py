@@ -245,8 +245,9 @@ def _publish(context, landing, staging, warehouse, manifests: list[dict], shards
         with stage("publish") as timed, warehouse.publishing() as wh:
             counts = wh.replace_partitions({ACTIVITY: activity, CLIENT_METRICS: client_metrics}, period.month.date())
             timed.rows = sum(counts.values())
-        store.write("balance_state", state, key)
-        store.write(CLIENT_METRICS, client_metrics, key, marker)
+        with stage("publish"):
+            store.write("balance_state", state, key)
+            store.write(CLIENT_METRICS, client_metrics, key, marker)
         month_metadata(context, key, period, "computed", len(state), counts, warehouse)
         computed.append(key[:7])
         for name in written:
@@ -275,7 +276,8 @@ SORT_KEY = {ACTIVITY: "account_id", CLIENT_METRICS: "client_id", "balance_state"
 
 def gather(store: StagingStore, shards: int, table: str, key: str) -> pd.DataFrame:
     """A month's rows of every shard as one frame, in key order (one shard's frame as it is)."""
-    frames = [read_part(store, shards, table, key, k) for k in range(shards)]
+    with stage("publish"):  # reading the shards' staged rows back
+        frames = [read_part(store, shards, table, key, k) for k in range(shards)]
     missing = [k for k, f in enumerate(frames) if f is None]
     if missing:
         raise Failure(allow_retries=False, description=f"{table} of {key[:7]}: shard(s) {missing} not staged")
@@ -287,13 +289,14 @@ def gather(store: StagingStore, shards: int, table: str, key: str) -> pd.DataFra
 
 def month_evaluations(activity: pd.DataFrame, client_metrics: pd.DataFrame):
     """The evaluations of the monthly checks on a month about to be published."""
-    return [
-        evaluate(ACTIVITY, checks.unique_key, activity, ["account_id", "month"]),
-        evaluate(ACTIVITY, checks.adb_within_daily_range, activity),
-        evaluate(ACTIVITY, checks.fx_coverage, activity),
-        evaluate(CLIENT_METRICS, checks.unique_key, client_metrics, ["client_id", "month"]),
-        evaluate(CLIENT_METRICS, checks.reconciles_with_accounts, activity, client_metrics),
-    ]
+    with stage("checks"):
+        return [
+            evaluate(ACTIVITY, checks.unique_key, activity, ["account_id", "month"]),
+            evaluate(ACTIVITY, checks.adb_within_daily_range, activity),
+            evaluate(ACTIVITY, checks.fx_coverage, activity),
+            evaluate(CLIENT_METRICS, checks.unique_key, client_metrics, ["client_id", "month"]),
+            evaluate(CLIENT_METRICS, checks.reconciles_with_accounts, activity, client_metrics),
+        ]
 
 
 monthly_metrics = monthly_metrics_asset(shard_count())
@@ -353,17 +356,23 @@ def client_panel(context: AssetExecutionContext, staging: StagingResource):
     panel = store.read("client_panel", previous_key(keys[0]))
     evaluated = []
     for key in keys:
-        metrics = store.read(CLIENT_METRICS, key)
-        if metrics is None:
-            raise Failure(allow_retries=False, description=f"monthly_client_metrics for {key[:7]} is not materialised")
-        previous, panel = panel, next_panel(panel, metrics, pd.Timestamp(key))
-        evaluation = evaluate("client_panel", checks.ltv_carries_forward, previous, metrics, panel)
+        with stage("panel") as timed:
+            metrics = store.read(CLIENT_METRICS, key)
+            if metrics is None:
+                raise Failure(
+                    allow_retries=False, description=f"monthly_client_metrics for {key[:7]} is not materialised"
+                )
+            previous, panel = panel, next_panel(panel, metrics, pd.Timestamp(key))
+            timed.rows = len(panel)
+        with stage("checks"):
+            evaluation = evaluate("client_panel", checks.ltv_carries_forward, previous, metrics, panel)
         evaluated.append((key, evaluation))
         _, failure = verdict([evaluation], f"client_panel {key[:7]}")
         if failure:
             yield from monthly_check_results(context, evaluated)
             raise failure
-        store.write("client_panel", panel, key)
+        with stage("publish"):
+            store.write("client_panel", panel, key)
         per_month(context, "client_panel", key, {"dagster/row_count": len(panel)})
     report(f"  ✓ client panel             {len(keys):>4} month(s) carried forward")
     yield MaterializeResult(metadata={"months": len(keys)})
