@@ -58,12 +58,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     url = args.database_url or os.environ.get("VIP_DATABASE_URL") or "sqlite:///data/vip.db"
     staging = args.staging_dir or os.environ.get("VIP_STAGING_DIR") or "data/staging"
     os.environ.setdefault("VIP_LANDING_DIR", landing)  # the partitions start at its first month (partitions.py)
+    if args.shards is not None:
+        if args.shards < 1:
+            _print(f"--shards must be ≥ 1, not {args.shards}")
+            return 2
+        os.environ["VIP_SHARDS"] = str(args.shards)  # before the definitions load (sharding.py)
     _print(f"vip-pipeline run: landing {landing} → {redact(url)}")
     started = time.perf_counter()
     only = [date.fromisoformat(f"{m}-01") for m in args.month] if args.month else None
     try:
         with dagster_output_to(Path(staging) / "dagster.log"):  # the terminal shows only the progress
-            run_pipeline(landing, url, staging, progress=_print, only_months=only)
+            run_pipeline(landing, url, staging, progress=_print, only_months=only, shards=args.shards)
     except PipelineFailed as exc:
         _print(f"\nFAILED: {exc}")
         _print("Nothing downstream of the failure was published.")
@@ -81,9 +86,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.scenario == "shards":
+        from vip_pipeline.bench_shards import run_shard_benchmark
+
+        counts = tuple(int(n) for n in args.shards.split(","))
+        return run_shard_benchmark(args.dir, clients=args.clients or 50_000, shard_counts=counts, progress=_print)
     from vip_pipeline.bench import run_benchmark
 
-    return run_benchmark(args.dir, clients=args.clients, progress=_print)
+    return run_benchmark(args.dir, clients=args.clients or 5000, progress=_print)
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
@@ -153,13 +163,25 @@ def main(argv: list[str] | None = None) -> int:
         help="refresh from this month (repeatable) on: the month, every later month its changes carry into, "
         "and their decisions (months whose inputs did not change are skipped)",
     )
+    r.add_argument(
+        "--shards",
+        type=int,
+        help="client shards of the monthly metrics, one step each (sets $VIP_SHARDS; default it, else 1)",
+    )
     r.add_argument("--timings", help="write per-stage seconds and rows (JSON) to this file")
     r.add_argument("--quiet", action="store_true", help="no summary at the end")
     r.set_defaults(func=cmd_run)
 
     b = sub.add_parser("bench", help="benchmark on the bank-M dataset (generated once, cached)")
     b.add_argument("--dir", default="bench", type=Path, help="cache and work directory (default ./bench)")
-    b.add_argument("--clients", type=int, default=5000)
+    b.add_argument("--clients", type=int, help="default: 5000 (bank-M), 50000 with --scenario shards (bank-L)")
+    b.add_argument(
+        "--scenario",
+        choices=["default", "shards"],
+        default="default",
+        help="shards: bank-L (3 months) with 1, 2, 4, 8 client shards: wall, peak RSS, identical tables",
+    )
+    b.add_argument("--shards", default="1,2,4,8", help="shard counts of --scenario shards (default 1,2,4,8)")
     b.set_defaults(func=cmd_bench)
 
     s = sub.add_parser("summary", help="print row counts and the current segment distribution")

@@ -18,15 +18,16 @@ from pathlib import Path
 
 import pandas as pd
 import sqlalchemy as sa
-from dagster import DagsterInstance, Definitions
+from dagster import DagsterInstance, build_reconstructable_job, execute_job
 
 from vip_pipeline import timing
-from vip_pipeline.definitions import all_assets, build_resources
+from vip_pipeline.definitions import build_refresh_job
 from vip_pipeline.instance import prepare_local_instance
-from vip_pipeline.jobs import range_tags, refresh_month, refresh_range
+from vip_pipeline.jobs import executor_from_env, range_tags, refresh_range
 from vip_pipeline.landing.inventory import scan_landing
 from vip_pipeline.partitions import first_month
 from vip_pipeline.contracts.tables import TABLES
+from vip_pipeline.sharding import shard_count
 from vip_pipeline.storage.warehouse import Warehouse
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}  # the CLI prints its own progress
@@ -54,6 +55,11 @@ def _failure_message(result) -> str:
                 error = error.cause
             text = re.sub(r"^[\w.]+(Error|Exception|Failure|Unavailable|Rejected|Rate): ", "", error.message.strip())
             messages.append(f"[{event.step_key}] {text}")
+    if not messages:  # the executor itself failed (e.g. a Dask worker lost too often): the run's own error
+        for event in result.all_events:
+            error = event.event_specific_data.error if event.is_run_failure and event.event_specific_data else None
+            if error is not None:
+                messages.append(f"[run] {error.cls_name}: {error.message.strip().splitlines()[0]}")
     return "\n  ".join(messages) or "a step failed (see the Dagster run logs)"
 
 
@@ -88,20 +94,56 @@ def refresh(
     end: date,
     progress: Callable[[str], None] = print,
     tags: dict[str, str] | None = None,
+    shards: int | None = None,
 ) -> None:
-    """One run of `refresh_month` over [start, end]; raises PipelineFailed with the failing step's reason."""
-    job = Definitions(
-        assets=all_assets, jobs=[refresh_month], resources=build_resources(landing, database_url, staging_dir)
-    ).get_job_def("refresh_month")
+    """One run of `refresh_month` over [start, end] with `shards` client shards (None: $VIP_SHARDS) on the
+    executor of $VIP_EXECUTOR; raises PipelineFailed with the failing step's reason.
+
+    In-process, the job runs in this process. On Dask, the steps run in the cluster's workers: they rebuild the
+    job from the same arguments (a reconstructable job) and record their events on a persistent instance —
+    $DAGSTER_HOME's, else one kept beside the staging directory, which every worker reaches."""
+    kind, scheduler = executor_from_env()
+    arguments = dict(
+        landing_dir=landing,
+        database_url=database_url,
+        staging_dir=staging_dir,
+        shards=shard_count() if shards is None else shards,
+        executor=kind,
+        scheduler=scheduler,
+    )
+    run_tags = {**range_tags(start, end), "vip_pipeline/trigger": "cli", **(tags or {})}
     with timing.reporting(progress):
-        result = job.execute_in_process(
-            instance=_instance(),
-            run_config=QUIET,
-            tags={**range_tags(start, end), "vip_pipeline/trigger": "cli", **(tags or {})},
-            raise_on_error=False,
-        )
-    if not result.success:
-        raise PipelineFailed(f"{start:%Y-%m} … {end:%Y-%m}:\n  {_failure_message(result)}")
+        if kind == "in_process":
+            result = build_refresh_job(**arguments).execute_in_process(
+                instance=_instance(), run_config=QUIET, tags=run_tags, raise_on_error=False
+            )
+            success, message = result.success, (None if result.success else _failure_message(result))
+        else:
+            job = build_reconstructable_job(
+                "vip_pipeline.definitions", "build_refresh_job", reconstructable_kwargs=arguments
+            )
+            with (
+                _persistent_instance(staging_dir) as instance,
+                execute_job(job, instance=instance, run_config=QUIET, tags=run_tags, raise_on_error=False) as result,
+            ):
+                success, message = result.success, (None if result.success else _failure_message(result))
+    if not success:
+        raise PipelineFailed(f"{start:%Y-%m} … {end:%Y-%m}:\n  {message}")
+
+
+@contextmanager
+def _persistent_instance(staging_dir: str) -> Iterator[DagsterInstance]:
+    """$DAGSTER_HOME's instance, else a persistent one in `<staging>/.dagster` (workers on other processes read
+    the run and write its events there)."""
+    if os.environ.get("DAGSTER_HOME"):
+        prepare_local_instance(os.environ["DAGSTER_HOME"])
+        with DagsterInstance.get() as instance:
+            yield instance
+        return
+    home = Path(staging_dir).resolve() / ".dagster"
+    home.mkdir(parents=True, exist_ok=True)
+    with DagsterInstance.local_temp(tempdir=str(home)) as instance:
+        yield instance
 
 
 def run_pipeline(
@@ -110,6 +152,7 @@ def run_pipeline(
     staging_dir: str,
     progress: Callable[[str], None] = print,
     only_months: list[date] | None = None,
+    shards: int | None = None,
 ) -> list[date]:
     """Refresh every month in the landing directory (or, with `only_months`, those months and every later one,
     which their changes carry into); returns the months of the run."""
@@ -134,7 +177,7 @@ def run_pipeline(
             raise PipelineFailed(f"no files landed for {', '.join(f'{m:%Y-%m}' for m in unknown)}")
         start, end = refresh_range(inventory, only_months)
     progress(f"{len(inventory.files)} files; one run of refresh_month over {start:%Y-%m} … {end:%Y-%m}")
-    refresh(landing, database_url, staging_dir, start, end, progress)
+    refresh(landing, database_url, staging_dir, start, end, progress, shards=shards)
     return [m for m in months if start <= m <= end]
 
 

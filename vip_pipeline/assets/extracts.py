@@ -39,11 +39,9 @@ from vip_pipeline.assets.metadata import (
 from vip_pipeline.constants import EXTRACTS
 from vip_pipeline.contracts.extracts import (
     ACCOUNTS,
-    BALANCES,
     CLIENT_PNL,
     CLIENTS,
     FX_RATES,
-    TRANSACTIONS,
     ExtractContract,
 )
 from vip_pipeline.landing.inventory import LandedFile, month_end, parse_file_name
@@ -312,6 +310,4 @@ def monthly_extract(contract: ExtractContract, reference: str):
     return load_months
 
 
-transactions = monthly_extract(TRANSACTIONS, "accounts")
-balances = monthly_extract(BALANCES, "accounts")
-client_pnl = monthly_extract(CLIENT_PNL, "clients")
+client_pnl = monthly_extract(CLIENT_PNL, "clients")  # transactions and balances: extract_shards.py

@@ -1,30 +1,37 @@
 """Monthly metrics: the carried-forward balance state, account activity and client metrics, and the client panel.
 
-A run over a range of months walks it in order in one step, carrying the balance state from month to
-month. A month whose inputs (its opening state, its extracts, the accounts and FX rates it reads, the
-rules) did not change since it was published is left as it is: that is where a correction stops.
+A run over a range of months computes them in N client shards (`VIP_SHARDS`, `sharding.py`): one step per
+shard walks the months in order, carrying its accounts' balance state (`month_shard.py`), and one step then
+checks and publishes each month of all shards in one transaction. A month whose inputs (its opening state,
+its extracts, the accounts and FX rates it reads, the rules) did not change since it was published is left
+as it is: that is where a correction stops.
 """
-
-import hashlib
-from datetime import date
-from functools import cached_property
 
 import pandas as pd
 from dagster import (
     AssetDep,
     AssetExecutionContext,
+    AssetsDefinition,
     AssetSpec,
     Failure,
+    GraphDefinition,
+    GraphIn,
+    GraphOut,
+    In,
     MaterializeResult,
     MetadataValue,
+    Nothing,
+    Out,
     TableColumn,
     TableSchema,
     asset,
-    multi_asset,
+    graph,
+    op,
 )
 
 from vip_pipeline import checks
 from vip_pipeline.assets.extracts import SINGLE_RUN
+from vip_pipeline.assets.fanout import graph_asset
 from vip_pipeline.assets.metadata import (
     blocking_check,
     catalog,
@@ -35,28 +42,20 @@ from vip_pipeline.assets.metadata import (
     table_spec,
     verdict,
 )
+from vip_pipeline.assets.month_inputs import month_period, previous_key, refuse_months_without_data
+from vip_pipeline.assets.month_shard import read_part, shard_step
 from vip_pipeline.constants import MONTHLY
 from vip_pipeline.contracts.tables import MONTHLY_ACCOUNT_ACTIVITY, MONTHLY_CLIENT_METRICS
 from vip_pipeline.decisions.panel import next_panel
-from vip_pipeline.landing.inventory import Inventory, month_end
-from vip_pipeline.metrics.activity import MonthPeriod, compute_month
-from vip_pipeline.metrics.balances import carry_forward_state, open_in_period
-from vip_pipeline.metrics.fx import MissingFxRate
-from vip_pipeline.partitions import monthly_partitions, partition_key, previous_month
-from vip_pipeline.resources import (
-    DATABASE_RETRY,
-    LandingResource,
-    MetricRulesResource,
-    StagingResource,
-    WarehouseResource,
-)
-from vip_pipeline.storage.fingerprints import accounts_as_seen, fingerprint, frame_digest
+from vip_pipeline.metrics.activity import MonthPeriod
+from vip_pipeline.partitions import monthly_partitions, previous_month
+from vip_pipeline.resources import DATABASE_RETRY, LandingResource, StagingResource, WarehouseResource
+from vip_pipeline.sharding import shard_count
+from vip_pipeline.storage.fingerprints import fingerprint
 from vip_pipeline.storage.staging import StagingStore
 from vip_pipeline.timing import report, stage
 
 ACTIVITY, CLIENT_METRICS = "monthly_account_activity", "monthly_client_metrics"
-EXTRACTS_OF_A_MONTH = ("transactions", "balances", "client_pnl")
-ACCOUNT_COLUMNS = ["account_id", "client_id", "product", "currency", "opened_on", "closed_on"]
 
 MONTHLY_CHECKS = [
     blocking_check(checks.unique_key, ACTIVITY, "One row per account and month.", monthly_partitions),
@@ -101,222 +100,206 @@ BALANCE_STATE = AssetSpec(
 )
 
 
-def previous_key(key: str) -> str:
-    return partition_key((pd.Timestamp(key) - pd.DateOffset(months=1)).date())
+MONTHLY_SPECS = [
+    BALANCE_STATE,
+    table_spec(
+        MONTHLY_ACCOUNT_ACTIVITY,
+        MONTHLY,
+        [
+            "accounts",
+            "fx_rates",
+            "balances",
+            "transactions",
+            AssetDep("balance_state", partition_mapping=previous_month),
+        ],
+        lineage={
+            "adb": [("balances", "balance"), ("balance_state", "balance")],
+            "adb_usd": [("balances", "balance"), ("balance_state", "balance"), ("fx_rates", "usd_per_unit")],
+            "closing_balance": [("balances", "balance"), ("balance_state", "balance")],
+            "credit_turnover": [("transactions", "amount")],
+            "debit_turnover": [("transactions", "amount")],
+        },
+    ),
+    table_spec(
+        MONTHLY_CLIENT_METRICS,
+        MONTHLY,
+        ["monthly_account_activity", "client_pnl", "accounts"],
+        lineage={
+            "adb_usd": [(ACTIVITY, "adb_usd")],
+            "credit_adb_usd": [(ACTIVITY, "adb_usd")],
+            "credit_turnover_usd": [(ACTIVITY, "credit_turnover_usd")],
+            "debit_turnover_usd": [(ACTIVITY, "debit_turnover_usd")],
+            "settlement_turnover_usd": [("transactions", "amount"), ("accounts", "client_id")],
+            "export_usd": [("transactions", "amount"), ("transactions", "purpose")],
+            "margin_usd": [(ACTIVITY, "margin_usd"), ("client_pnl", "revenue_usd"), ("client_pnl", "cost_usd")],
+        },
+    ),
+]
+
+# Asset deps as graph inputs: the name a shard step sees, the asset, and its partition mapping.
+GRAPH_INPUTS = {
+    "accounts": ("accounts", None),
+    "fx_rates": ("fx_rates", None),
+    "balances": ("balances", None),
+    "transactions": ("transactions", None),
+    "client_pnl": ("client_pnl", None),
+    "previous_balance_state": ("balance_state", previous_month),
+}
+CHECK_OUTPUTS = {spec.get_python_identifier(): spec for spec in MONTHLY_CHECKS}
 
 
-def opening_state(store: StagingStore, inventory: Inventory, key: str) -> pd.DataFrame | None:
-    """The balance state at the end of the month before `key` (None before the first month of data)."""
-    month = date.fromisoformat(key)
-    state = store.read("balance_state", previous_key(key))
-    if state is None and any(m < month for m in inventory.months):
+def _metrics_graph(shards: int) -> GraphDefinition:
+    """The graph: N shard steps (one per client shard, fixed when the definitions load), then one step that
+    checks and publishes each month of all shards together."""
+    steps = [shard_step(k, shards) for k in range(shards)]
+    publish = publish_step(shards)
+
+    def body(accounts, fx_rates, balances, transactions, client_pnl, previous_balance_state):
+        upstream = dict(
+            accounts=accounts,
+            fx_rates=fx_rates,
+            balances=balances,
+            transactions=transactions,
+            client_pnl=client_pnl,
+            previous_balance_state=previous_balance_state,
+        )
+        manifests = {f"shard_{k}": step(**upstream) for k, step in enumerate(steps)}
+        return dict(zip(PUBLISH_OUTPUTS, publish(**manifests)))
+
+    return graph(
+        name="monthly_metrics",
+        ins={name: GraphIn() for name in GRAPH_INPUTS},
+        out={name: GraphOut() for name in PUBLISH_OUTPUTS},
+        description=monthly_metrics_asset.__doc__,
+    )(body)
+
+
+def monthly_metrics_asset(shards: int) -> AssetsDefinition:
+    """Balance state, account activity and client metrics over the run's months, computed in N client shards.
+
+    A graph-backed multi-asset (`AssetsDefinition.from_graph`): its three assets, their deps (with the balance
+    state's own previous month), checks, partitions and single-run backfill policy are those of one
+    multi-asset, so N = 1 shows the same asset graph as ever; only the steps inside fan out."""
+    return graph_asset(_metrics_graph(shards), MONTHLY_SPECS, GRAPH_INPUTS, MONTHLY_CHECKS, MONTHLY)
+
+
+PUBLISH_OUTPUTS = [spec.key.to_user_string() for spec in MONTHLY_SPECS] + list(CHECK_OUTPUTS)
+
+
+def publish_step(shards: int):
+    """The collecting step: for each month in order, the shards' rows are checked together and published in
+    one transaction; the balance state and client metrics of the whole bank are staged for the next step."""
+
+    @op(
+        name="publish",
+        # one named input per shard, not a fan-in list: executors that run each step in its own process
+        # (dagster-dask) load a named input from the IO manager, but pass a fan-in list as empty
+        ins={f"shard_{k}": In(dict, description=f"The manifest of shard {k}.") for k in range(shards)},
+        out={name: Out(Nothing) for name in PUBLISH_OUTPUTS},
+        retry_policy=DATABASE_RETRY,
+        description="Check and publish each month of every shard in one transaction (months in order).",
+    )
+    def publish_months(
+        context: AssetExecutionContext,
+        landing: LandingResource,
+        staging: StagingResource,
+        warehouse: WarehouseResource,
+        **manifests: dict,
+    ):
+        ordered = [manifests[f"shard_{k}"] for k in range(shards)]
+        yield from _publish(context, landing, staging, warehouse, ordered, shards)
+
+    return publish_months
+
+
+def _publish(context, landing, staging, warehouse, manifests: list[dict], shards: int):
+    if sorted(m["shard"] for m in manifests) != list(range(shards)):
+        got = [m["shard"] for m in manifests]
         raise Failure(
-            allow_retries=False,
-            description=(
-                f"balance_state for {previous_key(key)[:7]} is not materialised: months are carried forward in "
-                f"order, materialise {previous_key(key)[:7]} (and earlier) first"
-            ),
+            allow_retries=False, description=f"publish received the manifests of shards {got}, not 0…{shards - 1}"
         )
-    return state
-
-
-class MonthInputs:
-    """Everything one month's metrics read, and the fingerprint that says whether they changed."""
-
-    def __init__(self, store: StagingStore, key: str, accounts: pd.DataFrame, fx: pd.DataFrame):
-        self.key = key
-        missing = [name for name in EXTRACTS_OF_A_MONTH if not store.path(name, key).exists()]
-        if missing:
-            raise Failure(
-                allow_retries=False,
-                description=f"validated {', '.join(missing)} for {key[:7]} missing in staging; "
-                "materialise the extracts first",
-            )
-        self.store = store
-        self.extract_fingerprints = [store.fingerprint(name, key) for name in EXTRACTS_OF_A_MONTH]
-        self.accounts, self.fx = accounts, fx
-
-    def _read(self, name: str) -> pd.DataFrame:
-        """A month's validated rows, without the file each came from (the metrics do not need it)."""
-        return self.store.read(name, self.key).drop(columns="source_file", errors="ignore")
-
-    @cached_property
-    def balances(self) -> pd.DataFrame:
-        return self._read("balances")
-
-    @cached_property
-    def txns(self) -> pd.DataFrame:
-        return self._read("transactions")
-
-    @cached_property
-    def pnl(self) -> pd.DataFrame:
-        return self._read("client_pnl")
-
-    def period(self, inventory: Inventory) -> MonthPeriod:
-        """The month's period; only a month still in progress reads its rows (for its latest day)."""
-        month = date.fromisoformat(self.key)
-        if inventory.is_complete(month) or inventory.has_data_after(month):
-            return MonthPeriod.of(month, inventory.is_complete(month), month_end(month))
-        days = pd.concat([self.balances["balance_date"], self.txns["booking_date"]])
-        latest = days.max().date() if len(days) and pd.notna(days.max()) else None
-        return MonthPeriod.of(month, False, latest)
-
-    def opening_read(self, opening: pd.DataFrame | None, period: MonthPeriod) -> pd.DataFrame | None:
-        """The part of the opening balance state the month reads: accounts open on a day of its period (a
-        closed account's last balance stays in the state, but no later month uses it)."""
-        if opening is None:
-            return None
-        open_accounts = open_in_period(self.accounts, period.month, period.end)["account_id"]
-        return opening[opening["account_id"].isin(open_accounts)].reset_index(drop=True)
-
-    def fingerprint(
-        self, opening: pd.DataFrame | None, period: MonthPeriod, rules: MetricRulesResource, db: str
-    ) -> str:
-        first_rate_day = period.month - pd.Timedelta(days=rules.max_fx_age_days)
-        fx = self.fx[(self.fx["rate_date"] >= first_rate_day) & (self.fx["rate_date"] <= period.end)]
-        return fingerprint(
-            opening=frame_digest(self.opening_read(opening, period)),
-            extracts=self.extract_fingerprints,
-            accounts=frame_digest(accounts_as_seen(self.accounts, period.end, ACCOUNT_COLUMNS)),
-            fx=frame_digest(fx[["rate_date", "currency", "usd_per_unit"]]),
-            period=[str(period.end), period.is_complete],
-            rules=rules.model_dump(),
-            warehouse=hashlib.sha1(db.encode()).hexdigest(),
-        )
-
-
-@multi_asset(
-    retry_policy=DATABASE_RETRY,
-    group_name=MONTHLY,
-    partitions_def=monthly_partitions,
-    backfill_policy=SINGLE_RUN,
-    check_specs=MONTHLY_CHECKS,
-    specs=[
-        BALANCE_STATE,
-        table_spec(
-            MONTHLY_ACCOUNT_ACTIVITY,
-            MONTHLY,
-            [
-                "accounts",
-                "fx_rates",
-                "balances",
-                "transactions",
-                AssetDep("balance_state", partition_mapping=previous_month),
-            ],
-            lineage={
-                "adb": [("balances", "balance"), ("balance_state", "balance")],
-                "adb_usd": [("balances", "balance"), ("balance_state", "balance"), ("fx_rates", "usd_per_unit")],
-                "closing_balance": [("balances", "balance"), ("balance_state", "balance")],
-                "credit_turnover": [("transactions", "amount")],
-                "debit_turnover": [("transactions", "amount")],
-            },
-        ),
-        table_spec(
-            MONTHLY_CLIENT_METRICS,
-            MONTHLY,
-            ["monthly_account_activity", "client_pnl", "accounts"],
-            lineage={
-                "adb_usd": [(ACTIVITY, "adb_usd")],
-                "credit_adb_usd": [(ACTIVITY, "adb_usd")],
-                "credit_turnover_usd": [(ACTIVITY, "credit_turnover_usd")],
-                "debit_turnover_usd": [(ACTIVITY, "debit_turnover_usd")],
-                "settlement_turnover_usd": [("transactions", "amount"), ("accounts", "client_id")],
-                "export_usd": [("transactions", "amount"), ("transactions", "purpose")],
-                "margin_usd": [(ACTIVITY, "margin_usd"), ("client_pnl", "revenue_usd"), ("client_pnl", "cost_usd")],
-            },
-        ),
-    ],
-)
-def monthly_metrics(
-    context: AssetExecutionContext,
-    landing: LandingResource,
-    staging: StagingResource,
-    warehouse: WarehouseResource,
-    metric_rules: MetricRulesResource,
-):
-    """The run's months in order: balance state, account activity and client metrics, each month published
-    in one transaction after its checks passed; months whose inputs did not change are skipped."""
     store, inventory = staging.store, landing.inventory()
-    accounts, fx = store.read("accounts"), store.read("fx_rates")
-    if accounts is None or fx is None:
-        raise Failure(allow_retries=False, description="accounts / fx_rates not materialised; load the snapshots first")
     keys = context.partition_keys
-    empty = [k[:7] for k in keys if date.fromisoformat(k) not in inventory.months]
-    if empty:
-        raise Failure(
-            allow_retries=False,
-            description=f"no transactions or balances landed for {', '.join(empty)}: nothing to compute",
-        )
-    state = opening_state(store, inventory, keys[0])
+    refuse_months_without_data(inventory, keys)
+    failures = sorted((m["failed"]["month"], m["failed"]["reason"]) for m in manifests if m["failed"])
     computed, unchanged, evaluated, written = [], [], [], {ACTIVITY: 0, CLIENT_METRICS: 0}
     for key in keys:
-        inputs = MonthInputs(store, key, accounts, fx)
-        period = inputs.period(inventory)
-        marker = inputs.fingerprint(state, period, metric_rules, warehouse.warehouse.url)
+        if failures and key >= failures[0][0]:
+            break
+        period = month_period(store, inventory, key, shards)
+        marker = fingerprint(shards=[m["months"][key]["marker"] for m in manifests])
         if store.fingerprint(CLIENT_METRICS, key) == marker and store.path("balance_state", key).exists():
-            state = store.read("balance_state", key)
             unchanged.append(key[:7])
             evaluated += [(key, e) for e in carried(MONTHLY_CHECKS)]
-            month_metadata(context, key, period, "unchanged since its last run", len(state), None, warehouse)
+            status = "unchanged since its last run"
+            month_metadata(context, key, period, status, store.rows("balance_state", key), None, warehouse)
             continue
-        metrics, month_checks = _compute(inputs, period, state, metric_rules)
+        parts = {t: gather(store, shards, t, key) for t in (ACTIVITY, CLIENT_METRICS, "balance_state")}
+        activity, client_metrics, state = parts[ACTIVITY], parts[CLIENT_METRICS], parts["balance_state"]
+        month_checks = month_evaluations(activity, client_metrics)
         evaluated += [(key, e) for e in month_checks]
         _, failure = verdict(month_checks, key[:7])
         if failure:
             yield from monthly_check_results(context, evaluated)
             raise failure
         with stage("publish") as timed, warehouse.publishing() as wh:
-            counts = wh.replace_partitions(
-                {ACTIVITY: metrics.account_activity, CLIENT_METRICS: metrics.client_metrics}, period.month.date()
-            )
+            counts = wh.replace_partitions({ACTIVITY: activity, CLIENT_METRICS: client_metrics}, period.month.date())
             timed.rows = sum(counts.values())
-        with stage("metrics"):
-            state = carry_forward_state(state, inputs.balances)
         with stage("publish"):
             store.write("balance_state", state, key)
-            store.write(CLIENT_METRICS, metrics.client_metrics, key, marker)
+            store.write(CLIENT_METRICS, client_metrics, key, marker)
         month_metadata(context, key, period, "computed", len(state), counts, warehouse)
         computed.append(key[:7])
         for name in written:
             written[name] += counts[name]
-    context.log.info(f"months computed: {computed or 'none'}; unchanged since their last run: {unchanged or 'none'}")
+    if failures:
+        raise Failure(allow_retries=False, description=failures[0][1])
+    where = {m["shard"]: f"{m['host']} (pid {m['pid']})" for m in manifests}
+    context.log.info(
+        f"months computed: {computed or 'none'}; unchanged since their last run: {unchanged or 'none'}; "
+        f"{shards} shard(s) ran on {sorted(set(where.values()))}"
+    )
     report(
         f"  ✓ monthly metrics          {len(computed):>4} month(s) computed, {len(unchanged)} unchanged since last run"
     )
     summary = {"months_computed": MetadataValue.json(computed), "months_unchanged": MetadataValue.json(unchanged)}
+    if shards > 1:
+        summary["shards"] = MetadataValue.json({str(k): v for k, v in where.items()})
     yield MaterializeResult(asset_key="balance_state", metadata=summary)
     for name, rows in written.items():
         yield MaterializeResult(asset_key=name, metadata={**summary, "rows_written_by_the_run": rows})
     yield from monthly_check_results(context, evaluated)
 
 
-def _compute(inputs: MonthInputs, period: MonthPeriod, opening, metric_rules: MetricRulesResource):
-    """One month's two tables and the evaluations of their checks."""
-    try:
-        with stage("metrics") as timed:
-            timed.rows = len(inputs.balances) + len(inputs.txns)
-            metrics = compute_month(
-                period,
-                inputs.accounts,
-                opening,
-                inputs.balances,
-                inputs.txns,
-                inputs.fx,
-                inputs.pnl,
-                metric_rules.margin_rules(),
-                metric_rules.max_fx_age_days,
-            )
-    except MissingFxRate as exc:
-        raise Failure(allow_retries=False, description=f"{inputs.key[:7]}: FX rate missing: {exc}") from exc
-    activity, client_metrics = metrics.account_activity, metrics.client_metrics
+SORT_KEY = {ACTIVITY: "account_id", CLIENT_METRICS: "client_id", "balance_state": "account_id"}
+
+
+def gather(store: StagingStore, shards: int, table: str, key: str) -> pd.DataFrame:
+    """A month's rows of every shard as one frame, in key order (one shard's frame as it is)."""
+    with stage("publish"):  # reading the shards' staged rows back
+        frames = [read_part(store, shards, table, key, k) for k in range(shards)]
+    missing = [k for k, f in enumerate(frames) if f is None]
+    if missing:
+        raise Failure(allow_retries=False, description=f"{table} of {key[:7]}: shard(s) {missing} not staged")
+    if shards == 1:
+        return frames[0]
+    kept = [f for f in frames if len(f)] or frames[:1]
+    return pd.concat(kept, ignore_index=True).sort_values(SORT_KEY[table], kind="stable", ignore_index=True)
+
+
+def month_evaluations(activity: pd.DataFrame, client_metrics: pd.DataFrame):
+    """The evaluations of the monthly checks on a month about to be published."""
     with stage("checks"):
-        return metrics, [
+        return [
             evaluate(ACTIVITY, checks.unique_key, activity, ["account_id", "month"]),
             evaluate(ACTIVITY, checks.adb_within_daily_range, activity),
             evaluate(ACTIVITY, checks.fx_coverage, activity),
             evaluate(CLIENT_METRICS, checks.unique_key, client_metrics, ["client_id", "month"]),
             evaluate(CLIENT_METRICS, checks.reconciles_with_accounts, activity, client_metrics),
         ]
+
+
+monthly_metrics = monthly_metrics_asset(shard_count())
 
 
 def month_metadata(context, key: str, period: MonthPeriod, status: str, state_rows: int, counts, warehouse) -> None:

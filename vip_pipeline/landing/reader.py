@@ -6,6 +6,7 @@ import gzip
 import zlib
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute  # noqa: F401 - pa.compute
@@ -55,7 +56,17 @@ def _header(file: LandedFile, encoding: str, delimiter: str) -> list[str]:
     return [name.strip().strip('"') for name in line.split(delimiter)]
 
 
-def _read_csv(file: LandedFile, encoding: str, delimiter: str) -> RawFile:
+def _kept(table: pa.Table, numbers, keep) -> tuple[pa.Table, object]:
+    """The rows `keep(account ids as an Arrow array)` selects (all rows without `keep` or without an account_id
+    column), with their row numbers: a client shard's step turns only its own rows into Python strings."""
+    if keep is None or "account_id" not in table.column_names:
+        return table, numbers
+    ids = pa.compute.utf8_trim_whitespace(table["account_id"].cast(pa.string()).fill_null(""))
+    mask = np.asarray(keep(ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids), dtype=bool)
+    return table.filter(pa.array(mask)), np.asarray(numbers)[mask]
+
+
+def _read_csv(file: LandedFile, encoding: str, delimiter: str, keep=None) -> RawFile:
     names = _header(file, encoding, delimiter)
     bad: list[tuple[int | None, str, str]] = []
 
@@ -88,10 +99,11 @@ def _read_csv(file: LandedFile, encoding: str, delimiter: str) -> RawFile:
         if "UTF8" in reason or "decode" in reason.lower():
             reason = f"not valid {encoding} text ({reason}); set VIP_CSV_ENCODING (e.g. cp1251)"
         raise UnreadableFile(file.name, f"cannot be parsed as CSV: {reason}") from exc
-    rows = _to_text_frame(table)
     # pyarrow numbers lines from 1 with the header as line 1; data rows are numbered from 1.
     bad_rows = sorted(int(number) - 1 for number, _, _ in bad)
-    rows[ROW] = _surviving_row_numbers(len(rows), bad_rows)
+    table, numbers = _kept(table, _surviving_row_numbers(table.num_rows, bad_rows), keep)
+    rows = _to_text_frame(table)
+    rows[ROW] = numbers
     malformed = pd.DataFrame(
         {ROW: [int(n) - 1 for n, _, _ in bad], "raw": [t for _, t, _ in bad], "rule": [r for _, _, r in bad]}
     )
@@ -113,7 +125,7 @@ def _surviving_row_numbers(n_good: int, bad_rows: list[int]):
     return keep[:n_good]
 
 
-def _read_parquet(file: LandedFile) -> RawFile:
+def _read_parquet(file: LandedFile, keep=None) -> RawFile:
     try:
         table = pq.read_table(file.path)
     except (pa.ArrowInvalid, OSError) as exc:
@@ -126,8 +138,13 @@ def _read_parquet(file: LandedFile) -> RawFile:
         elif pa.types.is_timestamp(col.type) and _all_midnight(col):
             col = col.cast(pa.date32())  # dates written as timestamps by some exporters
         columns[name] = col.cast(pa.string()).fill_null("")
-    rows = _to_text_frame(pa.table(columns)) if columns else pd.DataFrame(index=range(table.num_rows))
-    rows[ROW] = range(1, len(rows) + 1)
+    if not columns:
+        rows = pd.DataFrame(index=range(table.num_rows))
+        rows[ROW] = range(1, len(rows) + 1)
+        return RawFile(file, rows)
+    table, numbers = _kept(pa.table(columns), range(1, table.num_rows + 1), keep)
+    rows = _to_text_frame(table)
+    rows[ROW] = numbers
     return RawFile(file, rows)
 
 
@@ -136,10 +153,12 @@ def _all_midnight(col: pa.ChunkedArray) -> bool:
     return bool(pa.compute.all(pa.compute.or_kleene(pa.compute.equal(as_date, col), pa.compute.is_null(col))).as_py())
 
 
-def read_raw(file: LandedFile, encoding: str = "utf-8", delimiter: str = ",") -> RawFile:
-    """Read a landed file with every value as text; raise `UnreadableFile` when that is impossible."""
+def read_raw(file: LandedFile, encoding: str = "utf-8", delimiter: str = ",", keep=None) -> RawFile:
+    """Read a landed file with every value as text; raise `UnreadableFile` when that is impossible. With `keep`
+    (account ids → bool mask), only the rows it selects become text rows (rows the parser could not split are
+    always returned: the caller decides where they go)."""
     if file.path.stat().st_size == 0:
         raise UnreadableFile(file.name, "empty file (0 bytes)")
     if file.ext == "parquet":
-        return _read_parquet(file)
-    return _read_csv(file, encoding, delimiter)
+        return _read_parquet(file, keep)
+    return _read_csv(file, encoding, delimiter, keep)

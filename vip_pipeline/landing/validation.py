@@ -118,14 +118,15 @@ def _raw_records(rows: pd.DataFrame, columns: list[str]) -> pd.Series:
     )
 
 
-def read_files(contract: ExtractContract, files: list[LandedFile], settings: ReadSettings):
-    """Read every file; unreadable or structurally wrong files become refusals, not exceptions."""
+def read_files(contract: ExtractContract, files: list[LandedFile], settings: ReadSettings, keep=None):
+    """Read every file; unreadable or structurally wrong files become refusals, not exceptions. `keep`: only
+    the rows whose account ids it selects (`read_raw`)."""
     raws: list[RawFile] = []
     refusals: list[dict] = []
     required = {c.name for c in contract.columns if c.required}
     for f in files:
         try:
-            raw = read_raw(f, settings.encoding, settings.delimiter)
+            raw = read_raw(f, settings.encoding, settings.delimiter, keep)
         except UnreadableFile as exc:
             refusals.append({"source_file": f.name, "reason": exc.reason})
             continue
@@ -362,20 +363,110 @@ def _audit(
         n = read[f.name]
         rej = int(counts["rejected"].get(f.name, 0))
         redelivered = int(counts["redelivered"].get(f.name, 0))
-        share = (rej - redelivered) / n if n else 0.0
         extras = extras_of.get(f.name)
         note = f"extra column(s) ignored: {', '.join(extras)}" if extras else ""
-        status = "accepted"
-        if share > settings.max_rejected_share:
-            status = "refused"
-            note = (
-                f"{rej - redelivered} of {n} rows rejected ({share:.1%}), above the "
-                f"{settings.max_rejected_share:.1%} threshold; see rejected_rows"
-            ) + (f"; {note}" if note else "")
         records.append(
-            (extract, f.name, n, n - rej, rej, redelivered, int(replaced.get(f.name, 0)), status, note, f.delivered_at)
+            (
+                extract,
+                f.name,
+                n,
+                n - rej,
+                rej,
+                redelivered,
+                int(replaced.get(f.name, 0)),
+                "accepted",
+                note,
+                f.delivered_at,
+            )
         )
-    return pd.DataFrame.from_records(records, columns=AUDIT_COLUMNS)
+    return apply_threshold(pd.DataFrame.from_records(records, columns=AUDIT_COLUMNS), settings.max_rejected_share)
+
+
+def apply_threshold(audit: pd.DataFrame, max_rejected_share: float) -> pd.DataFrame:
+    """Refuse every file not already refused whose share of rejected rows (re-deliveries not counted) exceeds
+    the threshold; the note says how many and keeps what it said before."""
+    audit = audit.copy()
+    for i, row in audit.iterrows():
+        n, bad = int(row["rows_read"]), int(row["rows_rejected"]) - int(row["rows_redelivered"])
+        share = bad / n if n else 0.0
+        if row["status"] != "refused" and share > max_rejected_share:
+            note = (
+                f"{bad} of {n} rows rejected ({share:.1%}), above the {max_rejected_share:.1%} threshold; "
+                "see rejected_rows"
+            )
+            audit.loc[i, ["status", "note"]] = ["refused", note + (f"; {row['note']}" if row["note"] else "")]
+    return audit
+
+
+SUMMED = ["rows_read", "rows_accepted", "rows_rejected", "rows_redelivered", "rows_superseded"]
+
+
+def sum_audits(audits: list[pd.DataFrame], max_rejected_share: float) -> pd.DataFrame:
+    """The audit of files read in client shards (`validate_shard`, without the threshold): per file the shards'
+    counts summed (each row was read by exactly one shard), refused when a shard refused it for its structure
+    (every shard sees that) or when the whole file's rejected share exceeds the threshold."""
+    parts = pd.concat([a for a in audits if len(a)], ignore_index=True) if any(len(a) for a in audits) else None
+    if parts is None:
+        return pd.DataFrame(columns=AUDIT_COLUMNS)
+    parts["refused"] = parts["status"] == "refused"
+    grouped = parts.groupby("source_file", sort=False)
+    summed = grouped[SUMMED].sum().astype("int64")
+    first = grouped[["extract", "note", "delivered_at"]].first()
+    refused = grouped["refused"].any()
+    note = parts[parts["refused"]].groupby("source_file", sort=False)["note"].first()
+    audit = first.join(summed).assign(
+        status=refused.map({True: "refused", False: "accepted"}),
+        note=note.reindex(first.index).fillna(first["note"]),
+    )
+    audit = audit.reset_index()[AUDIT_COLUMNS]
+    return apply_threshold(audit, max_rejected_share)
+
+
+def validate_shard(
+    contract: ExtractContract,
+    files: list[LandedFile],
+    settings: ReadSettings,
+    references: dict[str, pd.Index],
+    accounts: pd.DataFrame | None,
+    shard_of_ids,
+    shard: int,
+) -> LoadResult:
+    """`validate_extract` on the rows of one client shard: each file is parsed whole, and only its rows whose
+    `shard_of_ids(account ids)` is `shard` are kept, before they become Python strings (rows the parser could
+    not split go to shard 0; a file without an account_id column: all its rows to the shard of ""). The
+    audit counts this shard's rows and applies no threshold: `sum_audits` does, on the whole file.
+    `shard_of_ids` None: a single shard, every row."""
+    if not files:
+        return validate_extract(contract, files, settings, references, accounts)
+    files = sorted(files, key=delivery_order)
+    raws, refusals = [], []
+    with stage("read") as timed:
+        for f in files:
+            if shard_of_ids is None:  # one shard: every row is the shard's
+                read, refused = read_files(contract, [f], settings)
+                raws += read
+                refusals += refused
+                continue
+            read, refused = read_files(contract, [f], settings, lambda ids: shard_of_ids(ids) == shard)
+            raws += [_rows_of(raw, shard_of_ids, shard) for raw in read]
+            for r in refused:
+                if "raw" in r:
+                    r = {**r, "raw": _rows_of(r["raw"], shard_of_ids, shard)}
+                    r["rows_read"] = r["raw"].rows_read
+                refusals.append(r)
+        timed.rows = sum(r.rows_read for r in raws)
+    unlimited = ReadSettings(settings.encoding, settings.delimiter, float("inf"))
+    with stage("validate") as timed:
+        timed.rows = sum(r.rows_read for r in raws)
+        return _validate(contract, files, unlimited, references, accounts, raws, refusals)
+
+
+def _rows_of(raw: RawFile, shard_of_ids, shard: int) -> RawFile:
+    """The shard's rows of a file read (again: `read_raw` kept them already, unless it had no account_id)."""
+    ids = raw.rows["account_id"] if "account_id" in raw.rows else pd.Series("", index=raw.rows.index)
+    mine = shard_of_ids(ids) == shard
+    malformed = raw.malformed if shard == 0 else raw.malformed.iloc[0:0]
+    return RawFile(raw.file, raw.rows[mine].reset_index(drop=True), malformed)
 
 
 def load_snapshot(

@@ -51,9 +51,25 @@ class StagingStore:
         os.replace(tmp, path)
         return path
 
-    def read(self, name: str, partition: str | None = None) -> pd.DataFrame | None:
+    def read(
+        self, name: str, partition: str | None = None, columns: list[str] | None = None, filters=None
+    ) -> pd.DataFrame | None:
+        """A staged frame (None when not staged); `columns` and pyarrow `filters` read only part of it, so a
+        shard's step never holds the whole month in memory."""
         path = self.path(name, partition)
-        return pd.read_parquet(path) if path.exists() else None
+        if not path.exists():
+            return None
+        return pd.read_parquet(path, columns=columns, filters=filters) if columns or filters else pd.read_parquet(path)
+
+    def promote(self, source: str, target: str, partition: str | None = None) -> None:
+        """Make the staged frame `source` (with its fingerprint) the frame `target`, by renames: a shard's
+        validated rows become the month's only once every shard's files passed."""
+        src, dst = self.path(source, partition), self.path(target, partition)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        self._fingerprint_path(dst).unlink(missing_ok=True)
+        os.replace(src, dst)
+        if self._fingerprint_path(src).exists():
+            os.replace(self._fingerprint_path(src), self._fingerprint_path(dst))
 
     def rows(self, name: str, partition: str | None = None) -> int:
         """Rows of a staged frame, from its Parquet footer (0 when it is not staged)."""

@@ -1,0 +1,270 @@
+"""Transactions and balances validated in client shards: one step per shard, one step that audits and records.
+
+A shard step walks the run's months in order; for each it reads the month's files, keeps the rows of its
+clients' accounts (a row of an unknown account goes to the shard of the account id's own hash, so it is
+rejected exactly once), validates them against the whole accounts snapshot and stages, per (month, shard),
+the accepted rows (as pending), its rejected rows, its partial audit and the values superseded or
+restated. The collecting step sums the partial audits per file (read = accepted + rejected holds per
+shard, so it holds for the sum), applies the rejected-share threshold to the whole file, records the load in
+one transaction per month, evaluates the load checks per month and only then makes the pending rows the
+month's validated rows. A refused file stops publication with its name, as before.
+
+One thing shards cannot see alone: a `txn_id` delivered on accounts of clients in different shards. The
+collecting step looks for it (the `txn_id` column of every shard's rows) and refuses the month naming the ids
+and files; unsharded, the newest delivery would have won (docs/decisions.md).
+"""
+
+import hashlib
+import os
+import socket
+from dataclasses import asdict
+from datetime import date
+
+import pandas as pd
+from dagster import (
+    AssetExecutionContext,
+    AssetSpec,
+    Failure,
+    GraphIn,
+    GraphOut,
+    In,
+    MaterializeResult,
+    MetadataValue,
+    Nothing,
+    OpExecutionContext,
+    Out,
+    graph,
+    op,
+)
+
+from vip_pipeline.assets.extracts import _as_seen, file_checks, file_list, load_checks, load_outcome, record_load
+from vip_pipeline.assets.fanout import graph_asset
+from vip_pipeline.assets.metadata import carried, catalog, column_schema, monthly_check_results, per_month
+from vip_pipeline.constants import EXTRACTS
+from vip_pipeline.contracts.extracts import BALANCES, TRANSACTIONS, ExtractContract
+from vip_pipeline.landing.validation import LoadResult, empty_accepted, restatements, sum_audits, validate_shard
+from vip_pipeline.partitions import monthly_partitions
+from vip_pipeline.resources import DATABASE_RETRY, LandingResource, StagingResource, WarehouseResource
+from vip_pipeline.sharding import account_shards, part, part_key, shard_count
+from vip_pipeline.storage.fingerprints import fingerprint, frame_digest
+from vip_pipeline.storage.staging import StagingStore
+from vip_pipeline.timing import stage
+
+LOAD_PARTS = ("rejected", "audit", "superseded", "restated")
+
+
+def pending(shards: int, name: str) -> str:
+    return part(shards, f"{name}.pending")
+
+
+def month_inputs(contract, files, known, month, settings, database_url: str, shards: int) -> str:
+    """The fingerprint of what validating a month reads (the same for every shard: they change together)."""
+    return fingerprint(
+        files=[f.signature() for f in files],
+        reference=frame_digest(_as_seen("accounts", known, month)),
+        settings=asdict(settings),
+        warehouse=hashlib.sha1(database_url.encode()).hexdigest(),
+        shards=shards,
+    )
+
+
+def validate_shard_months(
+    contract: ExtractContract,
+    keys: list[str],
+    store: StagingStore,
+    landing: LandingResource,
+    database_url: str,
+    shard: int,
+    shards: int,
+) -> dict:
+    """Validate (or skip, when its inputs did not change) each month of `keys` for one shard; stage the parts."""
+    inventory, settings = landing.inventory(), landing.settings()
+    known = store.read("accounts")
+    if known is None:
+        raise Failure(allow_retries=False, description="accounts is not materialised: load the snapshots first")
+    references = {"accounts": pd.Index(known["account_id"])}
+
+    def by_account(account_ids: pd.Series):
+        return account_shards(account_ids, known, shards)
+
+    shard_of_ids = by_account if shards > 1 else None
+
+    months = {}
+    for key in keys:
+        month = date.fromisoformat(key)
+        files = inventory.for_month(contract.name, month)
+        inputs = month_inputs(contract, files, known, month, settings, database_url, shards)
+        where = part_key(key, shard)
+        if store.fingerprint(part(shards, contract.name), where) == inputs:
+            months[key] = {"status": "unchanged", "accepted": store.rows(part(shards, contract.name), where)}
+            continue
+        result = validate_shard(contract, files, settings, references, known, shard_of_ids, shard)
+        with stage("validate"):
+            restated = restatements(contract, store.read(part(shards, contract.name), where), result.accepted)
+        frames = dict(zip(LOAD_PARTS, (result.rejected, result.audit, result.superseded, restated)))
+        with stage("publish"):  # staged for the collecting step
+            for name, frame in frames.items():
+                store.write(part(shards, f"{contract.name}.{name}"), frame, where)
+            store.write(pending(shards, contract.name), result.accepted, where, inputs)
+        months[key] = {"status": "validated", "accepted": len(result.accepted)}
+    return {"shard": shard, "months": months, "pid": os.getpid(), "host": socket.gethostname()}
+
+
+def shard_step(contract: ExtractContract, shard: int, shards: int):
+    @op(
+        name=f"{contract.name}_shard_{shard}_of_{shards}",
+        ins={"accounts": In(Nothing)},
+        out=Out(dict, description="Manifest: per month, validated or unchanged, and the rows accepted."),
+        description=f"Validate the {contract.name} rows of the clients in shard {shard} of {shards}, month by month.",
+        tags={"vip_pipeline/shard": str(shard)},
+    )
+    def validate_months(
+        context: OpExecutionContext, landing: LandingResource, staging: StagingResource, warehouse: WarehouseResource
+    ) -> dict:
+        return validate_shard_months(
+            contract, context.partition_keys, staging.store, landing, warehouse.warehouse.url, shard, shards
+        )
+
+    return validate_months
+
+
+def gathered(store: StagingStore, shards: int, name: str, key: str) -> pd.DataFrame:
+    frames = [store.read(part(shards, name), part_key(key, k)) for k in range(shards)]
+    missing = [k for k, f in enumerate(frames) if f is None]
+    if missing:
+        raise Failure(allow_retries=False, description=f"{name} of {key[:7]}: shard(s) {missing} not staged")
+    kept = [f for f in frames if len(f)]
+    return pd.concat(kept, ignore_index=True) if kept else frames[0]
+
+
+def cross_shard_duplicates(store: StagingStore, contract: ExtractContract, shards: int, key: str) -> list[str]:
+    """Keys of the contract (txn_id) accepted by more than one shard in the month: refusal reasons."""
+    if shards == 1 or list(contract.key) != ["txn_id"]:
+        return []
+    frames = []
+    for k in range(shards):
+        path = store.path(pending(shards, contract.name), part_key(key, k))
+        frames.append(pd.read_parquet(path, columns=["txn_id", "source_file"]).assign(shard=k))
+    ids = pd.concat(frames, ignore_index=True)
+    spread = ids.groupby("txn_id")["shard"].nunique()
+    clashing = spread[spread > 1].index
+    if not len(clashing):
+        return []
+    files = sorted(ids.loc[ids["txn_id"].isin(clashing), "source_file"].unique())
+    shown = ", ".join(map(str, clashing[:5])) + (" …" if len(clashing) > 5 else "")
+    return [
+        f"{key[:7]}: {len(clashing)} txn_id(s) ({shown}) delivered on accounts of clients in different shards, in "
+        f"{', '.join(files)}: correct the files, or run this month with VIP_SHARDS=1 (the newest delivery wins)"
+    ]
+
+
+def collect_step(contract: ExtractContract, shards: int, month_checks: list):
+    @op(
+        name=f"{contract.name}_collect",
+        ins={f"shard_{k}": In(dict) for k in range(shards)},
+        out={name: Out(Nothing) for name in [contract.name, *[s.get_python_identifier() for s in month_checks]]},
+        retry_policy=DATABASE_RETRY,
+        description=f"Sum the shards' audits per file, record the {contract.name} load and check every month.",
+    )
+    def collect(
+        context: AssetExecutionContext,
+        landing: LandingResource,
+        staging: StagingResource,
+        warehouse: WarehouseResource,
+        **manifests: dict,
+    ):
+        ordered = [manifests[f"shard_{k}"] for k in range(shards)]
+        yield from _collect(context, contract, month_checks, landing, staging.store, warehouse, ordered, shards)
+
+    return collect
+
+
+def _collect(context, contract, month_checks, landing, store, warehouse, manifests, shards):
+    inventory, settings = landing.inventory(), landing.settings()
+    name = contract.name
+    results, read, unchanged, evaluated, accepted_total = [], [], [], [], 0
+    for key in context.partition_keys:
+        month = date.fromisoformat(key)
+        files = inventory.for_month(name, month)
+        accepted = sum(m["months"][key]["accepted"] for m in manifests)
+        if all(m["months"][key]["status"] == "unchanged" for m in manifests):
+            unchanged.append(key[:7])
+            evaluated += [(key, e) for e in carried(month_checks)]
+            per_month(context, name, key, {"dagster/row_count": accepted, "status": "unchanged since its last run"})
+            continue
+        loads = {part_name: gathered(store, shards, f"{name}.{part_name}", key) for part_name in LOAD_PARTS}
+        audit = sum_audits([loads["audit"]], settings.max_rejected_share)
+        rejected = loads["rejected"].sort_values(["source_file", "row_number"], kind="stable", ignore_index=True)
+        refused = [f"{a.source_file}: {a.note}" for a in audit.itertuples() if a.status == "refused"]
+        refused += cross_shard_duplicates(store, contract, shards, key)
+        result = LoadResult(name, empty_accepted(contract), rejected, audit, refused, loads["superseded"])
+        restated = loads["restated"] if result.ok else None
+        with stage("publish"):
+            record_load(context, warehouse, result, files, restated, month)
+            if result.ok:
+                for k in range(shards):
+                    store.promote(pending(shards, name), part(shards, name), part_key(key, k))
+        per_month(
+            context,
+            name,
+            key,
+            {
+                "dagster/row_count": accepted,
+                "status": "validated",
+                "files": file_list(files),
+                "rows_rejected": int(audit["rows_rejected"].sum()) if len(audit) else 0,
+                "rows_superseded": len(result.superseded),
+            },
+        )
+        results.append(result)
+        read += files
+        accepted_total += accepted
+        evaluated += [(key, e) for e in file_checks(name, [result])]
+    _, failure = load_outcome(context, name, results, read, len(unchanged))
+    if failure:
+        yield from monthly_check_results(context, evaluated)
+        raise failure
+    where = sorted({f"{m['host']} (pid {m['pid']})" for m in manifests})
+    yield MaterializeResult(
+        asset_key=name,
+        metadata={
+            "files": file_list(read),
+            "months_validated": len(results),
+            "months_unchanged": MetadataValue.json(unchanged),
+            "rows_accepted": accepted_total,
+            **({"shards_ran_on": MetadataValue.json(where)} if shards > 1 else {}),
+        },
+    )
+    yield from monthly_check_results(context, evaluated)
+
+
+def sharded_extract(contract: ExtractContract, shards: int):
+    """The monthly extract `contract` (referencing accounts) validated in `shards` client shards."""
+    month_checks = load_checks(contract.name, monthly_partitions)
+    spec = AssetSpec(
+        contract.name,
+        group_name=EXTRACTS,
+        deps=["accounts"],
+        metadata=column_schema(contract),
+        description=contract.description,
+        kinds={"pandas", "parquet"},
+        **catalog(EXTRACTS, contract.name),
+    )
+    steps = [shard_step(contract, k, shards) for k in range(shards)]
+    collect = collect_step(contract, shards, month_checks)
+    outputs = [contract.name, *[s.get_python_identifier() for s in month_checks]]
+
+    def body(accounts):
+        return dict(zip(outputs, collect(**{f"shard_{k}": step(accounts=accounts) for k, step in enumerate(steps)})))
+
+    graph_def = graph(
+        name=contract.name,
+        ins={"accounts": GraphIn()},
+        out={name: GraphOut() for name in outputs},
+        description=f"{contract.name}: validated in {shards} client shard(s), then audited and recorded.",
+    )(body)
+    return graph_asset(graph_def, [spec], {"accounts": ("accounts", None)}, month_checks, EXTRACTS)
+
+
+transactions = sharded_extract(TRANSACTIONS, shard_count())
+balances = sharded_extract(BALANCES, shard_count())

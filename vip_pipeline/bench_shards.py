@@ -1,0 +1,103 @@
+"""`vip-pipeline bench --scenario shards`: bank-L run with 1, 2, 4 and 8 client shards (issue #13).
+
+bank-L: `generate-sample --clients 50000 --months 3 --full-balances --txns-per-account-month 20 --no-bad-rows`
+(fixed seed and end date, generated once into <dir>/bankL-<clients>-<months>). Each shard count is a separate
+`vip-pipeline run --shards N` process on its own database, staging directory and DAGSTER_HOME, with the
+in-process executor: every step runs in that process, so its peak RSS (os.wait4) bounds the largest step's.
+The published tables of every N are compared with N = 1's (equal to the last bit, run columns aside).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from vip_pipeline.bench import END_DATE, _run
+
+
+STAGES = ("read", "validate", "metrics", "publish")
+
+
+def _bank_l(root: Path, clients: int, months: int, progress: Callable[[str], None]) -> Path:
+    from vip_pipeline.sample import generate_sample
+
+    home = root / f"bankL-{clients}-{months}"
+    if (home / "ready").exists():
+        return home / "landing"
+    shutil.rmtree(home, ignore_errors=True)
+    progress(f"generating bank-L ({clients} clients, {months} months, full daily balances) into {home} …")
+    started = time.perf_counter()
+    summary = generate_sample(
+        home / "landing",
+        clients=clients,
+        months=months,
+        seed=42,
+        end_date=END_DATE,
+        full_balances=True,
+        txns_per_account_month=20,
+        bad_rows=False,
+    )
+    (home / "summary.json").write_text(json.dumps({"rows": summary["rows"]}, indent=2))
+    (home / "ready").write_text(f"{time.perf_counter() - started:.1f}s\n")
+    return home / "landing"
+
+
+def _same_tables(first: Path, other: Path) -> bool:
+    """Every published table of two runs equal to the last bit (the columns naming the run aside)."""
+    import pandas as pd
+
+    from vip_pipeline.contracts.tables import TABLES
+    from vip_pipeline.storage.warehouse import Warehouse
+
+    a, b = Warehouse(f"sqlite:///{first}"), Warehouse(f"sqlite:///{other}")
+    for name in TABLES:
+        x, y = a.read(name), b.read(name)
+        drop = [c for c in x.columns if c in {"run_id", "rejected_at", "loaded_at", "recorded_at"}]
+        x, y = (f.drop(columns=drop) for f in (x, y))
+        x, y = (f.sort_values(list(f.columns), ignore_index=True) for f in (x, y))
+        try:
+            pd.testing.assert_frame_equal(x, y, check_exact=True)
+        except AssertionError:
+            return False
+    return True
+
+
+def run_shard_benchmark(
+    root: Path,
+    clients: int = 50_000,
+    months: int = 3,
+    shard_counts: tuple[int, ...] = (1, 2, 4, 8),
+    progress: Callable[[str], None] = print,
+) -> int:
+    root.mkdir(parents=True, exist_ok=True)
+    landing = _bank_l(root, clients, months, progress)
+    results = {}
+    # every N's tables are compared with one shard's: this run's, or an earlier run's left in <dir>/shards-1
+    reference = root / "shards-1" / "vip.db"
+    if 1 not in shard_counts and not reference.exists():
+        raise SystemExit(f"no one-shard run to compare with ({reference}): include 1 in --shards")
+    for n in shard_counts:
+        work = root / f"shards-{n}"
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir()
+        progress(f"bank-L with {n} shard(s) …")
+        result = _run(landing, work, ["--shards", str(n)])
+        result["same_tables_as_1"] = True if n == 1 else _same_tables(reference, work / "vip.db")
+        results[n] = result
+        progress(f"  {n} shard(s): {result['wall_s']} s, peak RSS {result['peak_rss_mb']:,} MB, "
+                 f"tables equal to 1 shard: {result['same_tables_as_1']}")  # fmt: skip
+    lines = [
+        "| shards | wall (s) | peak RSS of the run (MB) | read / validate / metrics / publish (s) | = 1 shard |",
+        "|---:|---:|---:|---|:---:|",
+    ]
+    for n, r in results.items():
+        stages = " / ".join(str(round(r["stages"].get(k, {}).get("seconds", 0))) for k in STAGES)
+        same = "yes" if r["same_tables_as_1"] else "NO"
+        lines.append(f"| {n} | {r['wall_s']} | {r['peak_rss_mb']:,} | {stages} | {same} |")
+    (root / "shards-report.json").write_text(json.dumps({str(n): r for n, r in results.items()}, indent=2))
+    (root / "shards-report.md").write_text("\n".join(lines) + "\n")
+    progress("\n".join(lines))
+    return 0 if all(r["same_tables_as_1"] for r in results.values()) else 1
