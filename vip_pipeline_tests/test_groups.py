@@ -235,6 +235,17 @@ def test_growth_counts_group_history_from_its_earliest_member():
     assert groups.loc["G5", "turnover_growth"] == pytest.approx(0.25) and groups.loc["G5", "growth_met"]
 
 
+def test_group_growth_on_one_dollar_of_earlier_turnover():
+    """G1 (history from 2022: long enough): Σ previous 12 = 0.50 + 0.50 = 1.00 USD exactly, Σ last 12 = 1.00 +
+    1.00 = 2.00 → growth 2.00 / 1.00 − 1 = 1.0 → met. A dollar of earlier turnover is turnover like any other."""
+    frame = frame_of(
+        member("A", "G1", first_month=D("2022-01-01"), settlement_12m_usd=1.0, settlement_prev_12m_usd=0.5),
+        member("B", "G1", first_month=D("2022-01-01"), settlement_12m_usd=1.0, settlement_prev_12m_usd=0.5),
+    )
+    g = assess_groups(frame, RULES).set_index("group_id").loc["G1"]
+    assert g["turnover_growth"] == pytest.approx(1.0) and g["growth_met"]
+
+
 def test_group_ltv_rank_ties_by_group_id():
     """December: G3 = 500 + 0 = 500 → 1; G1 = 300 + 0 and G2 = 100 + 200 are both 300 → tie → G1 (2), G2 (3);
     G6 = 0.1 + 0.2 (0.30000000000000004 in floats) and G5 = 0.15 + 0.15 (0.3): equal money → tie → G5 (4)
