@@ -266,6 +266,15 @@ def test_group_ltv_rank_ties_by_group_id():
     assert nov[["group_id", "group_ltv_usd", "group_ltv_rank"]].values.tolist() == [["G1", 10.0, 1]]
 
 
+def test_group_ltvs_are_compared_at_9_decimals():
+    """G1 = 50 + 50 = 100; G2 = 50 + 50.0000000004 = 100.0000000004: equal at 9 decimals → a tie, broken by
+    group_id → G1 1, G2 2 (compared at 10 decimals G2 would lead)."""
+    frame = frame_of(member("A", "G1", ltv_usd=50.0), member("B", "G1", ltv_usd=50.0),
+                     member("C", "G2", ltv_usd=50.0), member("D", "G2", ltv_usd=50.0000000004))
+    ranks = assess_groups(frame, RULES).set_index("group_id")["group_ltv_rank"].to_dict()
+    assert ranks == {"G1": 1, "G2": 2}
+
+
 def test_related_party_member_of_an_eligible_group_stays_key():
     """G1: A alone has products 4, scale (sales 6M) and strategic → 3 → eligible, so G1 is eligible too.
     B is the bank's subsidiary (related party): rule 1 (key) comes before rule 2 → key; not served as VIP and
