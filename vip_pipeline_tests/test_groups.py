@@ -275,6 +275,16 @@ def test_group_ltvs_are_compared_at_9_decimals():
     assert ranks == {"G1": 1, "G2": 2}
 
 
+def test_group_month_is_datetime64_ns_whatever_the_unit_given():
+    """The members' months in seconds resolution (as some readers give them): the published month is still
+    datetime64[ns], December 2024."""
+    frame = frame_of(member("A", "G1"), member("B", "G1"))
+    frame["as_of_month"] = frame["as_of_month"].astype("datetime64[s]")
+    groups = assess_groups(frame, RULES)
+    assert groups["as_of_month"].dtype == "datetime64[ns]"
+    assert groups["as_of_month"].tolist() == [DEC]
+
+
 def test_related_party_member_of_an_eligible_group_stays_key():
     """G1: A alone has products 4, scale (sales 6M) and strategic → 3 → eligible, so G1 is eligible too.
     B is the bank's subsidiary (related party): rule 1 (key) comes before rule 2 → key; not served as VIP and
