@@ -351,6 +351,9 @@ def test_output_columns_types_and_order():
     for flag in ("products_met", "scale_met", "monopoly_met", "strategic_met", "growth_met", "group_vip_eligible"):
         assert groups[flag].dtype == bool, flag
     assert groups["as_of_month"].dtype == "datetime64[ns]"
+    # each member's flag (published in client_segments) is a bool too: G2's members False, lone C False
+    flags = member_group_flags(frame, groups)
+    assert flags.dtype == bool and flags.tolist() == [False] * 5
 
 
 # ---------------------------------------------------------------------------------------------- clients without a group
