@@ -235,6 +235,17 @@ def test_growth_counts_group_history_from_its_earliest_member():
     assert groups.loc["G5", "turnover_growth"] == pytest.approx(0.25) and groups.loc["G5", "growth_met"]
 
 
+def test_group_growth_on_one_dollar_of_earlier_turnover():
+    """G1 (history from 2022: long enough): Σ previous 12 = 0.50 + 0.50 = 1.00 USD exactly, Σ last 12 = 1.00 +
+    1.00 = 2.00 → growth 2.00 / 1.00 − 1 = 1.0 → met. A dollar of earlier turnover is turnover like any other."""
+    frame = frame_of(
+        member("A", "G1", first_month=D("2022-01-01"), settlement_12m_usd=1.0, settlement_prev_12m_usd=0.5),
+        member("B", "G1", first_month=D("2022-01-01"), settlement_12m_usd=1.0, settlement_prev_12m_usd=0.5),
+    )
+    g = assess_groups(frame, RULES).set_index("group_id").loc["G1"]
+    assert g["turnover_growth"] == pytest.approx(1.0) and g["growth_met"]
+
+
 def test_group_ltv_rank_ties_by_group_id():
     """December: G3 = 500 + 0 = 500 → 1; G1 = 300 + 0 and G2 = 100 + 200 are both 300 → tie → G1 (2), G2 (3);
     G6 = 0.1 + 0.2 (0.30000000000000004 in floats) and G5 = 0.15 + 0.15 (0.3): equal money → tie → G5 (4)
@@ -253,6 +264,25 @@ def test_group_ltv_rank_ties_by_group_id():
     assert dec == {"G1": 2, "G2": 3, "G3": 1, "G4": 6, "G5": 4, "G6": 5}
     nov = groups[groups["as_of_month"] == NOV]
     assert nov[["group_id", "group_ltv_usd", "group_ltv_rank"]].values.tolist() == [["G1", 10.0, 1]]
+
+
+def test_group_ltvs_are_compared_at_9_decimals():
+    """G1 = 50 + 50 = 100; G2 = 50 + 50.0000000004 = 100.0000000004: equal at 9 decimals → a tie, broken by
+    group_id → G1 1, G2 2 (compared at 10 decimals G2 would lead)."""
+    frame = frame_of(member("A", "G1", ltv_usd=50.0), member("B", "G1", ltv_usd=50.0),
+                     member("C", "G2", ltv_usd=50.0), member("D", "G2", ltv_usd=50.0000000004))
+    ranks = assess_groups(frame, RULES).set_index("group_id")["group_ltv_rank"].to_dict()
+    assert ranks == {"G1": 1, "G2": 2}
+
+
+def test_group_month_is_datetime64_ns_whatever_the_unit_given():
+    """The members' months in seconds resolution (as some readers give them): the published month is still
+    datetime64[ns], December 2024."""
+    frame = frame_of(member("A", "G1"), member("B", "G1"))
+    frame["as_of_month"] = frame["as_of_month"].astype("datetime64[s]")
+    groups = assess_groups(frame, RULES)
+    assert groups["as_of_month"].dtype == "datetime64[ns]"
+    assert groups["as_of_month"].tolist() == [DEC]
 
 
 def test_related_party_member_of_an_eligible_group_stays_key():
@@ -321,6 +351,9 @@ def test_output_columns_types_and_order():
     for flag in ("products_met", "scale_met", "monopoly_met", "strategic_met", "growth_met", "group_vip_eligible"):
         assert groups[flag].dtype == bool, flag
     assert groups["as_of_month"].dtype == "datetime64[ns]"
+    # each member's flag (published in client_segments) is a bool too: G2's members False, lone C False
+    flags = member_group_flags(frame, groups)
+    assert flags.dtype == bool and flags.tolist() == [False] * 5
 
 
 # ---------------------------------------------------------------------------------------------- clients without a group
