@@ -675,6 +675,16 @@ def test_one_bad_row_in_a_small_file_refuses_the_file(tmp_path):
     assert a["note"] == "1 of 11 rows rejected (9.1%), above the 1.0% threshold; see rejected_rows"
 
 
+def test_refusal_counts_rejected_rows_without_the_redelivered_ones(tmp_path):
+    """9 good rows, a bad one (amount −1) and an identical repeat of g0001 (re-delivered, harmless): 11 read,
+    2 rejected of which 1 re-delivered → 1 of 11 counts (9.1 %) → refused with "1 of 11", not 2 or 3."""
+    rows = good_txns(9) + [txn("BAD", amount="-1"), good_txns(1)[0]]
+    f = write_csv(tmp_path, TXN_FILE, rows)
+    a = audit_of(validate_txns([f]), f.name)
+    assert (a["status"], a["rows_read"], a["rows_rejected"], a["rows_redelivered"]) == ("refused", 11, 2, 1)
+    assert a["note"] == "1 of 11 rows rejected (9.1%), above the 1.0% threshold; see rejected_rows"
+
+
 def test_audit_notes_name_the_extra_columns_exactly(tmp_path):
     """Two extra columns → "extra column(s) ignored: branch_code, teller"; a file without extras → no note; a
     refused file with an extra column → the rejection reason, then "; " and the extras note."""
