@@ -671,6 +671,37 @@ def test_one_bad_row_in_a_small_file_refuses_the_file(tmp_path):
     a = audit_of(result, f.name)
     assert (a["rows_read"], a["rows_rejected"]) == (11, 1)
     assert rules_at(result, f.name, 5) == {"not_positive:amount"}  # the row is still reported
+    # 1 of 11 = 9.1 %; no extra column, so nothing appended to the reason
+    assert a["note"] == "1 of 11 rows rejected (9.1%), above the 1.0% threshold; see rejected_rows"
+
+
+def test_refusal_counts_rejected_rows_without_the_redelivered_ones(tmp_path):
+    """9 good rows, a bad one (amount −1) and an identical repeat of g0001 (re-delivered, harmless): 11 read,
+    2 rejected of which 1 re-delivered → 1 of 11 counts (9.1 %) → refused with "1 of 11", not 2 or 3."""
+    rows = good_txns(9) + [txn("BAD", amount="-1"), good_txns(1)[0]]
+    f = write_csv(tmp_path, TXN_FILE, rows)
+    a = audit_of(validate_txns([f]), f.name)
+    assert (a["status"], a["rows_read"], a["rows_rejected"], a["rows_redelivered"]) == ("refused", 11, 2, 1)
+    assert a["note"] == "1 of 11 rows rejected (9.1%), above the 1.0% threshold; see rejected_rows"
+
+
+def test_audit_notes_name_the_extra_columns_exactly(tmp_path):
+    """Two extra columns → "extra column(s) ignored: branch_code, teller"; a file without extras → no note; a
+    refused file with an extra column → the rejection reason, then "; " and the extras note."""
+    columns = header("transactions") + ["branch_code", "teller"]
+    extra = write_csv(tmp_path, "transactions_2024-03-05.csv",
+                      [dict(r, branch_code="B7", teller="T1") for r in good_txns(3, booking_date="2024-03-05")],
+                      columns=columns)
+    plain = write_csv(tmp_path, "transactions_2024-03-06.csv", good_txns(3, prefix="p", booking_date="2024-03-06"))
+    bad = [dict(r, branch_code="B7") for r in good_txns(9, prefix="b", booking_date="2024-03-07")]
+    bad.append(dict(txn("BAD", booking_date="2024-03-07", amount="-1"), branch_code="B7"))
+    refused = write_csv(tmp_path, "transactions_2024-03-07.csv", bad, columns=header("transactions") + ["branch_code"])
+    result = validate_txns([extra, plain, refused])
+    assert audit_of(result, extra.name)["note"] == "extra column(s) ignored: branch_code, teller"
+    assert audit_of(result, plain.name)["note"] == ""
+    assert audit_of(result, refused.name)["note"] == (
+        "1 of 10 rows rejected (10.0%), above the 1.0% threshold; see rejected_rows; "
+        "extra column(s) ignored: branch_code")
 
 
 @pytest.mark.parametrize("total", [100, 200, 300, 700, 1000])
