@@ -24,7 +24,9 @@ def _free_port() -> int:
 
 
 class DaskCluster:
-    def __init__(self, workdir: Path, workers: int = 2):
+    def __init__(self, workdir: Path, workers: int = 2, hold_claim: Path | None = None, allowed_failures: int = 3):
+        """`workers` worker processes; with `hold_claim`, the first shard step blocks (`dask_hold.py`) after
+        claiming that file. `allowed_failures`: how often the scheduler re-runs a task whose worker died."""
         self.dask = Path(sys.executable).parent / "dask"
         if not self.dask.exists():
             pytest.fail(f"{self.dask} not found: install the project with its dependencies (dagster-dask, distributed)")
@@ -32,17 +34,28 @@ class DaskCluster:
         workdir.mkdir(parents=True, exist_ok=True)
         self.address = f"tcp://127.0.0.1:{_free_port()}"
         port = self.address.rsplit(":", 1)[1]
-        self.scheduler = self._start("scheduler", "scheduler", "--host", "127.0.0.1", "--port", port, "--no-dashboard")
+        scheduler_env = {"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": str(allowed_failures)}
+        self.scheduler = self._start(
+            "scheduler", "scheduler", "--host", "127.0.0.1", "--port", port, "--no-dashboard", env=scheduler_env
+        )
+        hold = ["--preload", str(Path(__file__).with_name("dask_hold.py"))] if hold_claim else []
+        worker_env = {"VIP_TEST_HOLD_CLAIM": str(hold_claim)} if hold_claim else {}
         self.workers = [
             self._start(f"worker-{i}", "worker", self.address, "--nthreads", "1", "--no-nanny", "--no-dashboard",
-                        "--name", f"w{i}", "--local-directory", str(workdir / f"w{i}"))
+                        "--name", f"w{i}", "--local-directory", str(workdir / f"w{i}"), *hold, env=worker_env)
             for i in range(workers)
         ]  # fmt: skip
         self.wait_for_workers(workers)
 
-    def _start(self, log: str, *args: str) -> subprocess.Popen:
+    def _start(self, log: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
         out = (self.workdir / f"{log}.log").open("w")
-        return subprocess.Popen([str(self.dask), *args], stdout=out, stderr=subprocess.STDOUT, cwd=self.workdir)
+        return subprocess.Popen(
+            [str(self.dask), *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=self.workdir,
+            env={**os.environ, **(env or {})},
+        )
 
     def wait_for_workers(self, count: int, timeout: float = 90) -> None:
         from distributed import Client
