@@ -80,8 +80,9 @@ def _baseline(landing: Path, work: Path, full: dict) -> dict:
     return {"wall_s": round(wall, 1), "peak_rss_mb": peak_rss_mb, "rows": rows, "full_over_baseline": round(ratio, 2)}
 
 
-def _run(landing: Path, work: Path, extra: list[str]) -> dict:
-    """One `vip-pipeline run` in its own process: wall time, peak RSS and per-stage timings."""
+def _run(landing: Path, work: Path, extra: list[str], env: dict[str, str] | None = None) -> dict:
+    """One `vip-pipeline run` in its own process (with `env` added to ours): wall time, peak RSS and per-stage
+    timings."""
     timings = work / f"timings-{time.time_ns()}.json"
     cmd = [
         sys.executable,
@@ -100,7 +101,7 @@ def _run(landing: Path, work: Path, extra: list[str]) -> dict:
         *extra,
     ]
     (work / "dagster_home").mkdir(exist_ok=True)
-    wall, peak_rss_mb, output = _process(cmd, {**os.environ, "DAGSTER_HOME": str(work / "dagster_home")})
+    wall, peak_rss_mb, output = _process(cmd, {**os.environ, **(env or {}), "DAGSTER_HOME": str(work / "dagster_home")})
     computed = re.search(r"monthly metrics\s+(\d+) month\(s\) computed, (\d+) unchanged", output)
     return {
         "wall_s": round(wall, 1),

@@ -90,7 +90,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from vip_pipeline.bench_shards import run_shard_benchmark
 
         counts = tuple(int(n) for n in args.shards.split(","))
-        return run_shard_benchmark(args.dir, clients=args.clients or 50_000, shard_counts=counts, progress=_print)
+        return run_shard_benchmark(
+            args.dir, clients=args.clients or 50_000, shard_counts=counts, progress=_print, engine=args.engine
+        )
     from vip_pipeline.bench import run_benchmark
 
     return run_benchmark(args.dir, clients=args.clients or 5000, progress=_print)
@@ -182,6 +184,12 @@ def main(argv: list[str] | None = None) -> int:
         help="shards: bank-L (3 months) with 1, 2, 4, 8 client shards: wall, peak RSS, identical tables",
     )
     b.add_argument("--shards", default="1,2,4,8", help="shard counts of --scenario shards (default 1,2,4,8)")
+    b.add_argument(
+        "--engine",
+        choices=["in_process", "dask"],
+        default="in_process",
+        help="--scenario shards on a local Dask cluster of 2 worker processes: each step's own peak RSS",
+    )
     b.set_defaults(func=cmd_bench)
 
     s = sub.add_parser("summary", help="print row counts and the current segment distribution")

@@ -9,6 +9,10 @@ Here the same call is made with those arguments pickled into one bytes value, an
 back pickled too; dask still sees the dependencies (the futures of the upstream steps) and orders the steps.
 Task keys carry the run id, so two runs never share a dask task.
 
+Each step also reports what it cost its worker: the step's peak resident memory (Linux: the worker's high-water
+mark is reset before the step, `/proc/self/clear_refs`, and read after it, `VmHWM`), the worker's host and pid,
+as an engine event of the step (`peak_rss_mb`): the run's log in the UI shows which step needs how much memory.
+
 One more difference: dagster-dask runs a step even when a step it depends on failed (each worker executes its
 one step without knowing the others' outcomes); a step with only `Nothing` inputs then runs on whatever the
 staging directory holds from earlier runs. Here a step whose upstream step failed or was skipped is skipped,
@@ -17,25 +21,50 @@ as Dagster's own executors do, so a refused file still stops everything downstre
 
 from __future__ import annotations
 
+import os
+import socket
+from pathlib import Path
+
 import cloudpickle
 import dask.distributed
 from dagster import _check as check
 from dagster import executor, multiple_process_executor_requirements
 from dagster._core.errors import raise_execution_interrupts
-from dagster._core.events import DagsterEvent
+from dagster._core.events import DagsterEvent, DagsterEventType, EngineEventData
 from dagster._core.execution.context.system import PlanOrchestrationContext
 from dagster._core.execution.plan.plan import ExecutionPlan
 from dagster._utils import iterate_with_context
 from dagster_dask.executor import DaskExecutor, dask_executor, get_dask_resource_requirements, query_on_dask_worker
 
 
+def _reset_peak_rss() -> None:
+    """Reset this process's peak resident memory to its current size (Linux ≥ 4.0; elsewhere a no-op)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def peak_rss_mb() -> float | None:
+    """This process's peak resident memory since start or the last reset, in MB (None where /proc is absent)."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return None
+    kb = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")), None)
+    return None if kb is None else round(kb / 1024, 1)
+
+
 def run_step_on_worker(dependencies: list[bytes], payload: bytes) -> bytes:
     """On a worker: dagster-dask's step execution, with its arguments and result as pickled bytes. The result
-    is (succeeded, events); a step is not run (no events) when a step it depends on did not succeed."""
+    is (succeeded, events, where it ran and its peak RSS); a step is not run (no events) when a step it depends
+    on did not succeed."""
     if not all(cloudpickle.loads(upstream)[0] for upstream in dependencies):
-        return cloudpickle.dumps((False, []))
+        return cloudpickle.dumps((False, [], None))
+    _reset_peak_rss()
     events = list(query_on_dask_worker([], *cloudpickle.loads(payload)))
-    return cloudpickle.dumps((not any(e.is_step_failure for e in events), events))
+    cost = {"peak_rss_mb": peak_rss_mb(), "host": socket.gethostname(), "pid": os.getpid()}
+    return cloudpickle.dumps((not any(e.is_step_failure for e in events), events, cost))
 
 
 class OpaqueDaskExecutor(DaskExecutor):
@@ -73,16 +102,33 @@ class OpaqueDaskExecutor(DaskExecutor):
                         pure=False,
                     )
             step_of_key = {future.key: step_key for step_key, future in futures_by_step.items()}
+            steps = {step.key: step for step in execution_plan.get_steps_to_execute_in_topo_order()}
             done = dask.distributed.as_completed(list(futures_by_step.values()), with_results=True)
             skipped = []
             for future, result in iterate_with_context(raise_execution_interrupts, done):
-                succeeded, events = cloudpickle.loads(result)
+                succeeded, events, cost = cloudpickle.loads(result)
                 if not succeeded and not events:
                     skipped.append(step_of_key[future.key])
                 for event in events:
                     yield check.inst(event, DagsterEvent)
+                if cost is not None and cost["peak_rss_mb"] is not None:
+                    yield DagsterEvent.engine_event(
+                        plan_context.for_step(steps[step_of_key[future.key]]),
+                        f"peak RSS {cost['peak_rss_mb']:,.0f} MB on {cost['host']} (worker pid {cost['pid']})",
+                        EngineEventData(metadata=cost),
+                    )
             if skipped:
                 plan_context.log.warning(f"not run, a step they depend on failed: {', '.join(sorted(skipped))}")
+
+
+def step_costs(instance, run_id: str) -> dict[str, dict]:
+    """{step key: {peak_rss_mb, host, pid}} of a run executed here, from its steps' engine events."""
+    costs = {}
+    for entry in instance.all_logs(run_id, of_type=DagsterEventType.ENGINE_EVENT):
+        metadata = entry.dagster_event.engine_event_data.metadata
+        if entry.dagster_event.step_key and "peak_rss_mb" in metadata:
+            costs[entry.dagster_event.step_key] = {name: value.value for name, value in metadata.items()}
+    return costs
 
 
 @executor(

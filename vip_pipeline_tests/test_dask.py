@@ -11,9 +11,11 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from dagster import DagsterEventType, DagsterInstance
 
+from vip_pipeline.engine import _reset_peak_rss, peak_rss_mb, step_costs
 from vip_pipeline.runner import PipelineFailed, run_pipeline
 from vip_pipeline_tests.dask_cluster import DaskCluster
 from vip_pipeline_tests.shard_support import assert_same_tables, published, two_month_sample
@@ -56,6 +58,17 @@ def step_events(staging: Path, event_type: DagsterEventType) -> list:
         return found
 
 
+def test_peak_rss_is_reset_before_a_step_and_read_after_it():
+    before = peak_rss_mb()
+    block = np.ones(40_000_000)  # 305 MB, touched
+    during = peak_rss_mb()
+    del block
+    _reset_peak_rss()
+    after = peak_rss_mb()
+    assert during - before >= 290, (before, during)
+    assert after < during - 290, (during, after)  # the high-water mark came down to the current size
+
+
 def test_four_shards_on_two_dask_workers_publish_what_in_process_publishes(tmp_path, on_dask):
     landing = two_month_sample(tmp_path / "landing")
     url, staging = f"sqlite:///{tmp_path / 'dask.db'}", tmp_path / "staging"
@@ -67,6 +80,12 @@ def test_four_shards_on_two_dask_workers_publish_what_in_process_publishes(tmp_p
     assert sorted(shard_steps) == [f"monthly_metrics.metrics_shard_{k}_of_4" for k in range(4)]
     assert {pid for _, _, pid in started} <= on_dask.worker_pids, (started, on_dask.worker_pids)
     assert os.getpid() not in {pid for _, _, pid in started}
+    with DagsterInstance.local_temp(tempdir=str(staging.resolve() / ".dagster")) as instance:
+        (run,) = instance.get_runs()
+        peaks = step_costs(instance, run.run_id)  # every step's peak memory, measured in the worker that ran it
+    assert set(peaks) == {step for _, step, _ in started}
+    assert {cost["pid"] for cost in peaks.values()} <= on_dask.worker_pids
+    assert all(100 < cost["peak_rss_mb"] < 4096 for cost in peaks.values()), peaks
 
 
 @pytest.mark.parametrize("allowed_failures", [3, 0], ids=["dask-reruns-the-step", "the-run-fails"])
