@@ -97,6 +97,7 @@ def _largest_steps(dagster_home: Path) -> dict:
     return {
         "largest_step": largest,
         "largest_step_peak_rss_mb": costs[largest]["peak_rss_mb"],
+        "largest_step_rss_at_start_mb": costs[largest]["rss_at_start_mb"],
         "largest_shard_step": shard,
         "largest_shard_step_peak_rss_mb": costs[shard]["peak_rss_mb"] if shard else None,
         "steps": costs,
@@ -146,8 +147,8 @@ def run_shard_benchmark(
         stages = "in the workers (not timed)" if engine == "dask" else stages
         same = "yes" if r["same_tables_as_1"] else "NO"
         step = (
-            f"{r['largest_step_peak_rss_mb']:,.0f} ({r['largest_step']}); shard step "
-            f"{r['largest_shard_step_peak_rss_mb'] or 0:,.0f}"
+            f"{r['largest_step_peak_rss_mb']:,.0f} ({r['largest_step']}, from "
+            f"{r['largest_step_rss_at_start_mb']:,.0f}); shard step {r['largest_shard_step_peak_rss_mb'] or 0:,.0f}"
             if r.get("largest_step")
             else "= the run's (in-process)"
         )

@@ -9,9 +9,11 @@ Here the same call is made with those arguments pickled into one bytes value, an
 back pickled too; dask still sees the dependencies (the futures of the upstream steps) and orders the steps.
 Task keys carry the run id, so two runs never share a dask task.
 
-Each step also reports what it cost its worker: the step's peak resident memory (Linux: the worker's high-water
-mark is reset before the step, `/proc/self/clear_refs`, and read after it, `VmHWM`), the worker's host and pid,
-as an engine event of the step (`peak_rss_mb`): the run's log in the UI shows which step needs how much memory.
+Each step also reports what it cost its worker, as an engine event of the step: its peak resident memory and
+the worker's host and pid (the run's log in the UI shows which step needs how much memory). Before the step, the
+worker hands the memory earlier steps freed back to the system (Python's collector, Arrow's pool, glibc's
+`malloc_trim`) and resets its high-water mark (Linux: `/proc/self/clear_refs`); after it, `VmHWM` is the step's
+peak, counted from what the worker still holds (`rss_at_start_mb`: the imports, mostly).
 
 One more difference: dagster-dask runs a step even when a step it depends on failed (each worker executes its
 one step without knowing the others' outcomes); a step with only `Nothing` inputs then runs on whatever the
@@ -21,12 +23,15 @@ as Dagster's own executors do, so a refused file still stops everything downstre
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import os
 import socket
 from pathlib import Path
 
 import cloudpickle
 import dask.distributed
+import pyarrow as pa
 from dagster import _check as check
 from dagster import executor, multiple_process_executor_requirements
 from dagster._core.errors import raise_execution_interrupts
@@ -37,6 +42,16 @@ from dagster._utils import iterate_with_context
 from dagster_dask.executor import DaskExecutor, dask_executor, get_dask_resource_requirements, query_on_dask_worker
 
 
+def _release_memory() -> None:
+    """Give the memory that earlier steps freed back to the system, so the next step's peak is its own."""
+    gc.collect()
+    pa.default_memory_pool().release_unused()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 def _reset_peak_rss() -> None:
     """Reset this process's peak resident memory to its current size (Linux ≥ 4.0; elsewhere a no-op)."""
     try:
@@ -45,14 +60,23 @@ def _reset_peak_rss() -> None:
         pass
 
 
-def peak_rss_mb() -> float | None:
-    """This process's peak resident memory since start or the last reset, in MB (None where /proc is absent)."""
+def _status_mb(field: str) -> float | None:
     try:
         status = Path("/proc/self/status").read_text()
     except OSError:
         return None
-    kb = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")), None)
+    kb = next((int(line.split()[1]) for line in status.splitlines() if line.startswith(f"{field}:")), None)
     return None if kb is None else round(kb / 1024, 1)
+
+
+def peak_rss_mb() -> float | None:
+    """This process's peak resident memory since start or the last reset, in MB (None where /proc is absent)."""
+    return _status_mb("VmHWM")
+
+
+def rss_mb() -> float | None:
+    """This process's resident memory now, in MB (None where /proc is absent)."""
+    return _status_mb("VmRSS")
 
 
 def run_step_on_worker(dependencies: list[bytes], payload: bytes) -> bytes:
@@ -61,9 +85,11 @@ def run_step_on_worker(dependencies: list[bytes], payload: bytes) -> bytes:
     on did not succeed."""
     if not all(cloudpickle.loads(upstream)[0] for upstream in dependencies):
         return cloudpickle.dumps((False, [], None))
+    _release_memory()
     _reset_peak_rss()
+    at_start = rss_mb()
     events = list(query_on_dask_worker([], *cloudpickle.loads(payload)))
-    cost = {"peak_rss_mb": peak_rss_mb(), "host": socket.gethostname(), "pid": os.getpid()}
+    cost = {"peak_rss_mb": peak_rss_mb(), "rss_at_start_mb": at_start, "host": socket.gethostname(), "pid": os.getpid()}
     return cloudpickle.dumps((not any(e.is_step_failure for e in events), events, cost))
 
 
@@ -114,7 +140,8 @@ class OpaqueDaskExecutor(DaskExecutor):
                 if cost is not None and cost["peak_rss_mb"] is not None:
                     yield DagsterEvent.engine_event(
                         plan_context.for_step(steps[step_of_key[future.key]]),
-                        f"peak RSS {cost['peak_rss_mb']:,.0f} MB on {cost['host']} (worker pid {cost['pid']})",
+                        f"peak RSS {cost['peak_rss_mb']:,.0f} MB (from {cost['rss_at_start_mb']:,.0f} MB at its start) "
+                        f"on {cost['host']} (worker pid {cost['pid']})",
                         EngineEventData(metadata=cost),
                     )
             if skipped:
