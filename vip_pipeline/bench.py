@@ -29,34 +29,35 @@ from pathlib import Path
 END_DATE = date(2026, 11, 27)  # a Friday: the held-back day is a full business day
 
 
-def _dataset(root: Path, months: int, clients: int, progress: Callable[[str], None]) -> Path:
-    """The cached landing directory of bank-M with `months` of history, last day held back in `<root>/new_day`."""
+def cached_sample(home: Path, label: str, progress: Callable[[str], None], hold_back_last_day: bool, **options) -> Path:
+    """`generate_sample` (full daily balances, 20 transactions per account-month, END_DATE) into `<home>/landing`
+    once; later calls reuse it (`<home>/ready`). With `hold_back_last_day`, the last day's files wait in
+    `<home>/new_day` for the nightly scenarios."""
     from vip_pipeline.sample import generate_sample
 
-    home = root / f"bankM-{clients}-{months}"
     if (home / "ready").exists():
         return home
     shutil.rmtree(home, ignore_errors=True)
-    progress(f"generating bank-M ({clients} clients, {months} months, full daily balances) into {home} …")
+    progress(f"generating {label} into {home} …")
     started = time.perf_counter()
     summary = generate_sample(
-        home / "landing",
-        clients=clients,
-        months=months,
-        seed=7,
-        end_date=END_DATE,
-        daily_months=1,
-        full_balances=True,
-        txns_per_account_month=20,
-        bad_rows=True,
+        home / "landing", end_date=END_DATE, full_balances=True, txns_per_account_month=20, **options
     )
-    (home / "new_day").mkdir()
-    for extract in ("transactions", "balances", "fx_rates"):
-        for path in (home / "landing").glob(f"{extract}_{END_DATE.isoformat()}.*"):
-            path.rename(home / "new_day" / path.name)
+    if hold_back_last_day:
+        (home / "new_day").mkdir()
+        for extract in ("transactions", "balances", "fx_rates"):
+            for path in (home / "landing").glob(f"{extract}_{END_DATE.isoformat()}.*"):
+                path.rename(home / "new_day" / path.name)
     (home / "summary.json").write_text(json.dumps({"rows": summary["rows"]}, indent=2))
     (home / "ready").write_text(f"{time.perf_counter() - started:.1f}s\n")
     return home
+
+
+def _dataset(root: Path, months: int, clients: int, progress: Callable[[str], None]) -> Path:
+    """The cached landing directory of bank-M with `months` of history, last day held back in `<root>/new_day`."""
+    label = f"bank-M ({clients} clients, {months} months, full daily balances)"
+    options = dict(clients=clients, months=months, seed=7, daily_months=1, bad_rows=True)
+    return cached_sample(root / f"bankM-{clients}-{months}", label, progress, True, **options)
 
 
 def _process(cmd: list[str], env: dict | None = None) -> tuple[float, int, str]:

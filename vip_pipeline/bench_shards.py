@@ -16,39 +16,20 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
-from vip_pipeline.bench import END_DATE, _run
+from vip_pipeline.bench import _run, cached_sample
 
 
 STAGES = ("read", "validate", "metrics", "publish")
 
 
 def _bank_l(root: Path, clients: int, months: int, progress: Callable[[str], None]) -> Path:
-    from vip_pipeline.sample import generate_sample
-
-    home = root / f"bankL-{clients}-{months}"
-    if (home / "ready").exists():
-        return home / "landing"
-    shutil.rmtree(home, ignore_errors=True)
-    progress(f"generating bank-L ({clients} clients, {months} months, full daily balances) into {home} …")
-    started = time.perf_counter()
-    summary = generate_sample(
-        home / "landing",
-        clients=clients,
-        months=months,
-        seed=42,
-        end_date=END_DATE,
-        full_balances=True,
-        txns_per_account_month=20,
-        bad_rows=False,
-    )
-    (home / "summary.json").write_text(json.dumps({"rows": summary["rows"]}, indent=2))
-    (home / "ready").write_text(f"{time.perf_counter() - started:.1f}s\n")
-    return home / "landing"
+    label = f"bank-L ({clients} clients, {months} months, full daily balances)"
+    options = dict(clients=clients, months=months, seed=42, bad_rows=False)
+    return cached_sample(root / f"bankL-{clients}-{months}", label, progress, False, **options) / "landing"
 
 
 def _same_tables(first: Path, other: Path) -> bool:
