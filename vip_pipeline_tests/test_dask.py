@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from dagster import DagsterEventType, DagsterInstance
 
-from vip_pipeline.engine import _reset_peak_rss, peak_rss_mb, step_costs
+from vip_pipeline.engine import _release_memory, _reset_peak_rss, peak_rss_mb, step_costs
 from vip_pipeline.runner import PipelineFailed, run_pipeline
 from vip_pipeline_tests.dask_cluster import DaskCluster
 from vip_pipeline_tests.shard_support import assert_same_tables, published, two_month_sample
@@ -59,6 +59,8 @@ def step_events(staging: Path, event_type: DagsterEventType) -> list:
 
 
 def test_peak_rss_is_reset_before_a_step_and_read_after_it():
+    _release_memory()
+    _reset_peak_rss()  # earlier tests in this process may have peaked higher than what follows
     before = peak_rss_mb()
     block = np.ones(40_000_000)  # 305 MB, touched
     during = peak_rss_mb()
