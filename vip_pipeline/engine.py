@@ -149,7 +149,8 @@ class OpaqueDaskExecutor(DaskExecutor):
 
 
 def step_costs(instance, run_id: str) -> dict[str, dict]:
-    """{step key: {peak_rss_mb, host, pid}} of a run executed here, from its steps' engine events."""
+    """{step key: {peak_rss_mb, rss_at_start_mb, host, pid}} of a run executed on Dask, from its steps' engine
+    events (`run_step_on_worker`)."""
     costs = {}
     for entry in instance.all_logs(run_id, of_type=DagsterEventType.ENGINE_EVENT):
         metadata = entry.dagster_event.engine_event_data.metadata
