@@ -22,6 +22,7 @@ from vip_pipeline.contracts.extracts import ACCOUNTS, BALANCES, CLIENT_PNL, CLIE
 from vip_pipeline.landing.inventory import parse_file_name, scan_landing
 from vip_pipeline.landing.reader import UnreadableFile, read_raw
 from vip_pipeline.landing.validation import LoadResult, ReadSettings, load_snapshot, restatements, validate_extract
+from vip_pipeline.timing import TIMINGS
 from vip_pipeline_tests.landing_files import (
     ACCOUNT_IDS,
     ACCOUNTS_FRAME,
@@ -353,6 +354,24 @@ def test_references_must_be_given(tmp_path):
         validate_extract(TRANSACTIONS, [f], ReadSettings(), references={}, accounts=ACCOUNTS_FRAME)
 
 
+def test_accounts_must_be_given_for_the_open_day_rule(tmp_path):
+    """Transactions must be booked on a day their account is open (`account_not_open_on:booking_date`): without
+    the accounts that rule cannot run, and the error says which extract needs them for which column."""
+    f = write_csv(tmp_path, TXN_FILE, good_txns(3))
+    with pytest.raises(ValueError, match=r"^transactions: accounts are needed to check booking_date$"):
+        validate_extract(TRANSACTIONS, [f], ReadSettings(), references={"accounts": ACCOUNT_IDS}, accounts=None)
+
+
+def test_a_check_that_breaks_stops_the_validation_naming_the_extract(tmp_path):
+    """Accounts whose opening days are text, not dates: the open-day rule cannot compare them. No row may be
+    rejected or accepted on a rule that did not run: validation stops, naming the extract and the broken rule."""
+    f = write_csv(tmp_path, TXN_FILE, good_txns(3))
+    text_days = ACCOUNTS_FRAME.assign(opened_on=ACCOUNTS_FRAME["opened_on"].dt.strftime("%Y-%m-%d"))
+    with pytest.raises(RuntimeError, match=r"^transactions: validation did not run as designed:\n") as raised:
+        validate_extract(TRANSACTIONS, [f], ReadSettings(), references={"accounts": ACCOUNT_IDS}, accounts=text_days)
+    assert "account_not_open_on:booking_date" in str(raised.value)
+
+
 # ---- duplicates ------------------------------------------------------------------------------
 
 def test_identical_duplicate_in_a_file_is_redelivered_and_does_not_count(tmp_path):
@@ -462,6 +481,9 @@ def test_same_key_with_other_values_in_a_later_delivery_supersedes(tmp_path):
     assert (old.old_source_file, old.old_row_number, old.new_source_file) == ("transactions_2024-03.csv", 7, daily.name)
     assert json.loads(old.key) == {"txn_id": "g0007"}
     assert json.loads(old.old_record)["amount"] == "17.25" and json.loads(old.new_record)["amount"] == "5.00"
+    # the superseded rows name their extract, and the old row number is an integer like every row number
+    assert list(result.superseded["extract"]) == ["transactions"]
+    assert str(result.superseded["old_row_number"].dtype) == "int64"
 
 
 def test_earlier_delivery_loses_whatever_its_period(tmp_path):
@@ -683,6 +705,23 @@ def test_refusal_counts_rejected_rows_without_the_redelivered_ones(tmp_path):
     a = audit_of(validate_txns([f]), f.name)
     assert (a["status"], a["rows_read"], a["rows_rejected"], a["rows_redelivered"]) == ("refused", 11, 2, 1)
     assert a["note"] == "1 of 11 rows rejected (9.1%), above the 1.0% threshold; see rejected_rows"
+
+
+def test_a_rejected_row_and_the_audit_name_the_extract_and_the_row_number_is_an_integer(tmp_path):
+    """200 good transactions and row 201 with amount −1: the result, its one rejected row and the file's audit
+    row all say "transactions"; the row number is 201, an integer (rejected_rows.row_number is an INTEGER
+    column); 1 of 201 rejected = 0.5 % ≤ 1 %, so the file is accepted with 200 rows."""
+    f = write_csv(tmp_path, TXN_FILE, good_txns(200) + [txn("BAD", amount="-1")])
+    result = validate_txns([f])
+    assert result.extract == "transactions"
+    (rej,) = result.rejected.itertuples(index=False)
+    assert (rej.extract, rej.source_file, rej.row_number, rej.rule) == ("transactions", f.name, 201,
+                                                                        "not_positive:amount")
+    assert str(result.rejected["row_number"].dtype) == "int64"
+    assert json.loads(rej.raw_record) == txn("BAD", amount="-1")
+    a = audit_of(result, f.name)
+    assert (a["extract"], a["rows_read"], a["rows_accepted"], a["rows_rejected"], a["status"]) == (
+        "transactions", 201, 200, 1, "accepted")
 
 
 def test_audit_notes_name_the_extra_columns_exactly(tmp_path):
@@ -916,6 +955,21 @@ def test_extra_column_note_is_only_on_the_file_that_has_it(tmp_path):
     assert "branch_code" not in audit_of(result, "transactions_2024-03-05.csv")["note"]
 
 
+def test_raw_record_of_a_file_without_another_files_extra_column_has_it_empty(tmp_path):
+    """The 03-04 file has an extra column branch_code, the 03-05 file has not; the extract's rows then carry it,
+    and a rejected row of the 03-05 file records it as the empty text a CSV cell without a value is (a raw
+    record holds text only, as delivered), not as a null or a made-up value."""
+    landing = tmp_path / "landing"
+    write_csv(landing, "transactions_2024-03-04.csv", [dict(r, branch_code="B7") for r in good_txns(
+        2, prefix="a", booking_date="2024-03-04")], columns=header("transactions") + ["branch_code"])
+    write_csv(landing, "transactions_2024-03-05.csv", good_txns(200) + [txn("BAD", amount="-1")])
+    result = validate_txns(scan_landing(landing).for_month("transactions", date(2024, 3, 1)))
+    check_reconciliation(result)
+    assert rules_at(result, "transactions_2024-03-05.csv", 201) == {"not_positive:amount"}
+    (raw,) = rejected_of(result, "transactions_2024-03-05.csv")["raw_record"]
+    assert json.loads(raw) == {**txn("BAD", amount="-1"), "branch_code": ""}
+
+
 def test_rejected_row_raw_record_keeps_the_extra_column(tmp_path):
     columns = header("transactions") + ["branch_code"]
     rows = [dict(r, branch_code="B7") for r in good_txns(200)] + [txn("BAD", amount="-1", branch_code="B9")]
@@ -932,6 +986,64 @@ def test_missing_required_column_is_refused_naming_the_column(tmp_path, missing)
     result = validate_txns([f])
     assert_refused(result, f.name, f.name, missing)
     assert result.accepted.empty
+
+
+def test_a_file_refused_for_a_missing_column_keeps_every_row_in_rejected_rows(tmp_path):
+    """SPEC §3: bad input is never lost. A file without its `amount` column is refused, and each of its 3 rows
+    is in rejected_rows: row numbers 1, 2, 3 (integers), the file's reason as the rule, and the values it did
+    deliver (every column but the missing amount, as text)."""
+    columns = [c for c in header("transactions") if c != "amount"]
+    delivered = good_txns(3)
+    f = write_csv(tmp_path, TXN_FILE, delivered, columns=columns)
+    result = validate_txns([f])
+    assert_refused(result, f.name, "missing column(s) amount")
+    # the reason is the file's own: 3 of 3 rows are rejected, but not for a rejected share above the threshold
+    assert result.refused == [f"{f.name}: missing column(s) amount"]
+    assert audit_of(result, f.name)["note"] == "missing column(s) amount"
+    rej = rejected_of(result, f.name)
+    assert list(rej["row_number"]) == [1, 2, 3] and str(rej["row_number"].dtype) == "int64"
+    assert set(rej["rule"]) == {"file_refused: missing column(s) amount"}
+    assert set(rej["extract"]) == {"transactions"}
+    assert [json.loads(r) for r in rej["raw_record"]] == [{c: row[c] for c in columns} for row in delivered]
+    a = audit_of(result, f.name)
+    assert (a["rows_read"], a["rows_accepted"], a["rows_rejected"]) == (3, 0, 3)
+
+
+def test_missing_columns_are_named_in_the_contracts_order_without_a_delimiter_hint(tmp_path):
+    """A file with only txn_id and account_id: two columns were split, so the delimiter is right and no hint is
+    given; the 7 missing columns are named in the contract's order, separated by ", "."""
+    f = write_csv(tmp_path, TXN_FILE, good_txns(2), columns=["txn_id", "account_id"])
+    result = validate_txns([f])
+    reason = ("missing column(s) booking_date, amount, direction, txn_type, counterparty_account_id, "
+              "counterparty_country, purpose")
+    assert result.refused == [f"{f.name}: {reason}"]
+    assert_refused(result, f.name)
+
+
+def test_a_file_missing_a_column_does_not_stop_the_other_files(tmp_path):
+    """Delivered first, the 03-04 file lacks `amount` and is refused; the 03-05 file delivered after it is still
+    read and accepted with its 3 rows."""
+    landing = tmp_path / "landing"
+    deliver(write_csv(landing, "transactions_2024-03-04.csv", good_txns(2, prefix="a", booking_date="2024-03-04"),
+                      columns=[c for c in header("transactions") if c != "amount"]), 1_000)
+    deliver(write_csv(landing, "transactions_2024-03-05.csv", good_txns(3)), 2_000)
+    result = validate_txns(scan_landing(landing).for_month("transactions", date(2024, 3, 1)))
+    assert_refused(result, "transactions_2024-03-04.csv", "missing column(s) amount")
+    a = audit_of(result, "transactions_2024-03-05.csv")
+    assert (a["status"], a["rows_read"], a["rows_accepted"]) == ("accepted", 3, 3)
+    assert accepted_ids(result) == ["g0001", "g0002", "g0003"]
+
+
+def test_raw_record_of_a_file_without_an_optional_column_has_it_empty(tmp_path):
+    """A file without the optional purpose and counterparty_country columns: they are read as empty values, so
+    a rejected row's raw record has them as the empty text, like an empty cell (never null)."""
+    columns = [c for c in header("transactions") if c not in ("purpose", "counterparty_country")]
+    bad = txn("BAD", amount="-1")
+    f = write_csv(tmp_path, TXN_FILE, good_txns(200) + [bad], columns=columns)
+    result = validate_txns([f])
+    assert rules_at(result, f.name, 201) == {"not_positive:amount"}
+    (raw,) = rejected_of(result, f.name)["raw_record"]
+    assert json.loads(raw) == {**{c: bad[c] for c in columns}, "purpose": "", "counterparty_country": ""}
 
 
 def test_missing_optional_column_is_read_as_empty(tmp_path):
@@ -1113,11 +1225,25 @@ def test_no_snapshot_file_is_an_error_naming_the_extract():
     assert info.value.reason == "no clients extract in the landing directory"
 
 
+def test_validation_adds_its_rows_to_the_read_and_validate_stages(tmp_path):
+    """The benchmark's per-stage report (`vip_pipeline.timing`): validating one file of 3 rows adds 3 rows to the
+    "read" stage and 3 to the "validate" stage."""
+    f = write_csv(tmp_path, TXN_FILE, good_txns(3))
+    before = {name: TIMINGS[name].rows for name in ("read", "validate")}
+    validate_txns([f])
+    assert {name: TIMINGS[name].rows - before[name] for name in ("read", "validate")} == {"read": 3, "validate": 3}
+
+
 def test_an_extract_without_files_is_empty_with_the_contracts_types():
     """No transactions file: no rows, nothing rejected or audited, and the accepted frame still has every
     contract column with its type (dates datetime64, numbers float64, text object) plus the source file."""
     result = validate_txns([])
     assert result.ok and result.rejected.empty and result.audit.empty
+    # still the transactions' result, with the columns of rejected_rows and of the audit
+    assert result.extract == "transactions"
+    assert list(result.rejected.columns) == ["extract", "source_file", "row_number", "rule", "raw_record"]
+    assert list(result.audit.columns) == ["extract", "source_file", "rows_read", "rows_accepted", "rows_rejected",
+                                          "rows_redelivered", "rows_superseded", "status", "note", "delivered_at"]
     accepted = result.accepted
     assert accepted.empty
     assert list(accepted.columns) == [*header("transactions"), "source_file"]
