@@ -21,7 +21,15 @@ import pytest
 from vip_pipeline.contracts.extracts import ACCOUNTS, BALANCES, CLIENT_PNL, CLIENTS, FX_RATES, TRANSACTIONS
 from vip_pipeline.landing.inventory import parse_file_name, scan_landing
 from vip_pipeline.landing.reader import UnreadableFile, read_raw
-from vip_pipeline.landing.validation import LoadResult, ReadSettings, load_snapshot, restatements, validate_extract
+from vip_pipeline.landing.validation import (
+    LoadResult,
+    ReadSettings,
+    load_snapshot,
+    restatements,
+    sum_audits,
+    validate_extract,
+    validate_shard,
+)
 from vip_pipeline.timing import TIMINGS
 from vip_pipeline_tests.landing_files import (
     ACCOUNT_IDS,
@@ -1453,3 +1461,128 @@ def test_accepted_plus_rejected_equals_read_across_a_messy_month(tmp_path):
     }
     assert sorted(m.split(":", 1)[0] for m in result.refused) == [
         "transactions_2024-03-06.csv", "transactions_2024-03-07.csv", "transactions_2024-03-08.csv.gz"]
+
+
+# ---- client shards: each shard validates its own rows, the audits are summed per file ------------------------
+
+def shard_by_account(ids) -> np.ndarray:
+    """Shard 0: account A1; shard 1: every other account (ids as a pandas Series or an Arrow array)."""
+    values = ids.to_pylist() if hasattr(ids, "to_pylist") else list(ids)
+    return np.array([0 if v == "A1" else 1 for v in values])
+
+
+def validate_txn_shard(files, shard, shard_of_ids=shard_by_account) -> LoadResult:
+    return validate_shard(TRANSACTIONS, list(files), ReadSettings(), {"accounts": ACCOUNT_IDS}, ACCOUNTS_FRAME,
+                          shard_of_ids, shard)
+
+
+def test_each_shard_validates_its_own_rows_and_the_summed_audit_applies_the_threshold(tmp_path):
+    """Rows 1 t1 (A1), 2 t2 (A2), 3 t3 (A2, amount −5), 4 t4 (B1), 5 a line of 2 fields. Shard 0 (A1) gets t1 and
+    the malformed row 5 (rows the parser could not split go to shard 0): read 2, accepted 1, rejected 1. Shard 1
+    gets t2, t3, t4: read 3, accepted 2, rejected 1 (row 3). Neither applies the threshold. Summed: read 5 =
+    accepted 3 + rejected 2; 2 of 5 = 40 % > 1 % → refused; with a 50 % threshold accepted."""
+    rows = [txn("t1", booking_date="2024-03-15"), txn("t2", account_id="A2", booking_date="2024-03-15"),
+            txn("t3", account_id="A2", booking_date="2024-03-15", amount="-5"),
+            txn("t4", account_id="B1", booking_date="2024-03-15")]
+    f = write_text(tmp_path, TXN_FILE, csv_text(rows, header("transactions")) + "t5,A1\n")
+    zero = validate_txn_shard([f], 0)
+    before = {name: TIMINGS[name].rows for name in ("read", "validate")}
+    one = validate_txn_shard([f], 1)  # the benchmark's stages count the shard's own 3 rows
+    assert {name: TIMINGS[name].rows - before[name] for name in ("read", "validate")} == {"read": 3, "validate": 3}
+    assert (zero.extract, accepted_ids(zero), accepted_ids(one)) == ("transactions", ["t1"], ["t2", "t4"])
+    assert list(zero.rejected["row_number"]) == [5] and zero.rejected["rule"][0].startswith("malformed_row")
+    assert list(one.rejected["row_number"]) == [3] and list(one.rejected["rule"]) == ["not_positive:amount"]
+    counts = ["rows_read", "rows_accepted", "rows_rejected", "rows_redelivered", "rows_superseded"]
+    assert [audit_of(r, f.name)[c] for r in (zero, one) for c in [*counts, "status"]] == [
+        2, 1, 1, 0, 0, "accepted", 3, 2, 1, 0, 0, "accepted"]
+    assert zero.ok and one.ok
+
+    summed = sum_audits([zero.audit, one.audit], 0.01)
+    assert list(summed.columns) == list(zero.audit.columns) and len(summed) == 1
+    assert (summed[counts].dtypes == "int64").all()  # load_audit's counts are integers
+    a = summed.iloc[0]
+    assert (a["extract"], a["source_file"], *[a[c] for c in counts], a["status"]) == (
+        "transactions", f.name, 5, 3, 2, 0, 0, "refused")
+    assert a["note"] == "2 of 5 rows rejected (40.0%), above the 1.0% threshold; see rejected_rows"
+    assert a["delivered_at"] == audit_of(zero, f.name)["delivered_at"]
+    assert sum_audits([zero.audit, one.audit], 0.5).iloc[0][["status", "note"]].tolist() == ["accepted", ""]
+
+
+def test_a_file_refused_for_a_missing_column_is_refused_in_every_shard_with_its_rows_split(tmp_path):
+    """A file without `amount`: rows 1 (A1), 2 and 3 (A2). Shard 0 keeps row 1, shard 1 rows 2 and 3, each
+    refused with the file's reason; summed: 3 read, 3 rejected, refused for the missing column, not for the
+    rejected share."""
+    rows = [txn("t1"), txn("t2", account_id="A2", booking_date="2024-03-15"),
+            txn("t3", account_id="A2", booking_date="2024-03-16")]
+    f = write_csv(tmp_path, TXN_FILE, rows, columns=[c for c in header("transactions") if c != "amount"])
+    zero, one = validate_txn_shard([f], 0), validate_txn_shard([f], 1)
+    for result, numbers in ((zero, [1]), (one, [2, 3])):
+        assert result.refused == [f"{f.name}: missing column(s) amount"]
+        assert list(result.rejected["row_number"]) == numbers
+        assert set(result.rejected["rule"]) == {"file_refused: missing column(s) amount"}
+        a = audit_of(result, f.name)
+        assert (a["rows_read"], a["rows_accepted"], a["rows_rejected"]) == (len(numbers), 0, len(numbers))
+    assert [json.loads(r)["txn_id"] for r in one.rejected["raw_record"]] == ["t2", "t3"]
+    a = sum_audits([zero.audit, one.audit], 0.01).iloc[0]
+    assert (a["rows_read"], a["rows_accepted"], a["rows_rejected"], a["status"], a["note"]) == (
+        3, 0, 3, "refused", "missing column(s) amount")
+
+
+def test_one_shard_validates_every_row_like_validate_extract_without_the_threshold(tmp_path):
+    """No shard function: every row is the shard's. 200 good rows and row 201 bad (amount −1), then 5 more bad
+    rows in a second file of 5: the accepted rows are validate_extract's, but 5 of 5 rejected does not refuse
+    the file (the threshold is sum_audits'). No files at all: validate_extract's empty result."""
+    landing = tmp_path / "landing"
+    deliver(write_csv(landing, "transactions_2024-03-04.csv", good_txns(200, booking_date="2024-03-04")
+                      + [txn("BAD", amount="-1", booking_date="2024-03-04")]), 1_000)
+    deliver(write_csv(landing, "transactions_2024-03-05.csv",
+                      [txn(f"b{i}", amount="-1") for i in range(1, 6)]), 2_000)
+    files = scan_landing(landing).for_month("transactions", date(2024, 3, 1))
+    one = validate_txn_shard(files, 0, shard_of_ids=None)
+    assert accepted_ids(one) == [f"g{i:04d}" for i in range(1, 201)]
+    assert one.ok and audit_of(one, "transactions_2024-03-05.csv")["status"] == "accepted"
+    assert [audit_of(one, n)["rows_rejected"] for n in ("transactions_2024-03-04.csv",
+                                                         "transactions_2024-03-05.csv")] == [1, 5]
+    summed = sum_audits([one.audit], 0.01)
+    assert list(summed["source_file"]) == ["transactions_2024-03-04.csv", "transactions_2024-03-05.csv"]
+    assert list(summed["status"]) == ["accepted", "refused"]
+    empty = validate_txn_shard([], 1)
+    assert (empty.extract, empty.ok, len(empty.accepted), len(empty.audit)) == ("transactions", True, 0, 0)
+    assert sum_audits([], 0.01).empty and list(sum_audits([], 0.01).columns) == list(one.audit.columns)
+
+
+def test_shards_read_every_file_in_delivery_order_and_split_refused_files(tmp_path):
+    """Delivered in this order: 03-05 (t5 A1, t6 B1), an empty 03-03 (unreadable: refused, 0 rows), 03-04
+    without `amount` (row 1 t1 A1, row 2 t2 A2, row 3 a line of 2 fields), 03-02 (t7 A1). Shard 0 reads 1, 0,
+    2 (row 1 and the malformed row 3), 1 rows; shard 1 reads 1, 0, 1, 0; one shard (no shard function) 2, 0, 3,
+    1. Every audit lists the files in delivery order, and so does their sum: read 2, 0, 3, 1."""
+    landing = tmp_path / "landing"
+    deliver(write_csv(landing, "transactions_2024-03-05.csv",
+                      [txn("t5"), txn("t6", account_id="B1")]),
+            1_000)
+    deliver(write_text(landing, "transactions_2024-03-03.csv", ""), 2_000)
+    columns = [c for c in header("transactions") if c != "amount"]
+    text = csv_text([txn("t1", booking_date="2024-03-04"), txn("t2", account_id="A2", booking_date="2024-03-04")],
+                    columns)
+    deliver(write_text(landing, "transactions_2024-03-04.csv", text + "t3,A1\n"), 3_000)
+    deliver(write_csv(landing, "transactions_2024-03-02.csv", [txn("t7", booking_date="2024-03-02")]), 4_000)
+    files = scan_landing(landing).for_month("transactions", date(2024, 3, 1))
+    order = ["transactions_2024-03-05.csv", "transactions_2024-03-03.csv", "transactions_2024-03-04.csv",
+             "transactions_2024-03-02.csv"]
+    zero, one, whole = (validate_txn_shard(files, 0), validate_txn_shard(files, 1),
+                        validate_txn_shard(files, 0, shard_of_ids=None))
+    for result, read in ((zero, [1, 0, 2, 1]), (one, [1, 0, 1, 0]), (whole, [2, 0, 3, 1])):
+        assert list(result.audit["source_file"]) == order
+        assert list(result.audit["rows_read"]) == read
+        assert list(result.audit["status"]) == ["accepted", "refused", "refused", "accepted"]
+    assert list(zero.rejected.loc[zero.rejected["source_file"] == order[2], "row_number"]) == [1, 3]
+    assert list(one.rejected.loc[one.rejected["source_file"] == order[2], "row_number"]) == [2]
+    # every row read of the refused 03-04 file is in rejected_rows, the line that did not split too (SPEC §3)
+    refused = whole.rejected[whole.rejected["source_file"] == order[2]]
+    assert list(refused["row_number"]) == [1, 2, 3]
+    assert set(refused["rule"]) == {"file_refused: missing column(s) amount"}
+    assert refused["raw_record"].iloc[2] == "t3,A1"
+    check_reconciliation(whole)
+    assert (accepted_ids(zero), accepted_ids(one), accepted_ids(whole)) == (["t5", "t7"], ["t6"], ["t5", "t6", "t7"])
+    summed = sum_audits([zero.audit, one.audit], 0.01)
+    assert list(summed["source_file"]) == order and list(summed["rows_read"]) == [2, 0, 3, 1]
