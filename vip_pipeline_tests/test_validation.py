@@ -21,7 +21,16 @@ import pytest
 from vip_pipeline.contracts.extracts import ACCOUNTS, BALANCES, CLIENT_PNL, CLIENTS, FX_RATES, TRANSACTIONS
 from vip_pipeline.landing.inventory import parse_file_name, scan_landing
 from vip_pipeline.landing.reader import UnreadableFile, read_raw
-from vip_pipeline.landing.validation import LoadResult, ReadSettings, load_snapshot, restatements, validate_extract
+from vip_pipeline.landing.validation import (
+    LoadResult,
+    ReadSettings,
+    load_snapshot,
+    restatements,
+    sum_audits,
+    validate_extract,
+    validate_shard,
+)
+from vip_pipeline.timing import TIMINGS
 from vip_pipeline_tests.landing_files import (
     ACCOUNT_IDS,
     ACCOUNTS_FRAME,
@@ -353,6 +362,24 @@ def test_references_must_be_given(tmp_path):
         validate_extract(TRANSACTIONS, [f], ReadSettings(), references={}, accounts=ACCOUNTS_FRAME)
 
 
+def test_accounts_must_be_given_for_the_open_day_rule(tmp_path):
+    """Transactions must be booked on a day their account is open (`account_not_open_on:booking_date`): without
+    the accounts that rule cannot run, and the error says which extract needs them for which column."""
+    f = write_csv(tmp_path, TXN_FILE, good_txns(3))
+    with pytest.raises(ValueError, match=r"^transactions: accounts are needed to check booking_date$"):
+        validate_extract(TRANSACTIONS, [f], ReadSettings(), references={"accounts": ACCOUNT_IDS}, accounts=None)
+
+
+def test_a_check_that_breaks_stops_the_validation_naming_the_extract(tmp_path):
+    """Accounts whose opening days are text, not dates: the open-day rule cannot compare them. No row may be
+    rejected or accepted on a rule that did not run: validation stops, naming the extract and the broken rule."""
+    f = write_csv(tmp_path, TXN_FILE, good_txns(3))
+    text_days = ACCOUNTS_FRAME.assign(opened_on=ACCOUNTS_FRAME["opened_on"].dt.strftime("%Y-%m-%d"))
+    with pytest.raises(RuntimeError, match=r"^transactions: validation did not run as designed:\n") as raised:
+        validate_extract(TRANSACTIONS, [f], ReadSettings(), references={"accounts": ACCOUNT_IDS}, accounts=text_days)
+    assert "account_not_open_on:booking_date" in str(raised.value)
+
+
 # ---- duplicates ------------------------------------------------------------------------------
 
 def test_identical_duplicate_in_a_file_is_redelivered_and_does_not_count(tmp_path):
@@ -462,6 +489,9 @@ def test_same_key_with_other_values_in_a_later_delivery_supersedes(tmp_path):
     assert (old.old_source_file, old.old_row_number, old.new_source_file) == ("transactions_2024-03.csv", 7, daily.name)
     assert json.loads(old.key) == {"txn_id": "g0007"}
     assert json.loads(old.old_record)["amount"] == "17.25" and json.loads(old.new_record)["amount"] == "5.00"
+    # the superseded rows name their extract, and the old row number is an integer like every row number
+    assert list(result.superseded["extract"]) == ["transactions"]
+    assert str(result.superseded["old_row_number"].dtype) == "int64"
 
 
 def test_earlier_delivery_loses_whatever_its_period(tmp_path):
@@ -683,6 +713,23 @@ def test_refusal_counts_rejected_rows_without_the_redelivered_ones(tmp_path):
     a = audit_of(validate_txns([f]), f.name)
     assert (a["status"], a["rows_read"], a["rows_rejected"], a["rows_redelivered"]) == ("refused", 11, 2, 1)
     assert a["note"] == "1 of 11 rows rejected (9.1%), above the 1.0% threshold; see rejected_rows"
+
+
+def test_a_rejected_row_and_the_audit_name_the_extract_and_the_row_number_is_an_integer(tmp_path):
+    """200 good transactions and row 201 with amount −1: the result, its one rejected row and the file's audit
+    row all say "transactions"; the row number is 201, an integer (rejected_rows.row_number is an INTEGER
+    column); 1 of 201 rejected = 0.5 % ≤ 1 %, so the file is accepted with 200 rows."""
+    f = write_csv(tmp_path, TXN_FILE, good_txns(200) + [txn("BAD", amount="-1")])
+    result = validate_txns([f])
+    assert result.extract == "transactions"
+    (rej,) = result.rejected.itertuples(index=False)
+    assert (rej.extract, rej.source_file, rej.row_number, rej.rule) == ("transactions", f.name, 201,
+                                                                        "not_positive:amount")
+    assert str(result.rejected["row_number"].dtype) == "int64"
+    assert json.loads(rej.raw_record) == txn("BAD", amount="-1")
+    a = audit_of(result, f.name)
+    assert (a["extract"], a["rows_read"], a["rows_accepted"], a["rows_rejected"], a["status"]) == (
+        "transactions", 201, 200, 1, "accepted")
 
 
 def test_audit_notes_name_the_extra_columns_exactly(tmp_path):
@@ -916,6 +963,21 @@ def test_extra_column_note_is_only_on_the_file_that_has_it(tmp_path):
     assert "branch_code" not in audit_of(result, "transactions_2024-03-05.csv")["note"]
 
 
+def test_raw_record_of_a_file_without_another_files_extra_column_has_it_empty(tmp_path):
+    """The 03-04 file has an extra column branch_code, the 03-05 file has not; the extract's rows then carry it,
+    and a rejected row of the 03-05 file records it as the empty text a CSV cell without a value is (a raw
+    record holds text only, as delivered), not as a null or a made-up value."""
+    landing = tmp_path / "landing"
+    write_csv(landing, "transactions_2024-03-04.csv", [dict(r, branch_code="B7") for r in good_txns(
+        2, prefix="a", booking_date="2024-03-04")], columns=header("transactions") + ["branch_code"])
+    write_csv(landing, "transactions_2024-03-05.csv", good_txns(200) + [txn("BAD", amount="-1")])
+    result = validate_txns(scan_landing(landing).for_month("transactions", date(2024, 3, 1)))
+    check_reconciliation(result)
+    assert rules_at(result, "transactions_2024-03-05.csv", 201) == {"not_positive:amount"}
+    (raw,) = rejected_of(result, "transactions_2024-03-05.csv")["raw_record"]
+    assert json.loads(raw) == {**txn("BAD", amount="-1"), "branch_code": ""}
+
+
 def test_rejected_row_raw_record_keeps_the_extra_column(tmp_path):
     columns = header("transactions") + ["branch_code"]
     rows = [dict(r, branch_code="B7") for r in good_txns(200)] + [txn("BAD", amount="-1", branch_code="B9")]
@@ -932,6 +994,64 @@ def test_missing_required_column_is_refused_naming_the_column(tmp_path, missing)
     result = validate_txns([f])
     assert_refused(result, f.name, f.name, missing)
     assert result.accepted.empty
+
+
+def test_a_file_refused_for_a_missing_column_keeps_every_row_in_rejected_rows(tmp_path):
+    """SPEC §3: bad input is never lost. A file without its `amount` column is refused, and each of its 3 rows
+    is in rejected_rows: row numbers 1, 2, 3 (integers), the file's reason as the rule, and the values it did
+    deliver (every column but the missing amount, as text)."""
+    columns = [c for c in header("transactions") if c != "amount"]
+    delivered = good_txns(3)
+    f = write_csv(tmp_path, TXN_FILE, delivered, columns=columns)
+    result = validate_txns([f])
+    assert_refused(result, f.name, "missing column(s) amount")
+    # the reason is the file's own: 3 of 3 rows are rejected, but not for a rejected share above the threshold
+    assert result.refused == [f"{f.name}: missing column(s) amount"]
+    assert audit_of(result, f.name)["note"] == "missing column(s) amount"
+    rej = rejected_of(result, f.name)
+    assert list(rej["row_number"]) == [1, 2, 3] and str(rej["row_number"].dtype) == "int64"
+    assert set(rej["rule"]) == {"file_refused: missing column(s) amount"}
+    assert set(rej["extract"]) == {"transactions"}
+    assert [json.loads(r) for r in rej["raw_record"]] == [{c: row[c] for c in columns} for row in delivered]
+    a = audit_of(result, f.name)
+    assert (a["rows_read"], a["rows_accepted"], a["rows_rejected"]) == (3, 0, 3)
+
+
+def test_missing_columns_are_named_in_the_contracts_order_without_a_delimiter_hint(tmp_path):
+    """A file with only txn_id and account_id: two columns were split, so the delimiter is right and no hint is
+    given; the 7 missing columns are named in the contract's order, separated by ", "."""
+    f = write_csv(tmp_path, TXN_FILE, good_txns(2), columns=["txn_id", "account_id"])
+    result = validate_txns([f])
+    reason = ("missing column(s) booking_date, amount, direction, txn_type, counterparty_account_id, "
+              "counterparty_country, purpose")
+    assert result.refused == [f"{f.name}: {reason}"]
+    assert_refused(result, f.name)
+
+
+def test_a_file_missing_a_column_does_not_stop_the_other_files(tmp_path):
+    """Delivered first, the 03-04 file lacks `amount` and is refused; the 03-05 file delivered after it is still
+    read and accepted with its 3 rows."""
+    landing = tmp_path / "landing"
+    deliver(write_csv(landing, "transactions_2024-03-04.csv", good_txns(2, prefix="a", booking_date="2024-03-04"),
+                      columns=[c for c in header("transactions") if c != "amount"]), 1_000)
+    deliver(write_csv(landing, "transactions_2024-03-05.csv", good_txns(3)), 2_000)
+    result = validate_txns(scan_landing(landing).for_month("transactions", date(2024, 3, 1)))
+    assert_refused(result, "transactions_2024-03-04.csv", "missing column(s) amount")
+    a = audit_of(result, "transactions_2024-03-05.csv")
+    assert (a["status"], a["rows_read"], a["rows_accepted"]) == ("accepted", 3, 3)
+    assert accepted_ids(result) == ["g0001", "g0002", "g0003"]
+
+
+def test_raw_record_of_a_file_without_an_optional_column_has_it_empty(tmp_path):
+    """A file without the optional purpose and counterparty_country columns: they are read as empty values, so
+    a rejected row's raw record has them as the empty text, like an empty cell (never null)."""
+    columns = [c for c in header("transactions") if c not in ("purpose", "counterparty_country")]
+    bad = txn("BAD", amount="-1")
+    f = write_csv(tmp_path, TXN_FILE, good_txns(200) + [bad], columns=columns)
+    result = validate_txns([f])
+    assert rules_at(result, f.name, 201) == {"not_positive:amount"}
+    (raw,) = rejected_of(result, f.name)["raw_record"]
+    assert json.loads(raw) == {**{c: bad[c] for c in columns}, "purpose": "", "counterparty_country": ""}
 
 
 def test_missing_optional_column_is_read_as_empty(tmp_path):
@@ -1113,11 +1233,25 @@ def test_no_snapshot_file_is_an_error_naming_the_extract():
     assert info.value.reason == "no clients extract in the landing directory"
 
 
+def test_validation_adds_its_rows_to_the_read_and_validate_stages(tmp_path):
+    """The benchmark's per-stage report (`vip_pipeline.timing`): validating one file of 3 rows adds 3 rows to the
+    "read" stage and 3 to the "validate" stage."""
+    f = write_csv(tmp_path, TXN_FILE, good_txns(3))
+    before = {name: TIMINGS[name].rows for name in ("read", "validate")}
+    validate_txns([f])
+    assert {name: TIMINGS[name].rows - before[name] for name in ("read", "validate")} == {"read": 3, "validate": 3}
+
+
 def test_an_extract_without_files_is_empty_with_the_contracts_types():
     """No transactions file: no rows, nothing rejected or audited, and the accepted frame still has every
     contract column with its type (dates datetime64, numbers float64, text object) plus the source file."""
     result = validate_txns([])
     assert result.ok and result.rejected.empty and result.audit.empty
+    # still the transactions' result, with the columns of rejected_rows and of the audit
+    assert result.extract == "transactions"
+    assert list(result.rejected.columns) == ["extract", "source_file", "row_number", "rule", "raw_record"]
+    assert list(result.audit.columns) == ["extract", "source_file", "rows_read", "rows_accepted", "rows_rejected",
+                                          "rows_redelivered", "rows_superseded", "status", "note", "delivered_at"]
     accepted = result.accepted
     assert accepted.empty
     assert list(accepted.columns) == [*header("transactions"), "source_file"]
@@ -1327,3 +1461,128 @@ def test_accepted_plus_rejected_equals_read_across_a_messy_month(tmp_path):
     }
     assert sorted(m.split(":", 1)[0] for m in result.refused) == [
         "transactions_2024-03-06.csv", "transactions_2024-03-07.csv", "transactions_2024-03-08.csv.gz"]
+
+
+# ---- client shards: each shard validates its own rows, the audits are summed per file ------------------------
+
+def shard_by_account(ids) -> np.ndarray:
+    """Shard 0: account A1; shard 1: every other account (ids as a pandas Series or an Arrow array)."""
+    values = ids.to_pylist() if hasattr(ids, "to_pylist") else list(ids)
+    return np.array([0 if v == "A1" else 1 for v in values])
+
+
+def validate_txn_shard(files, shard, shard_of_ids=shard_by_account) -> LoadResult:
+    return validate_shard(TRANSACTIONS, list(files), ReadSettings(), {"accounts": ACCOUNT_IDS}, ACCOUNTS_FRAME,
+                          shard_of_ids, shard)
+
+
+def test_each_shard_validates_its_own_rows_and_the_summed_audit_applies_the_threshold(tmp_path):
+    """Rows 1 t1 (A1), 2 t2 (A2), 3 t3 (A2, amount −5), 4 t4 (B1), 5 a line of 2 fields. Shard 0 (A1) gets t1 and
+    the malformed row 5 (rows the parser could not split go to shard 0): read 2, accepted 1, rejected 1. Shard 1
+    gets t2, t3, t4: read 3, accepted 2, rejected 1 (row 3). Neither applies the threshold. Summed: read 5 =
+    accepted 3 + rejected 2; 2 of 5 = 40 % > 1 % → refused; with a 50 % threshold accepted."""
+    rows = [txn("t1", booking_date="2024-03-15"), txn("t2", account_id="A2", booking_date="2024-03-15"),
+            txn("t3", account_id="A2", booking_date="2024-03-15", amount="-5"),
+            txn("t4", account_id="B1", booking_date="2024-03-15")]
+    f = write_text(tmp_path, TXN_FILE, csv_text(rows, header("transactions")) + "t5,A1\n")
+    zero = validate_txn_shard([f], 0)
+    before = {name: TIMINGS[name].rows for name in ("read", "validate")}
+    one = validate_txn_shard([f], 1)  # the benchmark's stages count the shard's own 3 rows
+    assert {name: TIMINGS[name].rows - before[name] for name in ("read", "validate")} == {"read": 3, "validate": 3}
+    assert (zero.extract, accepted_ids(zero), accepted_ids(one)) == ("transactions", ["t1"], ["t2", "t4"])
+    assert list(zero.rejected["row_number"]) == [5] and zero.rejected["rule"][0].startswith("malformed_row")
+    assert list(one.rejected["row_number"]) == [3] and list(one.rejected["rule"]) == ["not_positive:amount"]
+    counts = ["rows_read", "rows_accepted", "rows_rejected", "rows_redelivered", "rows_superseded"]
+    assert [audit_of(r, f.name)[c] for r in (zero, one) for c in [*counts, "status"]] == [
+        2, 1, 1, 0, 0, "accepted", 3, 2, 1, 0, 0, "accepted"]
+    assert zero.ok and one.ok
+
+    summed = sum_audits([zero.audit, one.audit], 0.01)
+    assert list(summed.columns) == list(zero.audit.columns) and len(summed) == 1
+    assert (summed[counts].dtypes == "int64").all()  # load_audit's counts are integers
+    a = summed.iloc[0]
+    assert (a["extract"], a["source_file"], *[a[c] for c in counts], a["status"]) == (
+        "transactions", f.name, 5, 3, 2, 0, 0, "refused")
+    assert a["note"] == "2 of 5 rows rejected (40.0%), above the 1.0% threshold; see rejected_rows"
+    assert a["delivered_at"] == audit_of(zero, f.name)["delivered_at"]
+    assert sum_audits([zero.audit, one.audit], 0.5).iloc[0][["status", "note"]].tolist() == ["accepted", ""]
+
+
+def test_a_file_refused_for_a_missing_column_is_refused_in_every_shard_with_its_rows_split(tmp_path):
+    """A file without `amount`: rows 1 (A1), 2 and 3 (A2). Shard 0 keeps row 1, shard 1 rows 2 and 3, each
+    refused with the file's reason; summed: 3 read, 3 rejected, refused for the missing column, not for the
+    rejected share."""
+    rows = [txn("t1"), txn("t2", account_id="A2", booking_date="2024-03-15"),
+            txn("t3", account_id="A2", booking_date="2024-03-16")]
+    f = write_csv(tmp_path, TXN_FILE, rows, columns=[c for c in header("transactions") if c != "amount"])
+    zero, one = validate_txn_shard([f], 0), validate_txn_shard([f], 1)
+    for result, numbers in ((zero, [1]), (one, [2, 3])):
+        assert result.refused == [f"{f.name}: missing column(s) amount"]
+        assert list(result.rejected["row_number"]) == numbers
+        assert set(result.rejected["rule"]) == {"file_refused: missing column(s) amount"}
+        a = audit_of(result, f.name)
+        assert (a["rows_read"], a["rows_accepted"], a["rows_rejected"]) == (len(numbers), 0, len(numbers))
+    assert [json.loads(r)["txn_id"] for r in one.rejected["raw_record"]] == ["t2", "t3"]
+    a = sum_audits([zero.audit, one.audit], 0.01).iloc[0]
+    assert (a["rows_read"], a["rows_accepted"], a["rows_rejected"], a["status"], a["note"]) == (
+        3, 0, 3, "refused", "missing column(s) amount")
+
+
+def test_one_shard_validates_every_row_like_validate_extract_without_the_threshold(tmp_path):
+    """No shard function: every row is the shard's. 200 good rows and row 201 bad (amount −1), then 5 more bad
+    rows in a second file of 5: the accepted rows are validate_extract's, but 5 of 5 rejected does not refuse
+    the file (the threshold is sum_audits'). No files at all: validate_extract's empty result."""
+    landing = tmp_path / "landing"
+    deliver(write_csv(landing, "transactions_2024-03-04.csv", good_txns(200, booking_date="2024-03-04")
+                      + [txn("BAD", amount="-1", booking_date="2024-03-04")]), 1_000)
+    deliver(write_csv(landing, "transactions_2024-03-05.csv",
+                      [txn(f"b{i}", amount="-1") for i in range(1, 6)]), 2_000)
+    files = scan_landing(landing).for_month("transactions", date(2024, 3, 1))
+    one = validate_txn_shard(files, 0, shard_of_ids=None)
+    assert accepted_ids(one) == [f"g{i:04d}" for i in range(1, 201)]
+    assert one.ok and audit_of(one, "transactions_2024-03-05.csv")["status"] == "accepted"
+    assert [audit_of(one, n)["rows_rejected"] for n in ("transactions_2024-03-04.csv",
+                                                         "transactions_2024-03-05.csv")] == [1, 5]
+    summed = sum_audits([one.audit], 0.01)
+    assert list(summed["source_file"]) == ["transactions_2024-03-04.csv", "transactions_2024-03-05.csv"]
+    assert list(summed["status"]) == ["accepted", "refused"]
+    empty = validate_txn_shard([], 1)
+    assert (empty.extract, empty.ok, len(empty.accepted), len(empty.audit)) == ("transactions", True, 0, 0)
+    assert sum_audits([], 0.01).empty and list(sum_audits([], 0.01).columns) == list(one.audit.columns)
+
+
+def test_shards_read_every_file_in_delivery_order_and_split_refused_files(tmp_path):
+    """Delivered in this order: 03-05 (t5 A1, t6 B1), an empty 03-03 (unreadable: refused, 0 rows), 03-04
+    without `amount` (row 1 t1 A1, row 2 t2 A2, row 3 a line of 2 fields), 03-02 (t7 A1). Shard 0 reads 1, 0,
+    2 (row 1 and the malformed row 3), 1 rows; shard 1 reads 1, 0, 1, 0; one shard (no shard function) 2, 0, 3,
+    1. Every audit lists the files in delivery order, and so does their sum: read 2, 0, 3, 1."""
+    landing = tmp_path / "landing"
+    deliver(write_csv(landing, "transactions_2024-03-05.csv",
+                      [txn("t5"), txn("t6", account_id="B1")]),
+            1_000)
+    deliver(write_text(landing, "transactions_2024-03-03.csv", ""), 2_000)
+    columns = [c for c in header("transactions") if c != "amount"]
+    text = csv_text([txn("t1", booking_date="2024-03-04"), txn("t2", account_id="A2", booking_date="2024-03-04")],
+                    columns)
+    deliver(write_text(landing, "transactions_2024-03-04.csv", text + "t3,A1\n"), 3_000)
+    deliver(write_csv(landing, "transactions_2024-03-02.csv", [txn("t7", booking_date="2024-03-02")]), 4_000)
+    files = scan_landing(landing).for_month("transactions", date(2024, 3, 1))
+    order = ["transactions_2024-03-05.csv", "transactions_2024-03-03.csv", "transactions_2024-03-04.csv",
+             "transactions_2024-03-02.csv"]
+    zero, one, whole = (validate_txn_shard(files, 0), validate_txn_shard(files, 1),
+                        validate_txn_shard(files, 0, shard_of_ids=None))
+    for result, read in ((zero, [1, 0, 2, 1]), (one, [1, 0, 1, 0]), (whole, [2, 0, 3, 1])):
+        assert list(result.audit["source_file"]) == order
+        assert list(result.audit["rows_read"]) == read
+        assert list(result.audit["status"]) == ["accepted", "refused", "refused", "accepted"]
+    assert list(zero.rejected.loc[zero.rejected["source_file"] == order[2], "row_number"]) == [1, 3]
+    assert list(one.rejected.loc[one.rejected["source_file"] == order[2], "row_number"]) == [2]
+    # every row read of the refused 03-04 file is in rejected_rows, the line that did not split too (SPEC §3)
+    refused = whole.rejected[whole.rejected["source_file"] == order[2]]
+    assert list(refused["row_number"]) == [1, 2, 3]
+    assert set(refused["rule"]) == {"file_refused: missing column(s) amount"}
+    assert refused["raw_record"].iloc[2] == "t3,A1"
+    check_reconciliation(whole)
+    assert (accepted_ids(zero), accepted_ids(one), accepted_ids(whole)) == (["t5", "t7"], ["t6"], ["t5", "t6", "t7"])
+    summed = sum_audits([zero.audit, one.audit], 0.01)
+    assert list(summed["source_file"]) == order and list(summed["rows_read"]) == [2, 0, 3, 1]

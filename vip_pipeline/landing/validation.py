@@ -238,6 +238,10 @@ def _validate(
                     }
                 )
             )
+        if "raw" in r and len(r["raw"].malformed):  # and its lines that did not split: counted as read, so kept
+            malformed.append(
+                r["raw"].malformed.assign(rule=f"file_refused: {r['reason']}", source_file=r["source_file"])
+            )
     if malformed:
         m = pd.concat(malformed, ignore_index=True)
         rejected = pd.concat(
