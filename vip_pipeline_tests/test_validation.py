@@ -1586,3 +1586,22 @@ def test_shards_read_every_file_in_delivery_order_and_split_refused_files(tmp_pa
     assert (accepted_ids(zero), accepted_ids(one), accepted_ids(whole)) == (["t5", "t7"], ["t6"], ["t5", "t6", "t7"])
     summed = sum_audits([zero.audit, one.audit], 0.01)
     assert list(summed["source_file"]) == order and list(summed["rows_read"]) == [2, 0, 3, 1]
+
+
+def test_a_file_without_an_account_id_column_goes_whole_to_the_shard_of_the_empty_id(tmp_path):
+    """A transactions file without `account_id` (rows t1, t2, t3) is refused; its rows have no account, so every
+    one is the shard of "" (here shard 1; any other id would be shard 0): shard 1 keeps rows 1–3 as rejected
+    with the file's reason, shard 0 none — each row in exactly one shard."""
+    rows = [txn("t1"), txn("t2"), txn("t3")]
+    f = write_csv(tmp_path, TXN_FILE, rows, columns=[c for c in header("transactions") if c != "account_id"])
+
+    def empty_id_is_shard_1(ids) -> np.ndarray:
+        values = ids.to_pylist() if hasattr(ids, "to_pylist") else list(ids)
+        return np.array([1 if v == "" else 0 for v in values])
+
+    zero, one = (validate_txn_shard([f], k, shard_of_ids=empty_id_is_shard_1) for k in (0, 1))
+    assert list(one.rejected["row_number"]) == [1, 2, 3]
+    assert set(one.rejected["rule"]) == {"file_refused: missing column(s) account_id"}
+    assert [json.loads(r)["txn_id"] for r in one.rejected["raw_record"]] == ["t1", "t2", "t3"]
+    assert zero.rejected.empty and audit_of(zero, f.name)["rows_read"] == 0
+    assert one.refused == zero.refused == [f"{f.name}: missing column(s) account_id"]
