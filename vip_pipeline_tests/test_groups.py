@@ -115,6 +115,8 @@ def test_product_masks_per_client_month_and_popcount():
     assert masks.dtype == "int64"
     # popcount: 1 → 1 product, 16386 → 2, 0 → 0, all 15 bits → 15
     assert popcount(pd.Series([1, 16386, 0, 2**15 - 1])).tolist() == [1, 2, 0, 15]
+    # the counts keep the masks' own index (a frame's column assigned back to it): rows 9 and 4, not 0 and 1
+    assert popcount(pd.Series([16386, 1], index=[9, 4])).to_dict() == {9: 2, 4: 1}
 
 
 def test_blank_and_missing_group_ids_are_no_group():
@@ -147,6 +149,23 @@ def test_group_vip_only_together():
     assert clients["group_vip_eligible"].tolist() == [True, True]
     assert clients["category"].tolist() == ["vip", "vip"]
     assert clients["recommended_action"].tolist() == ["approach", "approach"]
+
+
+def test_member_flags_follow_the_frames_own_index():
+    """The G1 pair of `test_group_vip_only_together` (eligible together) and a lone client C, in a frame whose
+    index is not 0, 1, 2 (rows 7: C, 3: A, 5: B): the flags carry that index, so assigning them marks A and B,
+    not whichever rows sit first."""
+    frame = frame_of(
+        member("C", None),
+        member("A", "G1", strategic=True, product_mask=mask("current", "deposit", "savings", "loan"), ltv_usd=100.0),
+        member("B", "G1", strategic=True, annual_sales_usd=6_000_000.0, product_mask=mask("current", "card"),
+               ltv_usd=250.0),
+    ).set_axis([7, 3, 5])
+    clients = pd.concat([frame, vip_criteria(frame, RULES)], axis=1)
+    flags = member_group_flags(clients, assess_groups(clients, RULES))
+    assert flags.to_dict() == {7: False, 3: True, 5: True}
+    assert frame.assign(group_vip_eligible=flags).set_index("client_id")["group_vip_eligible"].to_dict() == {
+        "C": False, "A": True, "B": True}
 
 
 def test_group_measures_are_sums_and_unions():
