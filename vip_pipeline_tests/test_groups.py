@@ -117,6 +117,8 @@ def test_product_masks_per_client_month_and_popcount():
     assert popcount(pd.Series([1, 16386, 0, 2**15 - 1])).tolist() == [1, 2, 0, 15]
     # the counts keep the masks' own index (a frame's column assigned back to it): rows 9 and 4, not 0 and 1
     assert popcount(pd.Series([16386, 1], index=[9, 4])).to_dict() == {9: 2, 4: 1}
+    # a missing mask (no account that month) uses no product: 0, not 1
+    assert popcount(pd.Series([np.nan, 3.0])).tolist() == [0, 2]
 
 
 def test_blank_and_missing_group_ids_are_no_group():
