@@ -194,6 +194,23 @@ def _read(extract: str, files: list[Landed]) -> str:
 # ----------------------------------------------------------------------------------------------- the SQL
 # {placeholders} are the rules' numbers (MARGIN, DecisionRules), inlined before DuckDB reads the text.
 
+# the products, scale and growth criteria and their count, on clients and on groups alike (the pipeline reuses
+# vip.vip_criteria for groups); monopoly_met and strategic_met come before, from the caller's own columns
+CRITERIA = """           products_used >= {{min_products}} AS products_met,
+           (round(coalesce(annual_sales_usd, 0), 9) > {{annual_sales_usd}}
+            OR round(avg_monthly_settlement_turnover_usd, 9) > {{avg_monthly_settlement_turnover_usd}}
+            OR round(export_12m_usd, 9) > {{export_12m_usd}}
+            OR round(adb_usd, 9) > {{adb_usd}}) AS scale_met,
+           coalesce(round(turnover_growth, 9) >= {{min_turnover_growth}}, false) AS growth_met
+    FROM {measures}
+),
+criteria_counted AS (
+    SELECT *,
+           products_met::INTEGER + scale_met::INTEGER + monopoly_met::INTEGER + strategic_met::INTEGER
+               + growth_met::INTEGER AS criteria_met
+    FROM {criteria}
+)"""
+
 METRICS = [
     """
 -- every day of every period, and the rate of each account currency on it:
@@ -428,22 +445,11 @@ pyramid AS (  -- most valuable: the top share of the clients with LTV ≥ 0 (cei
 ),
 vip_criteria AS (  -- measures compared at 9 decimals, as the pipeline does
     SELECT *,
-           products_used >= {min_products} AS products_met,
-           (round(coalesce(annual_sales_usd, 0), 9) > {annual_sales_usd}
-            OR round(avg_monthly_settlement_turnover_usd, 9) > {avg_monthly_settlement_turnover_usd}
-            OR round(export_12m_usd, 9) > {export_12m_usd}
-            OR round(adb_usd, 9) > {adb_usd}) AS scale_met,
            monopoly_position AS monopoly_met,
            strategic AS strategic_met,
-           coalesce(round(turnover_growth, 9) >= {min_turnover_growth}, false) AS growth_met
-    FROM pyramid
-),
-criteria_counted AS (
-    SELECT *,
-           products_met::INTEGER + scale_met::INTEGER + monopoly_met::INTEGER + strategic_met::INTEGER
-               + growth_met::INTEGER AS criteria_met
-    FROM vip_criteria
-)
+"""
+    + CRITERIA.format(measures="pyramid", criteria="vip_criteria")
+    + """
 SELECT *, criteria_met >= {min_criteria} AND client_type <> 'individual' AS vip_eligible
 FROM criteria_counted
 """,
@@ -490,20 +496,9 @@ group_measures AS (  -- growth over the group's history from its earliest member
 ),
 group_criteria AS (
     SELECT *,
-           products_used >= {min_products} AS products_met,
-           (round(coalesce(annual_sales_usd, 0), 9) > {annual_sales_usd}
-            OR round(avg_monthly_settlement_turnover_usd, 9) > {avg_monthly_settlement_turnover_usd}
-            OR round(export_12m_usd, 9) > {export_12m_usd}
-            OR round(adb_usd, 9) > {adb_usd}) AS scale_met,
-           coalesce(round(turnover_growth, 9) >= {min_turnover_growth}, false) AS growth_met
-    FROM group_measures
-),
-criteria_counted AS (
-    SELECT *,
-           products_met::INTEGER + scale_met::INTEGER + monopoly_met::INTEGER + strategic_met::INTEGER
-               + growth_met::INTEGER AS criteria_met
-    FROM group_criteria
-)
+"""
+    + CRITERIA.format(measures="group_measures", criteria="group_criteria")
+    + """
 SELECT *, criteria_met >= {min_criteria} AND has_non_individual AS group_vip_eligible
 FROM criteria_counted
 """,
