@@ -466,10 +466,13 @@ def validate_shard(
 
 
 def _rows_of(raw: RawFile, shard_of_ids, shard: int) -> RawFile:
-    """The shard's rows of a file read (again: `read_raw` kept them already, unless it had no account_id)."""
-    ids = raw.rows["account_id"] if "account_id" in raw.rows else pd.Series("", index=raw.rows.index)
-    mine = shard_of_ids(ids) == shard
+    """The shard's part of a file `read_raw(keep=…)` read: its rows as read when it has an account_id column
+    (`keep` selected them in Arrow), else every row or none by the shard of "" (no account); the lines the
+    parser could not split go to shard 0."""
     malformed = raw.malformed if shard == 0 else raw.malformed.iloc[0:0]
+    if "account_id" in raw.rows:
+        return RawFile(raw.file, raw.rows, malformed)
+    mine = shard_of_ids(pd.Series("", index=raw.rows.index)) == shard
     return RawFile(raw.file, raw.rows[mine].reset_index(drop=True), malformed)
 
 
