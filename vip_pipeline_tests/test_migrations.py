@@ -1,7 +1,8 @@
 """Warehouse migrations (Alembic), on SQLite and a real PostgreSQL: a warehouse at the first revision,
 filled, upgraded to head through a throwaway test revision keeps its data, gains the new column and
 gets its views recreated; a pre-migration warehouse is adopted; `vip-pipeline db upgrade` is
-idempotent; two processes starting on one fresh database both succeed.
+idempotent; two processes starting on one fresh database both succeed, also when one of them is still
+switching the new SQLite file to WAL.
 
 The rows are written with plain inserts into the reflected 0001 tables, never through the live
 contracts, so these tests keep working when later revisions change the tables.
@@ -10,9 +11,12 @@ contracts, so these tests keep working when later revisions change the tables.
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -311,6 +315,50 @@ def test_two_processes_ensuring_the_schema_at_once_both_succeed(database_url, tm
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT COUNT(*) FROM alembic_version")).scalar_one() == 1
     engine.dispose()
+
+
+def _hold_the_write_lock(path: Path) -> sqlite3.Connection:
+    """A connection holding the write lock of a new rollback-journal file: what a process switching the
+    file to WAL holds for a moment. Another connection's WAL switch then fails at once, busy timeout or
+    not (SQLite's deadlock guard); that made the race test above fail on a loaded CI machine."""
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)  # released by a timer
+    holder.execute("CREATE TABLE t (i INTEGER)")
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("INSERT INTO t VALUES (1)")
+    return holder
+
+
+def test_a_connection_waits_while_another_process_holds_a_new_files_write_lock(tmp_path):
+    holder = _hold_the_write_lock(tmp_path / "vip.db")
+    released = threading.Timer(0.3, holder.commit)
+    released.start()
+    engine = make_engine(f"sqlite:///{tmp_path / 'vip.db'}")
+    started = time.monotonic()
+    try:
+        with engine.connect() as conn:
+            waited = time.monotonic() - started
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
+            assert conn.exec_driver_sql("SELECT COUNT(*) FROM t").scalar_one() == 1  # after the holder's commit
+    finally:
+        released.join()
+        engine.dispose()
+        holder.close()
+    assert waited >= 0.25
+
+
+def test_the_wal_switch_gives_up_with_the_databases_message_after_its_timeout(tmp_path):
+    from vip_pipeline.storage.sqlite_wal import set_wal
+
+    holder = _hold_the_write_lock(tmp_path / "vip.db")
+    other = sqlite3.connect(tmp_path / "vip.db", timeout=0)
+    started = time.monotonic()
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+            set_wal(other, timeout=0.3)
+    finally:
+        other.close()
+        holder.close()
+    assert 0.3 <= time.monotonic() - started < 5
 
 
 def test_db_revision_writes_the_next_numbered_revision_from_the_contracts(tmp_path, monkeypatch, sqlite_url):

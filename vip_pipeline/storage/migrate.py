@@ -35,6 +35,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import NullPool
 
+from vip_pipeline.storage.sqlite_wal import BUSY_TIMEOUT_S, set_wal
+
 MIGRATIONS = Path(__file__).resolve().with_name("migrations")
 VERSIONS = MIGRATIONS / "versions"
 BASELINE = "0001"  # today's schema when migrations were introduced; what the old create_all made
@@ -198,12 +200,12 @@ def _migration_transaction(engine: Engine) -> Iterator[Connection]:
         raise MigrationError(f"unsupported database {engine.dialect.name}: SQLite or PostgreSQL")
     # Python's sqlite3 would not put DDL inside a transaction: take over BEGIN (SQLAlchemy's recipe)
     # and make it IMMEDIATE, the write lock; a second process waits for it (busy timeout 60 s).
-    locked = sa.create_engine(engine.url, poolclass=NullPool, connect_args={"timeout": 60})
+    locked = sa.create_engine(engine.url, poolclass=NullPool, connect_args={"timeout": BUSY_TIMEOUT_S})
 
     @sa.event.listens_for(locked, "connect")
     def _connect(dbapi_connection, _record):
         dbapi_connection.isolation_level = None
-        dbapi_connection.execute("PRAGMA journal_mode=WAL")
+        set_wal(dbapi_connection)
 
     @sa.event.listens_for(locked, "begin")
     def _begin(conn):

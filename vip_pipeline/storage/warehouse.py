@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from vip_pipeline.contracts.tables import TABLES, TableContract
 from vip_pipeline.storage import migrate
+from vip_pipeline.storage.sqlite_wal import BUSY_TIMEOUT_S, set_wal
 
 VIEWS = {
     "client_segments_current": (
@@ -58,12 +59,12 @@ def make_engine(url: str) -> Engine:
         database = sa.make_url(url).database or ""
         if database and not database.startswith("file:") and database != ":memory:":
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"timeout": 60})
+        engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S})
 
         @sa.event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection, _record):  # readers never block the writer, nor see a half-written table
+            set_wal(dbapi_connection)
             cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 
