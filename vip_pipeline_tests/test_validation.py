@@ -297,6 +297,22 @@ def test_values_outside_a_transaction_enum_are_rejected(tmp_path, column, value)
     assert_one_bad_row(tmp_path, {column: value}, f"not_allowed:{column}")
 
 
+@pytest.mark.parametrize("country", ["de", "DEU", "D1", "D", "DE.", "Dé"])
+def test_a_counterparty_country_that_is_not_two_capital_letters_is_rejected(tmp_path, country):
+    """The 200 good rows carry "DE" (every third) or nothing: both pass; the one bad code is rejected."""
+    assert_one_bad_row(tmp_path, {"counterparty_country": country}, "bad_country_code:counterparty_country")
+
+
+def test_good_counterparty_countries_pass_whatever_repeats(tmp_path):
+    """Codes are matched once per distinct value: codes that repeat, or occur once, pass alike."""
+    rows = [txn(f"t{i:03d}", counterparty_country=code) for i, code in enumerate(["DE"] * 50 + ["US", "GB", ""])]
+    f = write_csv(tmp_path, TXN_FILE, rows)
+    result = validate_txns([f])
+    assert_accepted(result, f.name, read=53, rejected=0)
+    assert result.accepted["counterparty_country"].value_counts(dropna=False).to_dict() == {
+        "DE": 50, "US": 1, "GB": 1, None: 1}
+
+
 def test_unknown_product_is_rejected(tmp_path):
     rows = [account(f"X{i:03d}") for i in range(1, 201)] + [account("BAD", product="mortgage_xl")]
     f = write_csv(tmp_path, "accounts_2024-03-31.csv", rows)
