@@ -1387,6 +1387,26 @@ def test_restatements_compare_every_column_and_a_value_that_appears():
     assert list(out["new_source_file"]) == ["transactions_2024-03.csv"] * 2
 
 
+def test_restatements_of_values_swapped_between_rows_of_a_file_are_found():
+    """transactions_2024-03.csv re-sent with t1 and t2's amounts swapped (10, 20 → 20, 10): the file has the same
+    rows count and the same multiset of values per column, yet both transactions are restated."""
+    out = restatements(TRANSACTIONS, _txns_accepted((10.0, None), (20.0, None)),
+                       _txns_accepted((20.0, None), (10.0, None)))
+    assert [json.loads(k)["txn_id"] for k in out["key"]] == ["t1", "t2"]
+    assert [json.loads(r)["amount"] for r in out["new_record"]] == [20.0, 10.0]
+
+
+def test_restatements_come_only_from_the_files_that_changed():
+    """Two files of March: the daily file's rows are the same on both sides, the monthly file re-sent with
+    t2's amount 20 → 25. Only t2 is restated; t3 of the unchanged daily file is not, although its row moved."""
+    daily = _txns_accepted((30.0, None)).assign(txn_id="t3", source_file="transactions_2024-03-05.csv")
+    before = pd.concat([_txns_accepted((10.0, None), (20.0, None)), daily], ignore_index=True)
+    after = pd.concat([daily, _txns_accepted((10.0, None), (25.0, None))], ignore_index=True)
+    out = restatements(TRANSACTIONS, before, after)
+    assert [json.loads(k)["txn_id"] for k in out["key"]] == ["t2"]
+    assert json.loads(out["new_record"].iloc[0])["amount"] == 25.0
+
+
 def test_empty_related_party_means_none(tmp_path):
     rows = [
         client("c1", related_party=""),
