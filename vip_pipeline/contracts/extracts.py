@@ -177,7 +177,7 @@ class Delivery:
         """Rows whose delivered value is not empty (computed once per column)."""
         if column not in self._present:
             values = self.text[column].to_numpy()
-            # delivered values are str, and "" is the only false one: truth is `!= ""`, 2.5× faster on objects
+            # delivered values are str, "" the only false one: truthiness is `!= ""`, 2.5× faster on objects
             self._present[column] = values.astype(bool) if values.dtype == object else values != ""
         return self._present[column]
 
