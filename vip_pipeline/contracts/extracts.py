@@ -176,9 +176,9 @@ class Delivery:
     def present(self, column: str) -> np.ndarray:
         """Rows whose delivered value is not empty (computed once per column)."""
         if column not in self._present:
-            values = self.text[column].to_numpy()
-            # delivered values are str, "" the only false one: truthiness is `!= ""`, 2.5× faster on objects
-            self._present[column] = values.astype(bool) if values.dtype == object else values != ""
+            # the delivered text is an object array of str, "" its only false value: truthiness is `!= ""`,
+            # 2.5× faster
+            self._present[column] = self.text[column].to_numpy(dtype=object).astype(bool)
         return self._present[column]
 
 
