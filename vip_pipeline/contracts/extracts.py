@@ -178,7 +178,7 @@ class Delivery:
         if column not in self._present:
             # the delivered text is an object array of str, "" its only false value: truthiness is `!= ""`,
             # 2.5× faster
-            self._present[column] = self.text[column].to_numpy(dtype=object).astype(bool)
+            self._present[column] = self.text[column].to_numpy().astype(bool)
         return self._present[column]
 
 
