@@ -811,6 +811,43 @@ def test_next_panel_carries_running_sums_and_adds_new_clients_in_client_order():
         assert november[column].dtype == "int64", column
 
 
+def test_running_sums_are_kahan_sums_equal_to_pandas_cumsum_to_the_last_bit():
+    """One client, six months of margin (revenue = margin, cost 0): 0.1, 1e16, 1, 1, 1, 1. A plain running sum
+    loses each 1 next to 1e16 (doubles there are 2 apart, 1e16 + 1 rounds back to 1e16) and would stay at 1e16;
+    the compensated sum keeps them: 1e16 + 4 in the sixth month (the 0.1 is below the spacing). Every month's
+    LTV is, to the last bit, pandas' groupby cumsum of the margins (the docstring's promise, which makes a
+    windowed decision equal a whole-history one); the first month is 0.1 exactly (a new client's sums start
+    at 0). Kills panel.x_next_panel__mutmut_106 (sums of a new client from 1: 0.1 becomes 0.09999999999999998),
+    _108 (the compensation added, not subtracted), _111 (the compensation dropped)."""
+    months = pd.date_range("2024-01-01", periods=6, freq="MS")
+    margins = [0.1, 1e16, 1.0, 1.0, 1.0, 1.0]
+    metrics = pd.concat([_month_metrics("A", m, x, 0.0) for m, x in zip(months, margins)], ignore_index=True)
+    panel = build_panel(metrics, months[-1])
+    expected = metrics["margin_usd"].groupby(metrics["client_id"]).cumsum()
+    assert panel["ltv_usd"].tolist() == expected.tolist()  # exact, not approximate
+    assert panel["ltv_usd"].iloc[0] == 0.1
+    assert panel["ltv_usd"].iloc[-1] == 1e16 + 4
+
+
+def test_a_window_of_the_panel_gives_the_whole_historys_trailing_sums_to_the_last_bit():
+    """One client, eight months of margin: 1e16 in January, then 0.1, 0.2, … 0.7. The 3-month trailing sums of
+    July and August (May–July, June–August), read from the panel's rows from April only (a window reaching 3
+    months before the first sum, as decisions read it), equal to the last bit the ones read from the whole
+    panel: both are differences of the running sums the panel carries (near 1e16, where doubles are 2 apart:
+    2.0 both, for 1.5 and 1.8). Summing the window's rows afresh gives other bits (1.5, 1.8). Kills
+    panel.x_trailing_sum__mutmut_2/3 (the running sum ignored: a cumulative sum of the rows given)."""
+    months = pd.date_range("2024-01-01", periods=8, freq="MS")
+    margins = [1e16, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]
+    metrics = pd.concat([_month_metrics("A", m, x, 0.0) for m, x in zip(months, margins)], ignore_index=True)
+    whole = build_panel(metrics, months[-1])
+    window = whole[whole["month"] >= D("2024-04-01")].reset_index(drop=True)
+    from_whole = trailing_sum(whole, "margin_usd", 3).iloc[-2:].tolist()
+    from_window = trailing_sum(window, "margin_usd", 3).iloc[-2:].tolist()
+    assert from_window == from_whole == [2.0, 2.0]
+    fresh = window["margin_usd"].cumsum()
+    assert (fresh - fresh.shift(3)).iloc[-2:].tolist() == pytest.approx([1.5, 1.8])  # what the mutants would give
+
+
 def test_window_start_is_months_back_from_the_first_as_of_month():
     # December 2024 − 24 months = December 2022; − 0 = itself. Kills panel.x_window_start__mutmut_1..3.
     assert window_start(DEC, 24) == D("2022-12-01")
