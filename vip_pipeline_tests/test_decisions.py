@@ -817,16 +817,21 @@ def test_running_sums_are_kahan_sums_equal_to_pandas_cumsum_to_the_last_bit():
     the compensated sum keeps them: 1e16 + 4 in the sixth month (the 0.1 is below the spacing). Every month's
     LTV is, to the last bit, pandas' groupby cumsum of the margins (the docstring's promise, which makes a
     windowed decision equal a whole-history one); the first month is 0.1 exactly (a new client's sums start
-    at 0). Kills panel.x_next_panel__mutmut_106 (sums of a new client from 1: 0.1 becomes 0.09999999999999998),
-    _108 (the compensation added, not subtracted), _111 (the compensation dropped)."""
+    at 0), and so is B's, who arrives in March beside A with a margin of 0.1. Kills
+    panel.x_next_panel__mutmut_106 (sums of the first panel's clients from 1: 0.1 becomes 0.09999999999999998),
+    _104 (the same for a client joining a carried panel), _108 (the compensation added, not subtracted), _111
+    (the compensation dropped)."""
     months = pd.date_range("2024-01-01", periods=6, freq="MS")
     margins = [0.1, 1e16, 1.0, 1.0, 1.0, 1.0]
-    metrics = pd.concat([_month_metrics("A", m, x, 0.0) for m, x in zip(months, margins)], ignore_index=True)
+    metrics = pd.concat([_month_metrics("A", m, x, 0.0) for m, x in zip(months, margins)]
+                        + [_month_metrics("B", months[2], 0.1, 0.0)], ignore_index=True)
     panel = build_panel(metrics, months[-1])
-    expected = metrics["margin_usd"].groupby(metrics["client_id"]).cumsum()
-    assert panel["ltv_usd"].tolist() == expected.tolist()  # exact, not approximate
-    assert panel["ltv_usd"].iloc[0] == 0.1
-    assert panel["ltv_usd"].iloc[-1] == 1e16 + 4
+    a, b = panel[panel["client_id"] == "A"], panel[panel["client_id"] == "B"]
+    # pandas' groupby cumsum compensates too (a plain Series.cumsum stays at 1e16); equal exactly, not approximately
+    assert a["ltv_usd"].tolist() == pd.Series(margins).groupby(["A"] * len(margins)).cumsum().tolist()
+    assert a["ltv_usd"].iloc[0] == 0.1
+    assert a["ltv_usd"].iloc[-1] == 1e16 + 4
+    assert b["ltv_usd"].tolist() == [0.1] * 4  # March to June
 
 
 def test_a_window_of_the_panel_gives_the_whole_historys_trailing_sums_to_the_last_bit():
