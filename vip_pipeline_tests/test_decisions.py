@@ -5,6 +5,7 @@ Small hand-built monthly client metrics; every expectation is worked out by hand
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pandas as pd
@@ -15,7 +16,7 @@ from vip_pipeline.decisions.ltv import ltv_tier, rank_by_ltv
 from vip_pipeline.decisions.panel import (
     PANEL_COLUMNS, build_panel, next_panel, sorted_panel, trailing_sum, window_start,
 )
-from vip_pipeline.decisions.rules import DESCRIPTIONS, DecisionRules
+from vip_pipeline.decisions.rules import DESCRIPTIONS, DecisionRules, _trailing_comments
 from vip_pipeline.decisions.segments import recommended_action, service_category
 from vip_pipeline.decisions.vip import vip_criteria
 
@@ -750,6 +751,29 @@ def test_active_clients_per_month():
     pairs = sorted(zip(active["client_id"], active["as_of_month"]))
     # Nov: A (onboarded Nov 20 ≤ Nov 30), B (offboarded Nov 15 ≥ Nov 1); Dec: A only
     assert pairs == [("A", NOV), ("A", DEC), ("B", NOV)]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Described:
+    share: float = 0.2  # top share: ceil(share × n) #1
+    months: int = 12  #   months of history
+
+
+@dataclasses.dataclass(frozen=True)
+class _Undescribed:
+    share: float = 0.2  # described
+    months: int = 12
+
+
+def test_a_fields_description_is_its_lines_trailing_comment():
+    """Whole, without the spaces after the "#", a "#" inside it kept; a field without one is an error at import
+    (KeyError); the methodology's own: top_share's comment. Kills rules.x__trailing_comments__mutmut_1..11 (they
+    run at import, where mutmut cannot reach them: this test calls the function)."""
+    assert _trailing_comments(_Described) == {"share": "top share: ceil(share × n) #1", "months": "months of history"}
+    with pytest.raises(KeyError, match="months"):
+        _trailing_comments(_Undescribed)
+    assert DESCRIPTIONS["top_share"] == "most_valuable = ceil(top_share × clients with LTV ≥ 0)"
+    assert list(DESCRIPTIONS) == [f.name for f in dataclasses.fields(DecisionRules)]
 
 
 def test_every_resource_field_is_described_and_decision_rules_are_declared_once():

@@ -1625,11 +1625,14 @@ def test_shards_read_every_file_in_delivery_order_and_split_refused_files(tmp_pa
 
 
 def test_a_file_without_an_account_id_column_goes_whole_to_the_shard_of_the_empty_id(tmp_path):
-    """A transactions file without `account_id` (rows t1, t2, t3) is refused; its rows have no account, so every
-    one is the shard of "" (here shard 1; any other id would be shard 0): shard 1 keeps rows 1–3 as rejected
-    with the file's reason, shard 0 none — each row in exactly one shard."""
+    """A transactions file without `account_id` (rows t1, t2, t3, then row 4, a line of 2 fields) is refused; its
+    rows have no account, so every one is the shard of "" (here shard 1; any other id would be shard 0): shard 1
+    keeps rows 1–3 as rejected with the file's reason, each raw record exactly the delivered values; the line
+    that did not split goes to shard 0, like every such line, with the same reason — each row in exactly one
+    shard."""
     rows = [txn("t1"), txn("t2"), txn("t3")]
-    f = write_csv(tmp_path, TXN_FILE, rows, columns=[c for c in header("transactions") if c != "account_id"])
+    columns = [c for c in header("transactions") if c != "account_id"]
+    f = write_text(tmp_path, TXN_FILE, csv_text(rows, columns) + "t4,2024-03-05\n")
 
     def empty_id_is_shard_1(ids) -> np.ndarray:
         values = ids.to_pylist() if hasattr(ids, "to_pylist") else list(ids)
@@ -1638,6 +1641,8 @@ def test_a_file_without_an_account_id_column_goes_whole_to_the_shard_of_the_empt
     zero, one = (validate_txn_shard([f], k, shard_of_ids=empty_id_is_shard_1) for k in (0, 1))
     assert list(one.rejected["row_number"]) == [1, 2, 3]
     assert set(one.rejected["rule"]) == {"file_refused: missing column(s) account_id"}
-    assert [json.loads(r)["txn_id"] for r in one.rejected["raw_record"]] == ["t1", "t2", "t3"]
-    assert zero.rejected.empty and audit_of(zero, f.name)["rows_read"] == 0
+    assert [json.loads(r) for r in one.rejected["raw_record"]] == [{c: r[c] for c in columns} for r in rows]
+    assert list(zero.rejected["row_number"]) == [4] and list(zero.rejected["raw_record"]) == ["t4,2024-03-05"]
+    assert set(zero.rejected["rule"]) == {"file_refused: missing column(s) account_id"}
+    assert (audit_of(zero, f.name)["rows_read"], audit_of(one, f.name)["rows_read"]) == (1, 3)
     assert one.refused == zero.refused == [f"{f.name}: missing column(s) account_id"]
