@@ -112,8 +112,20 @@ def _read_csv(file: LandedFile, encoding: str, delimiter: str, keep=None) -> Raw
 
 def _to_text_frame(table: pa.Table) -> pd.DataFrame:
     """Every column as text with surrounding whitespace trimmed (in Arrow, before Python objects exist)."""
-    trimmed = {name: pa.compute.utf8_trim_whitespace(table[name]) for name in table.column_names}
-    return pa.table(trimmed).to_pandas() if trimmed else pd.DataFrame(index=range(table.num_rows))
+    if not table.column_names:
+        return pd.DataFrame(index=range(table.num_rows))
+    return pd.DataFrame({name: _texts(table[name]) for name in table.column_names}, copy=False)
+
+
+def _texts(column: pa.ChunkedArray) -> np.ndarray:
+    """A column's trimmed values as an object array of `str`. A column of few distinct values (codes, dates,
+    account ids) makes one Python string per distinct value and repeats it (Arrow's dictionary); a column of
+    mostly distinct values (ids, amounts) skips the interning that would find no repeats."""
+    trimmed = pa.compute.utf8_trim_whitespace(column).combine_chunks()
+    encoded = pa.compute.dictionary_encode(trimmed)
+    if len(encoded.dictionary) * 4 <= len(trimmed):
+        return encoded.dictionary.to_numpy(zero_copy_only=False)[encoded.indices.to_numpy()]
+    return trimmed.to_numpy(zero_copy_only=False)
 
 
 def _surviving_row_numbers(n_good: int, bad_rows: list[int]):
