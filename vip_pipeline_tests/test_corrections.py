@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 from dagster import DagsterInstance, build_sensor_context
 
+from vip_pipeline.assets import extract_shards
 from vip_pipeline.definitions import build_resources, defs
 from vip_pipeline.runner import run_pipeline
 from vip_pipeline.sample import generate_sample
@@ -151,9 +152,7 @@ def test_restated_transactions_of_an_old_month(bank, tmp_path, sqlite_url):
     old_margin = before["monthly_client_metrics"].set_index(["client_id", "month"])["margin_usd"]
     assert (margin.xs(april, level="month") != old_margin.xs(april, level="month")).any()
     later = after["monthly_account_activity"]["month"] > april
-    pd.testing.assert_frame_equal(
-        after["monthly_account_activity"][later], before["monthly_account_activity"][later]
-    )
+    pd.testing.assert_frame_equal(after["monthly_account_activity"][later], before["monthly_account_activity"][later])
     assert not ltv_of(after, "2026-09-01").equals(ltv_of(before, "2026-09-01"))
 
 
@@ -176,6 +175,56 @@ def test_late_daily_file_for_a_month_already_loaded(bank, tmp_path, sqlite_url):
     audit = after["load_audit"].set_index("source_file")
     assert audit.loc["balances_2026-05.parquet", "rows_superseded"] == len(superseded)
     assert not after["monthly_account_activity"].equals(before["monthly_account_activity"])
+
+
+@pytest.mark.parametrize("shards", [1, 2])
+def test_a_new_day_validates_only_its_files_and_publishes_what_a_run_from_scratch_does(
+    bank, tmp_path, sqlite_url, monkeypatch, shards
+):
+    """The nightly: 2026-10-15's files held back, the bank loaded; then they land and October is refreshed. Only
+    the new day's transactions and balances files are validated (the month's earlier files are as staged, with
+    their rejected rows and audit), in every shard, and every table equals a run from scratch."""
+    monkeypatch.setenv("VIP_SHARDS", str(shards))
+    b = Bank(bank, tmp_path, sqlite_url)
+    new_day = {e: f"{e}_2026-10-15.csv" for e in ("transactions", "balances", "fx_rates")}
+    assert all((b.landing / name).exists() for name in new_day.values())
+    earlier = b.read("transactions_2026-10-14.csv")
+    repeated = len(earlier) + 1  # an earlier day's row rejected (a repeat, within the threshold): it stays so
+    b.deliver("transactions_2026-10-14.csv", pd.concat([earlier, earlier.iloc[[0]]], ignore_index=True))
+    held = tmp_path / "held"
+    held.mkdir()
+    for name in new_day.values():
+        shutil.move(b.landing / name, held / name)
+    b.load()
+    before = b.tables()
+
+    validated = []
+    real = extract_shards.validate_shard
+
+    def spy(contract, files, *args):
+        validated.append((contract.name, sorted(f.name for f in files)))
+        return real(contract, files, *args)
+
+    monkeypatch.setattr(extract_shards, "validate_shard", spy)
+    latest = max(p.stat().st_mtime_ns for p in b.landing.iterdir())
+    for name in new_day.values():
+        shutil.move(held / name, b.landing / name)
+        os.utime(b.landing / name, ns=(latest + 10**9, latest + 10**9))
+    b.load([date(2026, 10, 1)])
+    assert sorted(validated) == sorted(
+        [("balances", [new_day["balances"]]), ("transactions", [new_day["transactions"]])] * shards
+    )
+    after = b.assert_equals_a_run_from_scratch()
+    audit = after["load_audit"].set_index("source_file")
+    assert audit.loc[new_day["transactions"], "rows_accepted"] > 0
+    rejected = after["rejected_rows"]
+    assert rejected.loc[
+        rejected["source_file"] == "transactions_2026-10-14.csv", ["row_number", "rule"]
+    ].values.tolist() == [[repeated, "duplicate_redelivered"]]
+    october = after["monthly_account_activity"]["month"] == pd.Timestamp("2026-10-01")
+    assert not after["monthly_account_activity"][october].equals(
+        before["monthly_account_activity"][before["monthly_account_activity"]["month"] == pd.Timestamp("2026-10-01")]
+    )
 
 
 def test_resent_file_fixes_previously_rejected_rows(bank, tmp_path, sqlite_url):

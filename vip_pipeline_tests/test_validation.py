@@ -24,6 +24,7 @@ from vip_pipeline.landing.reader import UnreadableFile, read_raw
 from vip_pipeline.landing.validation import (
     LoadResult,
     ReadSettings,
+    extend_validation,
     load_snapshot,
     restatements,
     sum_audits,
@@ -1646,3 +1647,78 @@ def test_a_file_without_an_account_id_column_goes_whole_to_the_shard_of_the_empt
     assert set(zero.rejected["rule"]) == {"file_refused: missing column(s) account_id"}
     assert (audit_of(zero, f.name)["rows_read"], audit_of(one, f.name)["rows_read"]) == (1, 3)
     assert one.refused == zero.refused == [f"{f.name}: missing column(s) account_id"]
+
+
+# ---- a month validated file by file: the files delivered since its last run extend its staged validation --------
+
+def _three_days(tmp_path):
+    """Day 06 (delivered first): t1, t2 (amount −5: rejected), t3 twice with other amounts (the second a
+    conflict). Day 07: t4, t5 (unknown account ZZ), t6 twice with the same values (the second re-delivered).
+    Day 05, delivered last (a late file of an earlier day): t7, t8."""
+    d06 = write_csv(tmp_path, "transactions_2024-03-06.csv", [
+        txn("t1", booking_date="2024-03-06"), txn("t2", booking_date="2024-03-06", amount="-5"),
+        txn("t3", booking_date="2024-03-06", amount="7.00"), txn("t3", booking_date="2024-03-06", amount="8.00")])
+    d07 = write_csv(tmp_path, "transactions_2024-03-07.csv", [
+        txn("t4", booking_date="2024-03-07"), txn("t5", account_id="ZZ", booking_date="2024-03-07"),
+        txn("t6", booking_date="2024-03-07"), txn("t6", booking_date="2024-03-07")])
+    d05 = write_csv(tmp_path, "transactions_2024-03-05.csv", [txn("t7"), txn("t8", direction="D")])
+    for i, f in enumerate((d06, d07, d05)):
+        os.utime(f.path, ns=(1_700_000_000_000_000_000 + i * 10**9,) * 2)  # delivered in this order
+    return d06, d07, d05
+
+
+def _validate_txns(files) -> LoadResult:
+    return validate_shard(TRANSACTIONS, list(files), ReadSettings(), {"accounts": ACCOUNT_IDS}, ACCOUNTS_FRAME, None, 0)
+
+
+def test_the_files_delivered_since_extend_a_months_validation_as_validating_them_all_at_once(tmp_path):
+    """Accepted in period order (day 05's t7, t8 first although it came last), rejected by file and row, the
+    audit in delivery order: exactly what validating the three files together gives."""
+    d06, d07, d05 = _three_days(tmp_path)
+    extended = extend_validation(TRANSACTIONS, [d06, d07, d05], _validate_txns([d06, d07]), _validate_txns([d05]))
+    whole = _validate_txns([d06, d07, d05])
+
+    assert extended.accepted["txn_id"].tolist() == ["t7", "t8", "t1", "t3", "t4", "t6"]
+    assert extended.accepted["source_file"].tolist() == [d05.name] * 2 + [d06.name] * 2 + [d07.name] * 2
+    assert extended.rejected[["source_file", "row_number", "rule"]].values.tolist() == [
+        [d06.name, 2, "not_positive:amount"], [d06.name, 4, "duplicate_key_conflict"],
+        [d07.name, 2, "unknown_account_id"], [d07.name, 4, "duplicate_redelivered"]]
+    assert extended.audit[["source_file", "rows_read", "rows_accepted", "rows_rejected"]].values.tolist() == [
+        [d06.name, 4, 2, 2], [d07.name, 4, 2, 2], [d05.name, 2, 2, 0]]
+    for part in ("accepted", "rejected", "audit", "superseded"):
+        pd.testing.assert_frame_equal(getattr(extended, part), getattr(whole, part), check_exact=True, obj=part)
+    assert extended.refused == whole.refused == []
+
+
+@pytest.mark.parametrize("again", [txn("t4", booking_date="2024-03-07"), txn("t4", booking_date="2024-03-07",
+                                                                           amount="9.99")])
+def test_a_new_file_with_a_key_already_accepted_is_left_to_the_whole_months_validation(tmp_path, again):
+    """t4 again, the same (a re-delivery) or another amount (a new version): which row wins and what is
+    superseded depends on the earlier file's row, so the month is validated whole (None)."""
+    d06, d07, _ = _three_days(tmp_path)
+    late = write_csv(tmp_path, "transactions_2024-03-08.csv", [txn("t9", booking_date="2024-03-08"),
+                                                               {**again, "booking_date": "2024-03-08"}])
+    assert extend_validation(TRANSACTIONS, [d06, d07, late], _validate_txns([d06, d07]), _validate_txns([late])) is None
+    # a key rejected earlier is no accepted key: t2 (−5 on day 06) delivered valid on day 08 extends the month
+    fixed = write_csv(tmp_path, "transactions_2024-03-09.csv", [txn("t2", booking_date="2024-03-09")])
+    extended = extend_validation(TRANSACTIONS, [d06, d07, fixed], _validate_txns([d06, d07]), _validate_txns([fixed]))
+    pd.testing.assert_frame_equal(extended.accepted, _validate_txns([d06, d07, fixed]).accepted, check_exact=True)
+    assert extended.accepted["txn_id"].tolist() == ["t1", "t3", "t4", "t6", "t2"]
+
+
+def test_a_balance_key_is_the_account_and_the_day(tmp_path):
+    """Balances: A1 on 03-05 staged; A1 and A2 on 03-12 extend the month; a monthly file with A1 on 03-07 and A1
+    on 03-05 again (another value) does not."""
+    first = write_csv(tmp_path, "balances_2024-03-05.csv", [balance("A1", "2024-03-05")])
+    second = write_csv(tmp_path, "balances_2024-03-12.csv", [balance("A1", "2024-03-12", "7.00"),
+                                                            balance("A2", "2024-03-12", "8.00")])
+    again = write_csv(tmp_path, "balances_2024-03.csv", [balance("A1", "2024-03-07"),
+                                                        balance("A1", "2024-03-05", "5.00")])
+
+    def val(files):
+        return validate_shard(BALANCES, files, ReadSettings(), {"accounts": ACCOUNT_IDS}, ACCOUNTS_FRAME, None, 0)
+
+    extended = extend_validation(BALANCES, [first, second], val([first]), val([second]))
+    assert extended.accepted[["account_id", "balance"]].values.tolist() == [["A1", 1000.0], ["A1", 7.0], ["A2", 8.0]]
+    assert val([again]).accepted["balance"].tolist() == [1000.0, 5.0]  # valid alone: the clash is the key
+    assert extend_validation(BALANCES, [first, again], val([first]), val([again])) is None

@@ -15,6 +15,7 @@ and files; unsharded, the newest delivery would have won (docs/decisions.md).
 """
 
 import hashlib
+import json
 import os
 import socket
 from dataclasses import asdict
@@ -42,7 +43,15 @@ from vip_pipeline.assets.fanout import graph_asset
 from vip_pipeline.assets.metadata import carried, catalog, column_schema, monthly_check_results, per_month
 from vip_pipeline.constants import EXTRACTS
 from vip_pipeline.contracts.extracts import BALANCES, TRANSACTIONS, ExtractContract
-from vip_pipeline.landing.validation import LoadResult, empty_accepted, restatements, sum_audits, validate_shard
+from vip_pipeline.landing.validation import (
+    SUPERSEDED_COLUMNS,
+    LoadResult,
+    empty_accepted,
+    extend_validation,
+    restatements,
+    sum_audits,
+    validate_shard,
+)
 from vip_pipeline.partitions import monthly_partitions
 from vip_pipeline.resources import DATABASE_RETRY, LandingResource, StagingResource, WarehouseResource
 from vip_pipeline.sharding import account_shards, part, part_key, shard_count
@@ -51,6 +60,7 @@ from vip_pipeline.storage.staging import StagingStore
 from vip_pipeline.timing import stage
 
 LOAD_PARTS = ("rejected", "audit", "superseded", "restated")
+EARLIER_PARTS = LOAD_PARTS[:3]  # what a month's later validation reads back of its staged one
 
 
 def pending(shards: int, name: str) -> str:
@@ -58,14 +68,46 @@ def pending(shards: int, name: str) -> str:
 
 
 def month_inputs(contract, files, known, month, settings, database_url: str, shards: int) -> str:
-    """The fingerprint of what validating a month reads (the same for every shard: they change together)."""
-    return fingerprint(
-        files=[f.signature() for f in files],
+    """What validating a month reads (the same for every shard: they change together), as the JSON of the
+    fingerprint of everything but the files, and the files' signatures: a month whose earlier files and
+    context did not change validates only its new files (`validated_since`)."""
+    context = fingerprint(
         reference=frame_digest(_as_seen("accounts", known, month)),
         settings=asdict(settings),
         warehouse=hashlib.sha1(database_url.encode()).hexdigest(),
         shards=shards,
     )
+    return json.dumps({"context": context, "files": sorted(f.signature() for f in files)})
+
+
+def earlier_files(store: StagingStore, shards: int, name: str, where: str, inputs: str) -> set[str] | None:
+    """The signatures of the files whose validation is staged for this (month, shard), when the staged rows and
+    their load parts come from one validation in today's context and each of those files is still landed
+    unchanged; None otherwise: the month is validated whole."""
+    marker = store.fingerprint(part(shards, name), where)
+    try:
+        before, now = json.loads(marker), json.loads(inputs)
+    except (TypeError, ValueError):  # nothing staged, or staged before markers named their files
+        return None
+    same_run = all(store.fingerprint(part(shards, f"{name}.{p}"), where) == marker for p in LOAD_PARTS)
+    if not same_run or before["context"] != now["context"] or not set(before["files"]) <= set(now["files"]):
+        return None
+    return set(before["files"])
+
+
+def validated_since(contract, files, store, shards, where, inputs, validate) -> LoadResult | None:
+    """The month's validation from its staged one and `validate(the files delivered since)`, or None when it
+    must be validated whole (`earlier_files`, `extend_validation`)."""
+    signatures = earlier_files(store, shards, contract.name, where, inputs)
+    if signatures is None:
+        return None
+    added = validate([f for f in files if f.signature() not in signatures])
+    with stage("read"):
+        staged = {p: store.read(part(shards, f"{contract.name}.{p}"), where) for p in EARLIER_PARTS}
+        accepted = store.read(part(shards, contract.name), where)
+    with stage("validate"):
+        earlier = LoadResult(contract.name, accepted, staged["rejected"], staged["audit"], [], staged["superseded"])
+        return extend_validation(contract, files, earlier, added)
 
 
 def validate_shard_months(
@@ -98,15 +140,23 @@ def validate_shard_months(
         if store.fingerprint(part(shards, contract.name), where) == inputs:
             months[key] = {"status": "unchanged", "accepted": store.rows(part(shards, contract.name), where)}
             continue
-        result = validate_shard(contract, files, settings, references, known, shard_of_ids, shard)
-        with stage("validate"):
-            restated = restatements(contract, store.read(part(shards, contract.name), where), result.accepted)
+
+        def validate(some: list) -> LoadResult:
+            return validate_shard(contract, some, settings, references, known, shard_of_ids, shard)
+
+        result = validated_since(contract, files, store, shards, where, inputs, validate)
+        if result is not None:  # the earlier files' rows are as staged: nothing of them can be restated
+            validated, restated = "new files", pd.DataFrame(columns=SUPERSEDED_COLUMNS)
+        else:
+            validated, result = "all files", validate(files)
+            with stage("validate"):
+                restated = restatements(contract, store.read(part(shards, contract.name), where), result.accepted)
         frames = dict(zip(LOAD_PARTS, (result.rejected, result.audit, result.superseded, restated)))
-        with stage("publish"):  # staged for the collecting step
+        with stage("publish"):  # staged for the collecting step, each part marked with the inputs it is of
             for name, frame in frames.items():
-                store.write(part(shards, f"{contract.name}.{name}"), frame, where)
+                store.write(part(shards, f"{contract.name}.{name}"), frame, where, inputs)
             store.write(pending(shards, contract.name), result.accepted, where, inputs)
-        months[key] = {"status": "validated", "accepted": len(result.accepted)}
+        months[key] = {"status": "validated", "validated": validated, "accepted": len(result.accepted)}
     return {"shard": shard, "months": months, "pid": os.getpid(), "host": socket.gethostname()}
 
 
@@ -211,6 +261,11 @@ def _collect(context, contract, month_checks, landing, store, warehouse, manifes
             {
                 "dagster/row_count": accepted,
                 "status": "validated",
+                "validated": (
+                    "the files delivered since its last run"
+                    if all(m["months"][key].get("validated") == "new files" for m in manifests)
+                    else "every file of the month"
+                ),
                 "files": file_list(files),
                 "rows_rejected": int(audit["rows_rejected"].sum()) if len(audit) else 0,
                 "rows_superseded": len(result.superseded),

@@ -465,6 +465,43 @@ def validate_shard(
         return _validate(contract, files, unlimited, references, accounts, raws, refusals)
 
 
+def extend_validation(
+    contract: ExtractContract, files: list[LandedFile], earlier: LoadResult, added: LoadResult
+) -> LoadResult | None:
+    """What validating all of a month's `files` at once gives, from the validation of its earlier files
+    (`earlier`) and that of the files delivered since (`added`); None when a key of the new files is already
+    accepted (a re-delivery or a new version: only the month's files together decide which wins).
+
+    Every other rule is decided by the row alone or among rows of the same key, so the earlier files' results
+    stand: the accepted rows keep their period order (file period, then row), the rejected rows their file
+    and row order, the audit its delivery order."""
+    key = list(contract.key)
+    if len(added.accepted) and len(earlier.accepted):
+        if len(added.accepted[key].merge(earlier.accepted[key].drop_duplicates(), on=key)):
+            return None
+    period_rank = {f.name: i for i, f in enumerate(sorted(files))}
+    delivery_rank = {f.name: i for i, f in enumerate(sorted(files, key=delivery_order))}
+
+    def both(frames: tuple[pd.DataFrame, pd.DataFrame], rank: dict | None = None) -> pd.DataFrame:
+        kept = [f for f in frames if len(f)] or [frames[1]]
+        joined = pd.concat(kept, ignore_index=True) if len(kept) > 1 else kept[0].reset_index(drop=True)
+        if rank is None:
+            return joined
+        order = np.argsort(joined["source_file"].map(rank).to_numpy(), kind="stable")
+        return joined.iloc[order].reset_index(drop=True)
+
+    rejected = both((earlier.rejected, added.rejected))
+    audit = both((earlier.audit, added.audit), delivery_rank)
+    return LoadResult(
+        contract.name,
+        both((earlier.accepted, added.accepted), period_rank),
+        rejected.sort_values(["source_file", "row_number"], kind="stable").reset_index(drop=True),
+        audit,
+        [f"{a.source_file}: {a.note}" for a in audit.itertuples() if a.status == "refused"],
+        both((earlier.superseded, added.superseded)),
+    )
+
+
 def _rows_of(raw: RawFile, shard_of_ids, shard: int) -> RawFile:
     """The shard's part of a file `read_raw(keep=…)` read: its rows as read when it has an account_id column
     (`keep` selected them in Arrow), else every row or none by the shard of "" (no account); the lines the
