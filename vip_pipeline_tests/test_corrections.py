@@ -227,6 +227,65 @@ def test_a_new_day_validates_only_its_files_and_publishes_what_a_run_from_scratc
     )
 
 
+def _october_files(landing: Path, extract: str) -> list[str]:
+    return sorted(p.name for p in landing.glob(f"{extract}_2026-10*"))
+
+
+@pytest.mark.parametrize("change", ["opens an account", "closes a named account"])
+def test_a_new_accounts_snapshot_keeps_the_new_day_incremental_unless_it_changes_a_named_account(
+    bank, tmp_path, sqlite_url, monkeypatch, change
+):
+    """The nightly with a new accounts snapshot. It opens A0000999 on the new day (the new day's transactions book
+    T0000999 on it): no earlier row names it, so only the new day's files are validated. Or it closes A0000005,
+    which earlier October rows name, on the new day: the month is validated whole. Either way every table equals
+    a run from scratch."""
+    b = Bank(bank, tmp_path, sqlite_url)
+    new_day = {e: f"{e}_2026-10-15.csv" for e in ("transactions", "balances", "fx_rates")}
+    held = tmp_path / "held"
+    held.mkdir()
+    for name in new_day.values():
+        shutil.move(b.landing / name, held / name)
+    b.load()
+
+    accounts = b.read("accounts_2026-10-15.csv")
+    assert (accounts["account_id"] != "A0000999").all()
+    if change == "opens an account":
+        opened = pd.DataFrame([{**accounts.iloc[0].to_dict(), "account_id": "A0000999", "opened_on": "2026-10-15"}])
+        accounts = pd.concat([accounts, opened], ignore_index=True)
+        txns = pd.read_csv(held / new_day["transactions"], dtype=str, keep_default_na=False)
+        booked = {**txns.iloc[0].to_dict(), "txn_id": "T0000999", "account_id": "A0000999", "amount": "1234.56"}
+        pd.concat([txns, pd.DataFrame([booked])]).to_csv(held / new_day["transactions"], index=False)
+    else:
+        assert any("A0000005" in (b.landing / n).read_text() for n in _october_files(b.landing, "transactions")[:-1])
+        accounts.loc[accounts["account_id"] == "A0000005", "closed_on"] = "2026-10-15"
+
+    validated = []
+    real = extract_shards.validate_shard
+
+    def spy(contract, files, *args):
+        validated.append((contract.name, sorted(f.name for f in files)))
+        return real(contract, files, *args)
+
+    monkeypatch.setattr(extract_shards, "validate_shard", spy)
+    b.deliver("accounts_2026-10-15.csv", accounts)
+    latest = max(p.stat().st_mtime_ns for p in b.landing.iterdir())
+    for name in new_day.values():
+        shutil.move(held / name, b.landing / name)
+        os.utime(b.landing / name, ns=(latest + 10**9, latest + 10**9))
+    b.load([date(2026, 10, 1)])
+    if change == "opens an account":
+        expected = [("balances", [new_day["balances"]]), ("transactions", [new_day["transactions"]])]
+    else:
+        expected = [(e, _october_files(b.landing, e)) for e in ("balances", "transactions")]
+    assert sorted(validated) == expected
+    after = b.assert_equals_a_run_from_scratch()
+    activity = after["monthly_account_activity"]
+    opened = activity[(activity["account_id"] == "A0000999") & (activity["month"] == pd.Timestamp("2026-10-01"))]
+    assert opened["credit_turnover"].sum() + opened["debit_turnover"].sum() == (
+        pytest.approx(1234.56) if change == "opens an account" else 0
+    )
+
+
 def test_resent_file_fixes_previously_rejected_rows(bank, tmp_path, sqlite_url):
     """The March transactions file had a negative amount (rejected); the core system re-sends the file with the
     amount's sign fixed: the row is accepted, its rejection is gone, March and every later LTV follow."""

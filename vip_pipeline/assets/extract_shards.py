@@ -68,45 +68,80 @@ def pending(shards: int, name: str) -> str:
 
 
 def month_inputs(contract, files, known, month, settings, database_url: str, shards: int) -> str:
-    """What validating a month reads (the same for every shard: they change together), as the JSON of the
-    fingerprint of everything but the files, and the files' signatures: a month whose earlier files and
-    context did not change validates only its new files (`validated_since`)."""
+    """What validating a month reads (the same for every shard: they change together), as JSON: the fingerprint
+    of the settings and the warehouse, the digest of the accounts as the month sees them, and the files'
+    signatures. A month whose earlier files and settings did not change validates only its new files
+    (`validated_since`)."""
     context = fingerprint(
-        reference=frame_digest(_as_seen("accounts", known, month)),
-        settings=asdict(settings),
-        warehouse=hashlib.sha1(database_url.encode()).hexdigest(),
-        shards=shards,
+        settings=asdict(settings), warehouse=hashlib.sha1(database_url.encode()).hexdigest(), shards=shards
     )
-    return json.dumps({"context": context, "files": sorted(f.signature() for f in files)})
+    accounts = frame_digest(_as_seen("accounts", known, month))
+    return json.dumps({"context": context, "accounts": accounts, "files": sorted(f.signature() for f in files)})
 
 
-def earlier_files(store: StagingStore, shards: int, name: str, where: str, inputs: str) -> set[str] | None:
-    """The signatures of the files whose validation is staged for this (month, shard), when the staged rows and
-    their load parts come from one validation in today's context and each of those files is still landed
-    unchanged; None otherwise: the month is validated whole."""
-    marker = store.fingerprint(part(shards, name), where)
+def accounts_named(known: pd.DataFrame, result: LoadResult) -> str:
+    """The digest of the snapshot's rows (client, opening and closing days) of the accounts a validation's rows
+    name, absent ones included by their absence: all its verdicts on those rows depend on besides the rows
+    themselves. A new snapshot that only adds accounts no earlier row named leaves it unchanged; one that closes
+    or moves a named account does not."""
+
+    def named(record: str):
+        try:
+            return json.loads(record).get("account_id")
+        except (ValueError, AttributeError):  # a line that did not split names no account
+            return None
+
+    ids = pd.concat([result.accepted["account_id"], result.rejected["raw_record"].map(named).dropna()]).unique()
+    rows = known.loc[known["account_id"].isin(ids), ["account_id", "client_id", "opened_on", "closed_on"]]
+    return frame_digest(rows.sort_values("account_id", kind="stable").reset_index(drop=True))
+
+
+def parts_marker(inputs: str, named: str) -> str:
+    """The marker of a validation's load parts: its inputs and the digest of the accounts its rows name."""
+    return json.dumps({**json.loads(inputs), "named": named})
+
+
+def earlier_validation(store: StagingStore, shards: int, name: str, where: str, inputs: str) -> tuple[set, str] | None:
+    """(signatures of the files, digest of the accounts their rows name) of the validation staged for this
+    (month, shard), when its rows and load parts come from one validation with today's settings of files
+    still landed unchanged; None otherwise: the month is validated whole."""
     try:
-        before, now = json.loads(marker), json.loads(inputs)
+        before, now = json.loads(store.fingerprint(part(shards, name), where)), json.loads(inputs)
+        parts = [json.loads(store.fingerprint(part(shards, f"{name}.{p}"), where)) for p in LOAD_PARTS]
     except (TypeError, ValueError):  # nothing staged, or staged before markers named their files
         return None
-    same_run = all(store.fingerprint(part(shards, f"{name}.{p}"), where) == marker for p in LOAD_PARTS)
-    if not same_run or before["context"] != now["context"] or not set(before["files"]) <= set(now["files"]):
+    if any({**before, "named": p.get("named")} != p for p in parts) or len({p["named"] for p in parts}) != 1:
         return None
-    return set(before["files"])
+    if before["context"] != now["context"]:
+        return None
+    if not set(before["files"]) <= set(now["files"]):
+        return None
+    return set(before["files"]), parts[0]["named"]
 
 
-def validated_since(contract, files, store, shards, where, inputs, validate) -> LoadResult | None:
+def validated_since(contract, files, store, shards, where, inputs, validate, named) -> LoadResult | None:
     """The month's validation from its staged one and `validate(the files delivered since)`, or None when it
-    must be validated whole (`earlier_files`, `extend_validation`)."""
-    signatures = earlier_files(store, shards, contract.name, where, inputs)
-    if signatures is None:
+    must be validated whole: the staged one is not of today's files and settings (`earlier_validation`), the
+    accounts its rows name changed (`named(result)`: `accounts_named`), or a new file repeats an accepted key
+    (`extend_validation`)."""
+    staged = earlier_validation(store, shards, contract.name, where, inputs)
+    if staged is None:
         return None
-    added = validate([f for f in files if f.signature() not in signatures])
+    signatures, accounts = staged
     with stage("read"):
-        staged = {p: store.read(part(shards, f"{contract.name}.{p}"), where) for p in EARLIER_PARTS}
+        parts = {p: store.read(part(shards, f"{contract.name}.{p}"), where) for p in EARLIER_PARTS}
         accepted = store.read(part(shards, contract.name), where)
+    earlier = LoadResult(contract.name, accepted, parts["rejected"], parts["audit"], [], parts["superseded"])
     with stage("validate"):
-        earlier = LoadResult(contract.name, accepted, staged["rejected"], staged["audit"], [], staged["superseded"])
+        if named(earlier) != accounts:
+            return None
+    new = [f for f in files if f.signature() not in signatures]
+    added = (
+        validate(new)
+        if new
+        else LoadResult(contract.name, accepted.iloc[:0], earlier.rejected.iloc[:0], earlier.audit.iloc[:0])
+    )
+    with stage("validate"):
         return extend_validation(contract, files, earlier, added)
 
 
@@ -144,7 +179,10 @@ def validate_shard_months(
         def validate(some: list) -> LoadResult:
             return validate_shard(contract, some, settings, references, known, shard_of_ids, shard)
 
-        result = validated_since(contract, files, store, shards, where, inputs, validate)
+        def named(result: LoadResult) -> str:
+            return accounts_named(known, result)
+
+        result = validated_since(contract, files, store, shards, where, inputs, validate, named)
         if result is not None:  # the earlier files' rows are as staged: nothing of them can be restated
             validated, restated = "new files", pd.DataFrame(columns=SUPERSEDED_COLUMNS)
         else:
@@ -152,9 +190,11 @@ def validate_shard_months(
             with stage("validate"):
                 restated = restatements(contract, store.read(part(shards, contract.name), where), result.accepted)
         frames = dict(zip(LOAD_PARTS, (result.rejected, result.audit, result.superseded, restated)))
+        with stage("validate"):
+            marker = parts_marker(inputs, named(result))
         with stage("publish"):  # staged for the collecting step, each part marked with the inputs it is of
             for name, frame in frames.items():
-                store.write(part(shards, f"{contract.name}.{name}"), frame, where, inputs)
+                store.write(part(shards, f"{contract.name}.{name}"), frame, where, marker)
             store.write(pending(shards, contract.name), result.accepted, where, inputs)
         months[key] = {"status": "validated", "validated": validated, "accepted": len(result.accepted)}
     return {"shard": shard, "months": months, "pid": os.getpid(), "host": socket.gethostname()}
