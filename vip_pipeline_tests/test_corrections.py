@@ -22,7 +22,7 @@ from dagster import DagsterInstance, build_sensor_context
 
 from vip_pipeline.assets import extract_shards
 from vip_pipeline.definitions import build_resources, defs
-from vip_pipeline.runner import run_pipeline
+from vip_pipeline.runner import PipelineFailed, run_pipeline
 from vip_pipeline.sample import generate_sample
 from vip_pipeline.sensors import landing_sensor
 from vip_pipeline.storage.warehouse import Warehouse
@@ -284,6 +284,29 @@ def test_a_new_accounts_snapshot_keeps_the_new_day_incremental_unless_it_changes
     assert opened["credit_turnover"].sum() + opened["debit_turnover"].sum() == (
         pytest.approx(1234.56) if change == "opens an account" else 0
     )
+
+
+def test_a_missing_fx_month_in_the_middle_publishes_the_months_before_it_and_the_rerun_the_rest(
+    bank, tmp_path, sqlite_url, monkeypatch
+):
+    """May's FX file missing: the months are computed side by side (2 workers), but only March and April are
+    published and the run fails naming May; June onwards, which may have been computed and staged, publish
+    nothing. May's file lands: the re-run equals a run from scratch."""
+    monkeypatch.setenv("VIP_MONTH_WORKERS", "2")
+    b = Bank(bank, tmp_path, sqlite_url)
+    shutil.move(b.landing / "fx_rates_2026-05.csv", tmp_path / "fx_rates_2026-05.csv")
+    with pytest.raises(
+        PipelineFailed, match=r"2026-05: FX rate missing: no \w{3} rate on or up to 7 days before 2026-05"
+    ):
+        b.load()
+    published = Warehouse(sqlite_url).read("monthly_client_metrics")["month"].drop_duplicates().sort_values()
+    assert [m.strftime("%Y-%m") for m in published] == ["2026-03", "2026-04"]
+    shutil.move(tmp_path / "fx_rates_2026-05.csv", b.landing / "fx_rates_2026-05.csv")
+    latest = max(p.stat().st_mtime_ns for p in b.landing.iterdir())
+    os.utime(b.landing / "fx_rates_2026-05.csv", ns=(latest + 10**9, latest + 10**9))
+    b.load()
+    after = b.assert_equals_a_run_from_scratch()
+    assert after["monthly_client_metrics"]["month"].dt.strftime("%Y-%m").nunique() == 8
 
 
 def test_resent_file_fixes_previously_rejected_rows(bank, tmp_path, sqlite_url):

@@ -52,6 +52,7 @@ from vip_pipeline.landing.validation import (
     sum_audits,
     validate_shard,
 )
+from vip_pipeline.parallel import map_months
 from vip_pipeline.partitions import monthly_partitions
 from vip_pipeline.resources import DATABASE_RETRY, LandingResource, StagingResource, WarehouseResource
 from vip_pipeline.sharding import account_shards, part, part_key, shard_count
@@ -154,19 +155,13 @@ def validate_shard_months(
     shard: int,
     shards: int,
 ) -> dict:
-    """Validate (or skip, when its inputs did not change) each month of `keys` for one shard; stage the parts."""
+    """Validate (or skip, when its inputs did not change) each month of `keys` for one shard; stage the parts.
+    The months to validate do not depend on each other: they run side by side (`parallel.map_months`)."""
     inventory, settings = landing.inventory(), landing.settings()
     known = store.read("accounts")
     if known is None:
         raise Failure(allow_retries=False, description="accounts is not materialised: load the snapshots first")
-    references = {"accounts": pd.Index(known["account_id"])}
-
-    def by_account(account_ids: pd.Series):
-        return account_shards(account_ids, known, shards)
-
-    shard_of_ids = by_account if shards > 1 else None
-
-    months = {}
+    months, todo = {}, {}
     for key in keys:
         month = date.fromisoformat(key)
         files = inventory.for_month(contract.name, month)
@@ -174,30 +169,41 @@ def validate_shard_months(
         where = part_key(key, shard)
         if store.fingerprint(part(shards, contract.name), where) == inputs:
             months[key] = {"status": "unchanged", "accepted": store.rows(part(shards, contract.name), where)}
-            continue
-
-        def validate(some: list) -> LoadResult:
-            return validate_shard(contract, some, settings, references, known, shard_of_ids, shard)
-
-        def named(result: LoadResult) -> str:
-            return accounts_named(known, result)
-
-        result = validated_since(contract, files, store, shards, where, inputs, validate, named)
-        if result is not None:  # the earlier files' rows are as staged: nothing of them can be restated
-            validated, restated = "new files", pd.DataFrame(columns=SUPERSEDED_COLUMNS)
         else:
-            validated, result = "all files", validate(files)
-            with stage("validate"):
-                restated = restatements(contract, store.read(part(shards, contract.name), where), result.accepted)
-        frames = dict(zip(LOAD_PARTS, (result.rejected, result.audit, result.superseded, restated)))
-        with stage("validate"):
-            marker = parts_marker(inputs, named(result))
-        with stage("publish"):  # staged for the collecting step, each part marked with the inputs it is of
-            for name, frame in frames.items():
-                store.write(part(shards, f"{contract.name}.{name}"), frame, where, marker)
-            store.write(pending(shards, contract.name), result.accepted, where, inputs)
-        months[key] = {"status": "validated", "validated": validated, "accepted": len(result.accepted)}
+            todo[key] = (contract, files, inputs, where, store, known, settings, shard, shards)
+    months.update(zip(todo, map_months(validate_month, list(todo.values()))))
     return {"shard": shard, "months": months, "pid": os.getpid(), "host": socket.gethostname()}
+
+
+def validate_month(contract, files, inputs, where, store, known, settings, shard, shards) -> dict:
+    """Validate one (month, shard) — its new files only when it can (`validated_since`) — and stage its
+    accepted rows (pending) and load parts, each marked with the inputs it is of."""
+    references = {"accounts": pd.Index(known["account_id"])}
+
+    def by_account(account_ids: pd.Series):
+        return account_shards(account_ids, known, shards)
+
+    def validate(some: list) -> LoadResult:
+        return validate_shard(contract, some, settings, references, known, by_account if shards > 1 else None, shard)
+
+    def named(result: LoadResult) -> str:
+        return accounts_named(known, result)
+
+    result = validated_since(contract, files, store, shards, where, inputs, validate, named)
+    if result is not None:  # the earlier files' rows are as staged: nothing of them can be restated
+        validated, restated = "new files", pd.DataFrame(columns=SUPERSEDED_COLUMNS)
+    else:
+        validated, result = "all files", validate(files)
+        with stage("validate"):
+            restated = restatements(contract, store.read(part(shards, contract.name), where), result.accepted)
+    frames = dict(zip(LOAD_PARTS, (result.rejected, result.audit, result.superseded, restated)))
+    with stage("validate"):
+        marker = parts_marker(inputs, named(result))
+    with stage("publish"):  # staged for the collecting step
+        for name, frame in frames.items():
+            store.write(part(shards, f"{contract.name}.{name}"), frame, where, marker)
+        store.write(pending(shards, contract.name), result.accepted, where, inputs)
+    return {"status": "validated", "validated": validated, "accepted": len(result.accepted)}
 
 
 def shard_step(contract: ExtractContract, shard: int, shards: int):

@@ -18,6 +18,7 @@ from vip_pipeline.assets.month_inputs import MonthInputs, month_period, opening_
 from vip_pipeline.metrics.activity import compute_month
 from vip_pipeline.metrics.balances import carry_forward_state, open_in_period
 from vip_pipeline.metrics.fx import MissingFxRate
+from vip_pipeline.parallel import map_months
 from vip_pipeline.resources import LandingResource, MetricRulesResource, StagingResource, WarehouseResource
 from vip_pipeline.sharding import accounts_of_shard, part, part_key
 from vip_pipeline.storage.staging import StagingStore
@@ -48,10 +49,12 @@ def shard_months(
     shard: int,
     shards: int,
 ) -> dict:
-    """Compute (or skip, when its inputs did not change) each month of `keys` for one shard, in order.
+    """Compute (or skip, when its inputs did not change) each month of `keys` for one shard.
 
-    A missing FX rate stops the shard at that month: the manifest names it, so the collecting step publishes
-    the months before it and then fails with the currency and day, as an unsharded run does."""
+    The balance state is carried from month to month in order, here; the months to compute then need nothing of
+    each other (each has its opening state) and run side by side (`parallel.map_months`). A missing FX rate stops
+    the shard at that month: the manifest names it and lists only the months before it, so the collecting step
+    publishes those and then fails with the currency and day, as an unsharded run does."""
     inventory = landing.inventory()
     accounts, fx = store.read("accounts"), store.read("fx_rates")
     if accounts is None or fx is None:
@@ -61,43 +64,56 @@ def shard_months(
     state = opening_state(store, inventory, keys[0])
     if state is not None and shards > 1:
         state = state[state["account_id"].isin(mine["account_id"])].reset_index(drop=True)
-    months, failed = {}, None
+    months, todo = {}, {}
     for key in keys:
         inputs = MonthInputs(store, key, mine, fx, (shard, shards))
         period = month_period(store, inventory, key, shards)
         marker = inputs.fingerprint(state, period, rules, database_url)
         where = part_key(key, shard)
+        months[key] = {"marker": marker, "status": "computed"}
         if store.fingerprint(part(shards, CLIENT_METRICS), where) == marker and all(
             store.path(part(shards, t), where).exists() for t in (ACTIVITY, STATE)
         ):
             state = store.read(part(shards, STATE), where)
-            months[key] = {"marker": marker, "status": "unchanged"}
+            months[key]["status"] = "unchanged"
             continue
-        if open_in_period(mine, period.month, period.end).empty:  # a shard without an open account this month
-            state = carry_forward_state(state, inputs.balances) if state is not None else EMPTY_STATE
+        opening, idle = state, open_in_period(mine, period.month, period.end).empty
+        with stage("metrics"):
+            state = EMPTY_STATE if idle and state is None else carry_forward_state(state, inputs.balances)
+        if idle:  # a shard without an open account this month
             for table in (ACTIVITY, STATE, CLIENT_METRICS):
                 frame = state if table == STATE else pd.DataFrame()
                 store.write(part(shards, table), frame, where, marker if table == CLIENT_METRICS else None)
-            months[key] = {"marker": marker, "status": "computed"}
             continue
-        try:
-            with stage("metrics") as timed:
-                timed.rows = len(inputs.balances) + len(inputs.txns)
-                metrics = compute_month(
-                    period, mine, state, inputs.balances, inputs.txns, fx, inputs.pnl,
-                    rules.margin_rules(), rules.max_fx_age_days,
-                )  # fmt: skip
-        except MissingFxRate as exc:
-            failed = {"month": key, "reason": f"{key[:7]}: FX rate missing: {exc}"}
+        todo[key] = (store, key, mine, fx, (shard, shards), period, opening, state, marker, rules.margin_rules(),
+                     rules.max_fx_age_days)  # fmt: skip
+    failed = None
+    for key, reason in zip(todo, map_months(compute_month_of_shard, list(todo.values()))):
+        if reason is not None:
+            failed = {"month": key, "reason": reason}
+            months = {k: v for k, v in months.items() if k < key}
             break
-        with stage("metrics"):
-            state = carry_forward_state(state, inputs.balances)
-        with stage("publish"):  # staged for the publishing step
-            store.write(part(shards, ACTIVITY), metrics.account_activity, where)
-            store.write(part(shards, STATE), state, where)
-            store.write(part(shards, CLIENT_METRICS), metrics.client_metrics, where, marker)  # last: marks it done
-        months[key] = {"marker": marker, "status": "computed"}
     return {"shard": shard, "months": months, "failed": failed, "pid": os.getpid(), "host": socket.gethostname()}
+
+
+def compute_month_of_shard(store, key, mine, fx, shard, period, opening, state, marker, margin_rules, max_fx_age):
+    """One (month, shard): its two monthly tables from its opening state, staged with its closing state, the
+    client metrics last (marked with `marker`: that marks the month done). Returns None, or why it stopped."""
+    inputs = MonthInputs(store, key, mine, fx, shard)
+    try:
+        with stage("metrics") as timed:
+            timed.rows = len(inputs.balances) + len(inputs.txns)
+            metrics = compute_month(
+                period, mine, opening, inputs.balances, inputs.txns, fx, inputs.pnl, margin_rules, max_fx_age
+            )
+    except MissingFxRate as exc:
+        return f"{key[:7]}: FX rate missing: {exc}"
+    where, shards = part_key(key, shard[0]), shard[1]
+    with stage("publish"):  # staged for the publishing step
+        store.write(part(shards, ACTIVITY), metrics.account_activity, where)
+        store.write(part(shards, STATE), state, where)
+        store.write(part(shards, CLIENT_METRICS), metrics.client_metrics, where, marker)
+    return None
 
 
 def shard_step(shard: int, shards: int):

@@ -1,0 +1,102 @@
+"""Months that do not depend on each other, run side by side on this machine's cores inside one step.
+
+A full load spends most of its time validating months, and a month's validation needs nothing of another
+month's. `map_months` runs such a per-month function in a pool of worker processes: fresh processes forked by a
+fork server (not forks of the run's process, which has Dagster's threads), the pipeline's modules preloaded
+there, so a worker starts in milliseconds; the pool lives as long as the run's process and serves every step.
+The workers' stage timings come back with their results and are added to the run's, and the seconds they ran
+side by side are recorded as the `overlap` stage, so that the run's wall time is still accounted for.
+
+In order, in-process instead: one task, one worker (`VIP_MONTH_WORKERS=1`), or a process that may not start
+children (a Dask worker is a daemon process: there, parallelism is the cluster's).
+"""
+
+from __future__ import annotations
+
+import atexit
+import multiprocessing
+import os
+import sys
+import time
+import types
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+
+from vip_pipeline.timing import TIMINGS
+
+PRELOAD = ["vip_pipeline.assets.extract_shards"]  # what a worker imports once, in the fork server
+_pools: dict[int, ProcessPoolExecutor] = {}
+
+
+def month_workers() -> int:
+    """Worker processes per step: $VIP_MONTH_WORKERS, default the cores this process may use."""
+    raw = os.environ.get("VIP_MONTH_WORKERS", "").strip()
+    if not raw:
+        return len(os.sched_getaffinity(0))
+    try:
+        n = int(raw)
+    except ValueError:
+        raise ValueError(f"VIP_MONTH_WORKERS must be a whole number ≥ 1, not {raw!r}") from None
+    if n < 1:
+        raise ValueError(f"VIP_MONTH_WORKERS must be ≥ 1, not {n}")
+    return n
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    if workers not in _pools:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(PRELOAD)
+        _pools[workers] = ProcessPoolExecutor(workers, mp_context=context)
+    return _pools[workers]
+
+
+@contextmanager
+def _empty_main_module():
+    """A new worker imports the run's main module again unless it has none: a script without an
+    `if __name__ == "__main__"` guard (a test's wrapper of the CLI, say) would run again in every worker."""
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
+
+
+@atexit.register
+def _shutdown() -> None:
+    for pool in _pools.values():
+        pool.shutdown(cancel_futures=True)
+    _pools.clear()
+
+
+def _timed(fn: Callable, args: tuple) -> tuple[object, dict[str, tuple[float, int]]]:
+    """In a worker: `fn(*args)` and what it added to each stage's seconds and rows."""
+    before = {name: (s.seconds, s.rows) for name, s in TIMINGS.items()}
+    result = fn(*args)
+    added = {}
+    for name, s in TIMINGS.items():
+        seconds, rows = before.get(name, (0.0, 0))
+        added[name] = (s.seconds - seconds, s.rows - rows)
+    return result, added
+
+
+def map_months(fn: Callable, tasks: list[tuple]) -> list:
+    """`[fn(*task) for task in tasks]`, the tasks side by side in worker processes when that can help. `fn` must
+    be a module-level function and the tasks picklable; results come back in the tasks' order."""
+    workers = min(month_workers(), len(tasks))
+    if workers <= 1 or multiprocessing.current_process().daemon:
+        return [fn(*task) for task in tasks]
+    started = time.perf_counter()
+    with _empty_main_module():  # the workers start (if they have not) while the tasks are submitted
+        pending = _pool(workers).map(_timed, [fn] * len(tasks), tasks)
+    outcomes = list(pending)
+    elapsed = time.perf_counter() - started
+    worked = 0.0
+    for _, added in outcomes:
+        for name, (seconds, rows) in added.items():
+            TIMINGS[name].seconds += seconds
+            TIMINGS[name].rows += rows
+            worked += seconds
+    TIMINGS["overlap"].seconds += max(worked - elapsed, 0.0)
+    return [result for result, _ in outcomes]

@@ -1,0 +1,85 @@
+"""Months side by side (`parallel.map_months`): the results of running in order, the workers' stage timings
+added to the run's, and in order where a pool cannot help or is not allowed."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from vip_pipeline.parallel import map_months, month_workers
+from vip_pipeline.timing import TIMINGS, stage
+
+
+def counted(n: int, rows: int) -> tuple[int, int]:
+    """A task: n², and the pid it ran in; `rows` rows in the test stage."""
+    with stage("parallel-test") as timed:
+        timed.rows = rows
+    return n * n, os.getpid()
+
+
+def test_the_months_run_in_worker_processes_in_order_and_their_stage_rows_are_the_runs(monkeypatch):
+    monkeypatch.setenv("VIP_MONTH_WORKERS", "2")
+    before = TIMINGS["parallel-test"].rows
+    results = map_months(counted, [(n, 10 * n) for n in range(1, 7)])
+    assert [square for square, _ in results] == [1, 4, 9, 16, 25, 36]
+    pids = {pid for _, pid in results}
+    assert os.getpid() not in pids and 1 <= len(pids) <= 2
+    assert TIMINGS["parallel-test"].rows - before == 10 + 20 + 30 + 40 + 50 + 60
+
+
+def test_one_worker_or_one_task_runs_in_this_process(monkeypatch):
+    monkeypatch.setenv("VIP_MONTH_WORKERS", "1")
+    assert map_months(counted, [(2, 0), (3, 0)]) == [(4, os.getpid()), (9, os.getpid())]
+    monkeypatch.setenv("VIP_MONTH_WORKERS", "2")
+    assert map_months(counted, [(5, 0)]) == [(25, os.getpid())]
+    assert map_months(counted, []) == []
+
+
+def _in_a_daemon(queue) -> None:
+    queue.put((os.getpid(), map_months(counted, [(2, 0), (3, 0)])))
+
+
+def test_a_daemon_process_such_as_a_dask_worker_runs_its_months_in_order(monkeypatch):
+    """A daemon process may not start children: its months run in it."""
+    monkeypatch.setenv("VIP_MONTH_WORKERS", "2")
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    daemon = context.Process(target=_in_a_daemon, args=(queue,), daemon=True)
+    daemon.start()
+    pid, results = queue.get(timeout=60)
+    daemon.join(60)
+    assert results == [(4, pid), (9, pid)]
+
+
+def test_vip_month_workers_defaults_to_the_usable_cores_and_is_validated(monkeypatch):
+    monkeypatch.delenv("VIP_MONTH_WORKERS", raising=False)
+    assert month_workers() == len(os.sched_getaffinity(0))
+    monkeypatch.setenv("VIP_MONTH_WORKERS", "3")
+    assert month_workers() == 3
+    for bad in ("0", "two"):
+        monkeypatch.setenv("VIP_MONTH_WORKERS", bad)
+        with pytest.raises(ValueError, match="VIP_MONTH_WORKERS"):
+            month_workers()
+
+
+def test_the_workers_do_not_run_the_runs_entry_script_again(tmp_path):
+    """A script without an `if __name__ == "__main__"` guard (the reliability test's CLI wrapper is one) starts
+    the pool: it runs once, and its months are computed in workers."""
+    script = tmp_path / "no_guard.py"
+    script.write_text(
+        "import os\n"
+        "from vip_pipeline.parallel import map_months\n"
+        "from vip_pipeline_tests.test_parallel import counted\n"
+        "print('script ran', flush=True)\n"
+        "results = map_months(counted, [(1, 0), (2, 0), (3, 0)])\n"
+        "print([square for square, _ in results], os.getpid() in {pid for _, pid in results})\n"
+    )
+    env = {**os.environ, "VIP_MONTH_WORKERS": "2", "PYTHONPATH": str(Path(__file__).parents[1])}
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["script ran", "[1, 4, 9] False"]
