@@ -23,15 +23,12 @@ as Dagster's own executors do, so a refused file still stops everything downstre
 
 from __future__ import annotations
 
-import ctypes
-import gc
 import os
 import socket
 from pathlib import Path
 
 import cloudpickle
 import dask.distributed
-import pyarrow as pa
 from dagster import _check as check
 from dagster import executor, multiple_process_executor_requirements
 from dagster._core.errors import raise_execution_interrupts
@@ -41,15 +38,7 @@ from dagster._core.execution.plan.plan import ExecutionPlan
 from dagster._utils import iterate_with_context
 from dagster_dask.executor import DaskExecutor, dask_executor, get_dask_resource_requirements, query_on_dask_worker
 
-
-def _release_memory() -> None:
-    """Give the memory that earlier steps freed back to the system, so the next step's peak is its own."""
-    gc.collect()
-    pa.default_memory_pool().release_unused()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
+from vip_pipeline.parallel import release_memory as _release_memory
 
 
 def _reset_peak_rss() -> None:

@@ -3,7 +3,9 @@
 A full load spends most of its time validating months, and a month's validation needs nothing of another
 month's. `map_months` runs such a per-month function in a pool of worker processes: fresh processes forked by a
 fork server (not forks of the run's process, which has Dagster's threads), the pipeline's modules preloaded
-there, so a worker starts in milliseconds; the pool lives as long as the run's process and serves every step.
+there, so a worker starts in milliseconds; after each month a worker gives back to the system the memory the
+month freed (`release_memory`: on bank-M's 12 months the run's processes together peaked at 2.3 GB without it,
+1.7 GB with it). The pool lives as long as the run's process.
 The workers' stage timings come back with their results and are added to the run's, and the seconds they ran
 side by side are recorded as the `overlap` stage, so that the run's wall time is still accounted for.
 
@@ -14,6 +16,8 @@ children (a Dask worker is a daemon process: there, parallelism is the cluster's
 from __future__ import annotations
 
 import atexit
+import ctypes
+import gc
 import multiprocessing
 import os
 import sys
@@ -22,6 +26,8 @@ import types
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
+
+import pyarrow as pa
 
 from vip_pipeline.timing import TIMINGS
 
@@ -70,10 +76,25 @@ def _shutdown() -> None:
     _pools.clear()
 
 
+def release_memory() -> None:
+    """Give the memory that finished work freed back to the system (Python's collector, Arrow's pool, glibc's
+    `malloc_trim`), so that what a process holds between tasks is what it still uses."""
+    gc.collect()
+    pa.default_memory_pool().release_unused()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 def _timed(fn: Callable, args: tuple) -> tuple[object, dict[str, tuple[float, int]]]:
-    """In a worker: `fn(*args)` and what it added to each stage's seconds and rows."""
+    """In a worker: `fn(*args)` and what it added to each stage's seconds and rows; then the month's memory is
+    given back."""
     before = {name: (s.seconds, s.rows) for name, s in TIMINGS.items()}
-    result = fn(*args)
+    try:
+        result = fn(*args)
+    finally:
+        release_memory()
     added = {}
     for name, s in TIMINGS.items():
         seconds, rows = before.get(name, (0.0, 0))

@@ -309,6 +309,37 @@ def test_a_missing_fx_month_in_the_middle_publishes_the_months_before_it_and_the
     assert after["monthly_client_metrics"]["month"].dt.strftime("%Y-%m").nunique() == 8
 
 
+def test_after_a_refused_new_day_the_month_is_validated_whole_and_equals_a_run_from_scratch(
+    bank, tmp_path, sqlite_url, monkeypatch
+):
+    """The new day's transactions file arrives without its amount column: refused, nothing of October published
+    anew, and the staged load parts are of that failed attempt, not of the month's accepted rows. The corrected
+    file is re-sent: the month is validated whole (not extended from parts of another validation), and every
+    table equals a run from scratch."""
+    b = Bank(bank, tmp_path, sqlite_url)
+    name = "transactions_2026-10-15.csv"
+    day = b.read(name)
+    (b.landing / name).unlink()
+    b.load()
+    b.deliver(name, day.drop(columns="amount"))
+    with pytest.raises(PipelineFailed, match=f"{name}: missing column\\(s\\) amount"):
+        b.load([date(2026, 10, 1)])
+
+    validated = []
+    real = extract_shards.validate_shard
+
+    def spy(contract, files, *args):
+        validated.append((contract.name, sorted(f.name for f in files)))
+        return real(contract, files, *args)
+
+    monkeypatch.setattr(extract_shards, "validate_shard", spy)
+    b.deliver(name, day)
+    b.load([date(2026, 10, 1)])
+    assert validated == [("transactions", _october_files(b.landing, "transactions"))]
+    after = b.assert_equals_a_run_from_scratch()
+    assert after["load_audit"].set_index("source_file").loc[name, "status"] == "accepted"
+
+
 def test_resent_file_fixes_previously_rejected_rows(bank, tmp_path, sqlite_url):
     """The March transactions file had a negative amount (rejected); the core system re-sends the file with the
     amount's sign fixed: the row is accepted, its rejection is gone, March and every later LTV follow."""
