@@ -25,6 +25,7 @@ import time
 import types
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 
 import pyarrow as pa
@@ -109,9 +110,13 @@ def map_months(fn: Callable, tasks: list[tuple]) -> list:
     if workers <= 1 or multiprocessing.current_process().daemon:
         return [fn(*task) for task in tasks]
     started = time.perf_counter()
-    with _empty_main_module():  # the workers start (if they have not) while the tasks are submitted
-        pending = _pool(workers).map(_timed, [fn] * len(tasks), tasks)
-    outcomes = list(pending)
+    try:
+        with _empty_main_module():  # the workers start (if they have not) while the tasks are submitted
+            pending = _pool(workers).map(_timed, [fn] * len(tasks), tasks)
+        outcomes = list(pending)
+    except BrokenProcessPool:  # a worker died (killed, out of memory): this step fails, the next gets a new pool
+        _pools.pop(workers).shutdown(wait=False, cancel_futures=True)
+        raise
     elapsed = time.perf_counter() - started
     worked = 0.0
     for _, added in outcomes:

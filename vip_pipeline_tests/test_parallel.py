@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from concurrent.futures.process import BrokenProcessPool
 
 from vip_pipeline.parallel import map_months, month_workers
 from vip_pipeline.timing import TIMINGS, stage
@@ -83,3 +84,17 @@ def test_the_workers_do_not_run_the_runs_entry_script_again(tmp_path):
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["script ran", "[1, 4, 9] False"]
+
+
+def dies(n: int) -> int:
+    """A task whose worker dies on 2 (as one killed or out of memory)."""
+    if n == 2:
+        os._exit(3)
+    return n
+
+
+def test_a_worker_that_dies_fails_the_step_and_the_next_step_gets_a_new_pool(monkeypatch):
+    monkeypatch.setenv("VIP_MONTH_WORKERS", "2")
+    with pytest.raises(BrokenProcessPool):
+        map_months(dies, [(1,), (2,), (3,)])
+    assert [square for square, _ in map_months(counted, [(4, 0), (5, 0)])] == [16, 25]
