@@ -153,7 +153,8 @@ def test_bench_runs_the_baseline_after_the_full_run_and_reports_the_ratio(both, 
 
     def run(landing_dir, work, extra):
         seen.append(("run", landing_dir, tuple(extra)))
-        return {"wall_s": 30.0, "peak_rss_mb": 100, "stages": {}, "months_computed": 1, "months_unchanged": 0}
+        return {"wall_s": 30.0, "peak_rss_mb": 100, "peak_tree_pss_mb": 160, "stages": {}, "months_computed": 1,
+                "months_unchanged": 0}
 
     real_baseline = bench._baseline
 
@@ -181,3 +182,16 @@ def test_bench_runs_the_baseline_after_the_full_run_and_reports_the_ratio(both, 
     assert f"| 24 months | 30.0 | {report['baseline_24m']['wall_s']} |" in text
     assert "full ÷ baseline" in text
     assert report["queued_nightly_24m"] == queued and "queue 0.5 s, run process start" in text
+    assert "wall 30.0 s, peak RSS 100 MB, whole process tree 160 MB (PSS)" in text
+
+
+def test_the_stage_table_counts_months_run_side_by_side_once():
+    """read 10 s + validate 20 s in two workers that overlapped 12 s, in a 25 s run: 18 s of stages, 7 s the rest."""
+    from vip_pipeline import bench
+
+    stages = {"read": {"seconds": 10.0, "rows": 100}, "validate": {"seconds": 20.0, "rows": 100},
+              "overlap": {"seconds": 12.0, "rows": 0}}
+    lines = bench._table("a run", {"wall_s": 25.0, "peak_rss_mb": 50, "stages": stages})
+    assert "| *− months side by side (counted in two workers above)* | −12.0 | | |" in lines
+    assert lines[-2] == "| *Σ stages / the rest (start-up, Dagster)* | 18.0 / 7.0 | | 28% of the wall |"
+    assert not any(line.startswith("| overlap") for line in lines)
