@@ -1687,7 +1687,36 @@ def test_the_files_delivered_since_extend_a_months_validation_as_validating_them
         [d06.name, 4, 2, 2], [d07.name, 4, 2, 2], [d05.name, 2, 2, 0]]
     for part in ("accepted", "rejected", "audit", "superseded"):
         pd.testing.assert_frame_equal(getattr(extended, part), getattr(whole, part), check_exact=True, obj=part)
-    assert extended.refused == whole.refused == []
+    assert extended.refused == whole.refused == [] and extended.extract == "transactions"
+
+
+def test_an_extended_month_keeps_delivery_order_supersessions_and_refusals_of_both_parts(tmp_path):
+    """Staged: the monthly file (t1 on 03-06, t2 on 03-07) and day 07 re-sending t2 (9.00): t2 superseded. New:
+    day 08 with t3 — copied with an old modification time, so delivered *first* —, day 09 with t3 again (booked
+    03-09, 5.00: it supersedes day 08's), and day 10 without its amount column (refused). The audit lists the
+    files in delivery order (day 08 first), both supersessions are kept, the refusal is named: as validating all
+    five files at once."""
+    month = write_csv(tmp_path, "transactions_2024-03.csv", [txn("t1", booking_date="2024-03-06"),
+                                                             txn("t2", booking_date="2024-03-07")])
+    d07 = write_csv(tmp_path, "transactions_2024-03-07.csv", [txn("t2", booking_date="2024-03-07", amount="9.00")])
+    d08 = write_csv(tmp_path, "transactions_2024-03-08.csv", [txn("t3", booking_date="2024-03-08")])
+    d09 = write_csv(tmp_path, "transactions_2024-03-09.csv", [txn("t3", booking_date="2024-03-09", amount="5.00")])
+    d10 = write_csv(tmp_path, "transactions_2024-03-10.csv", [txn("t4", booking_date="2024-03-10")],
+                    columns=[c for c in header("transactions") if c != "amount"])
+    for delivered, f in enumerate((d08, month, d07, d09, d10)):
+        os.utime(f.path, ns=(1_700_000_000_000_000_000 + delivered * 10**9,) * 2)
+    files = [month, d07, d08, d09, d10]
+    extended = extend_validation(TRANSACTIONS, files, _validate_txns([month, d07]), _validate_txns([d08, d09, d10]))
+    whole = _validate_txns(files)
+
+    assert extended.audit["source_file"].tolist() == [d08.name, month.name, d07.name, d09.name, d10.name]
+    assert extended.superseded[["key", "old_source_file", "new_source_file"]].values.tolist() == [
+        ['{"txn_id":"t3"}', d08.name, d09.name], ['{"txn_id":"t2"}', month.name, d07.name]]  # old values' delivery
+    assert extended.refused == [f"{d10.name}: missing column(s) amount"]
+    assert extended.accepted[["txn_id", "amount"]].values.tolist() == [["t1", 100.5], ["t2", 9.0], ["t3", 5.0]]
+    for part in ("accepted", "rejected", "audit", "superseded"):
+        pd.testing.assert_frame_equal(getattr(extended, part), getattr(whole, part), check_exact=True, obj=part)
+    assert extended.refused == whole.refused
 
 
 @pytest.mark.parametrize("again", [txn("t4", booking_date="2024-03-07"), txn("t4", booking_date="2024-03-07",

@@ -474,7 +474,7 @@ def extend_validation(
 
     Every other rule is decided by the row alone or among rows of the same key, so the earlier files' results
     stand: the accepted rows keep their period order (file period, then row), the rejected rows their file
-    and row order, the audit its delivery order."""
+    and row order, the audit and the superseded values their delivery order (of the file, of the old value's)."""
     key = list(contract.key)
     if len(added.accepted) and len(earlier.accepted):
         if len(added.accepted[key].merge(earlier.accepted[key].drop_duplicates(), on=key)):
@@ -482,12 +482,14 @@ def extend_validation(
     period_rank = {f.name: i for i, f in enumerate(sorted(files))}
     delivery_rank = {f.name: i for i, f in enumerate(sorted(files, key=delivery_order))}
 
-    def both(frames: tuple[pd.DataFrame, pd.DataFrame], rank: dict | None = None) -> pd.DataFrame:
+    def both(frames: tuple[pd.DataFrame, pd.DataFrame], rank: dict | None = None, by: str = "source_file"):
+        """The two parts' rows; with `rank`, stably in the rank of their file (each file's rows are in one part,
+        already in order)."""
         kept = [f for f in frames if len(f)] or [frames[1]]
         joined = pd.concat(kept, ignore_index=True) if len(kept) > 1 else kept[0].reset_index(drop=True)
         if rank is None:
             return joined
-        order = np.argsort(joined["source_file"].map(rank).to_numpy(), kind="stable")
+        order = np.argsort(joined[by].map(rank).to_numpy(), kind="stable")
         return joined.iloc[order].reset_index(drop=True)
 
     rejected = both((earlier.rejected, added.rejected))
@@ -498,7 +500,7 @@ def extend_validation(
         rejected.sort_values(["source_file", "row_number"], kind="stable").reset_index(drop=True),
         audit,
         [f"{a.source_file}: {a.note}" for a in audit.itertuples() if a.status == "refused"],
-        both((earlier.superseded, added.superseded)),
+        both((earlier.superseded, added.superseded), delivery_rank, "old_source_file"),
     )
 
 
