@@ -9,8 +9,9 @@ month freed (`release_memory`: on bank-M's 12 months the run's processes togethe
 The workers' stage timings come back with their results and are added to the run's, and the seconds they ran
 side by side are recorded as the `overlap` stage, so that the run's wall time is still accounted for.
 
-In order, in-process instead: one task, one worker (`VIP_MONTH_WORKERS=1`), or a process that may not start
-children (a Dask worker is a daemon process: there, parallelism is the cluster's).
+In order, in-process instead: one task, one worker (`VIP_MONTH_WORKERS=1`), fewer than 4 tasks while the run has no
+pool yet (starting one costs about 2 s), or a process that may not start children (a Dask worker is a daemon
+process: there, parallelism is the cluster's).
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ import pyarrow as pa
 from vip_pipeline.timing import TIMINGS
 
 PRELOAD = ["vip_pipeline.assets.extract_shards"]  # what a worker imports once, in the fork server
+# Starting the fork server and its first workers takes ≈ 2 s (a month of validation ≈ 1–2 s): fewer months than
+# this run in order unless the run's pool is already up.
+MONTHS_TO_START_A_POOL = 4
 _pools: dict[int, ProcessPoolExecutor] = {}
 
 
@@ -107,7 +111,8 @@ def map_months(fn: Callable, tasks: list[tuple]) -> list:
     """`[fn(*task) for task in tasks]`, the tasks side by side in worker processes when that can help. `fn` must
     be a module-level function and the tasks picklable; results come back in the tasks' order."""
     workers = min(month_workers(), len(tasks))
-    if workers <= 1 or multiprocessing.current_process().daemon:
+    starting = workers not in _pools and len(tasks) < MONTHS_TO_START_A_POOL
+    if workers <= 1 or starting or multiprocessing.current_process().daemon:
         return [fn(*task) for task in tasks]
     started = time.perf_counter()
     try:

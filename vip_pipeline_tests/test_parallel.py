@@ -42,7 +42,7 @@ def test_one_worker_or_one_task_runs_in_this_process(monkeypatch):
 
 
 def _in_a_daemon(queue) -> None:
-    queue.put((os.getpid(), map_months(counted, [(2, 0), (3, 0)])))
+    queue.put((os.getpid(), map_months(counted, [(2, 0), (3, 0), (4, 0), (5, 0)])))
 
 
 def test_a_daemon_process_such_as_a_dask_worker_runs_its_months_in_order(monkeypatch):
@@ -54,7 +54,7 @@ def test_a_daemon_process_such_as_a_dask_worker_runs_its_months_in_order(monkeyp
     daemon.start()
     pid, results = queue.get(timeout=60)
     daemon.join(60)
-    assert results == [(4, pid), (9, pid)]
+    assert results == [(4, pid), (9, pid), (16, pid), (25, pid)]
 
 
 def test_vip_month_workers_defaults_to_the_usable_cores_and_is_validated(monkeypatch):
@@ -77,13 +77,13 @@ def test_the_workers_do_not_run_the_runs_entry_script_again(tmp_path):
         "from vip_pipeline.parallel import map_months\n"
         "from vip_pipeline_tests.test_parallel import counted\n"
         "print('script ran', flush=True)\n"
-        "results = map_months(counted, [(1, 0), (2, 0), (3, 0)])\n"
+        "results = map_months(counted, [(1, 0), (2, 0), (3, 0), (4, 0)])\n"
         "print([square for square, _ in results], os.getpid() in {pid for _, pid in results})\n"
     )
     env = {**os.environ, "VIP_MONTH_WORKERS": "2", "PYTHONPATH": str(Path(__file__).parents[1])}
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == ["script ran", "[1, 4, 9] False"]
+    assert done.stdout.splitlines() == ["script ran", "[1, 4, 9, 16] False"]
 
 
 def dies(n: int) -> int:
@@ -96,5 +96,23 @@ def dies(n: int) -> int:
 def test_a_worker_that_dies_fails_the_step_and_the_next_step_gets_a_new_pool(monkeypatch):
     monkeypatch.setenv("VIP_MONTH_WORKERS", "2")
     with pytest.raises(BrokenProcessPool):
-        map_months(dies, [(1,), (2,), (3,)])
+        map_months(dies, [(1,), (2,), (3,), (4,)])
     assert [square for square, _ in map_months(counted, [(4, 0), (5, 0)])] == [16, 25]
+
+
+def test_a_few_months_run_in_order_until_the_run_has_a_pool(tmp_path):
+    """In a new process: 3 tasks run in it (starting a pool costs more than they take); 4 start the pool; then
+    2 use it."""
+    script = tmp_path / "few.py"
+    script.write_text(
+        "import os\n"
+        "from vip_pipeline.parallel import map_months\n"
+        "from vip_pipeline_tests.test_parallel import counted\n"
+        "for n in (3, 4, 2):\n"
+        "    results = map_months(counted, [(k, 0) for k in range(n)])\n"
+        "    print(n, os.getpid() in {pid for _, pid in results})\n"
+    )
+    env = {**os.environ, "VIP_MONTH_WORKERS": "2", "PYTHONPATH": str(Path(__file__).parents[1])}
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["3 True", "4 False", "2 False"]
