@@ -31,6 +31,7 @@ from contextlib import contextmanager
 
 import pyarrow as pa
 
+from vip_pipeline.sharding import count_setting
 from vip_pipeline.timing import TIMINGS
 
 PRELOAD = ["vip_pipeline.assets.extract_shards"]  # what a worker imports once, in the fork server
@@ -42,16 +43,7 @@ _pools: dict[int, ProcessPoolExecutor] = {}
 
 def month_workers() -> int:
     """Worker processes per step: $VIP_MONTH_WORKERS, default the cores this process may use."""
-    raw = os.environ.get("VIP_MONTH_WORKERS", "").strip()
-    if not raw:
-        return len(os.sched_getaffinity(0))
-    try:
-        n = int(raw)
-    except ValueError:
-        raise ValueError(f"VIP_MONTH_WORKERS must be a whole number ≥ 1, not {raw!r}") from None
-    if n < 1:
-        raise ValueError(f"VIP_MONTH_WORKERS must be ≥ 1, not {n}")
-    return n
+    return count_setting("VIP_MONTH_WORKERS", len(os.sched_getaffinity(0)))
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:

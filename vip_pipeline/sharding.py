@@ -18,14 +18,22 @@ import pyarrow.compute as pc
 
 
 def shard_count() -> int:
-    """N from $VIP_SHARDS (default 1); a value below 1 or not an integer is refused by name."""
-    raw = os.environ.get("VIP_SHARDS", "1").strip() or "1"
+    """N from $VIP_SHARDS (default 1)."""
+    return count_setting("VIP_SHARDS", 1)
+
+
+def count_setting(name: str, default: int) -> int:
+    """A count from the environment variable `name` (`default` when unset or empty); a value below 1 or not an
+    integer is refused by name."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
     try:
         n = int(raw)
     except ValueError:
-        raise ValueError(f"VIP_SHARDS must be a whole number ≥ 1, not {raw!r}") from None
+        raise ValueError(f"{name} must be a whole number ≥ 1, not {raw!r}") from None
     if n < 1:
-        raise ValueError(f"VIP_SHARDS must be ≥ 1, not {n}")
+        raise ValueError(f"{name} must be ≥ 1, not {n}")
     return n
 
 

@@ -85,9 +85,25 @@ class Bank:
         else:
             text = frame.to_csv(index=False)
             path.write_bytes(gzip.compress(text.encode()) if name.endswith(".gz") else text.encode())
+        self._later(path)
+        return path
+
+    def _later(self, path: Path) -> None:
+        """Make `path` delivered after every other file landed so far."""
         latest = max(p.stat().st_mtime_ns for p in self.landing.iterdir())
         os.utime(path, ns=(latest + 10**9, latest + 10**9))
-        return path
+
+    def hold_back(self, *names: str) -> None:
+        """Take these files out of the landing directory; `land` delivers them later."""
+        (self.root / "held").mkdir(exist_ok=True)
+        for name in names:
+            shutil.move(self.landing / name, self.root / "held" / name)
+
+    def land(self, *names: str) -> None:
+        """Deliver held-back files, later than every file landed so far."""
+        for name in names:
+            shutil.move(self.root / "held" / name, self.landing / name)
+            self._later(self.landing / name)
 
     def read(self, name: str) -> pd.DataFrame:
         path = self.landing / name
@@ -96,6 +112,19 @@ class Bank:
         data = path.read_bytes()
         text = gzip.decompress(data) if name.endswith(".gz") else data
         return pd.read_csv(io.BytesIO(text), dtype=str, keep_default_na=False)
+
+
+def spy_on_validation(monkeypatch) -> list:
+    """Every (extract, files) the shard steps validate from now on, in this process (the real validation runs)."""
+    validated = []
+    real = extract_shards.validate_shard
+
+    def spy(contract, files, *args):
+        validated.append((contract.name, sorted(f.name for f in files)))
+        return real(contract, files, *args)
+
+    monkeypatch.setattr(extract_shards, "validate_shard", spy)
+    return validated
 
 
 def ltv_of(tables: dict[str, pd.DataFrame], month: str) -> pd.Series:
@@ -191,25 +220,12 @@ def test_a_new_day_validates_only_its_files_and_publishes_what_a_run_from_scratc
     earlier = b.read("transactions_2026-10-14.csv")
     repeated = len(earlier) + 1  # an earlier day's row rejected (a repeat, within the threshold): it stays so
     b.deliver("transactions_2026-10-14.csv", pd.concat([earlier, earlier.iloc[[0]]], ignore_index=True))
-    held = tmp_path / "held"
-    held.mkdir()
-    for name in new_day.values():
-        shutil.move(b.landing / name, held / name)
+    b.hold_back(*new_day.values())
     b.load()
     before = b.tables()
 
-    validated = []
-    real = extract_shards.validate_shard
-
-    def spy(contract, files, *args):
-        validated.append((contract.name, sorted(f.name for f in files)))
-        return real(contract, files, *args)
-
-    monkeypatch.setattr(extract_shards, "validate_shard", spy)
-    latest = max(p.stat().st_mtime_ns for p in b.landing.iterdir())
-    for name in new_day.values():
-        shutil.move(held / name, b.landing / name)
-        os.utime(b.landing / name, ns=(latest + 10**9, latest + 10**9))
+    validated = spy_on_validation(monkeypatch)
+    b.land(*new_day.values())
     b.load([date(2026, 10, 1)])
     assert sorted(validated) == sorted(
         [("balances", [new_day["balances"]]), ("transactions", [new_day["transactions"]])] * shards
@@ -241,10 +257,7 @@ def test_a_new_accounts_snapshot_keeps_the_new_day_incremental_unless_it_changes
     a run from scratch."""
     b = Bank(bank, tmp_path, sqlite_url)
     new_day = {e: f"{e}_2026-10-15.csv" for e in ("transactions", "balances", "fx_rates")}
-    held = tmp_path / "held"
-    held.mkdir()
-    for name in new_day.values():
-        shutil.move(b.landing / name, held / name)
+    b.hold_back(*new_day.values())
     b.load()
 
     accounts = b.read("accounts_2026-10-15.csv")
@@ -252,26 +265,16 @@ def test_a_new_accounts_snapshot_keeps_the_new_day_incremental_unless_it_changes
     if change == "opens an account":
         opened = pd.DataFrame([{**accounts.iloc[0].to_dict(), "account_id": "A0000999", "opened_on": "2026-10-15"}])
         accounts = pd.concat([accounts, opened], ignore_index=True)
-        txns = pd.read_csv(held / new_day["transactions"], dtype=str, keep_default_na=False)
+        txns = pd.read_csv(b.root / "held" / new_day["transactions"], dtype=str, keep_default_na=False)
         booked = {**txns.iloc[0].to_dict(), "txn_id": "T0000999", "account_id": "A0000999", "amount": "1234.56"}
-        pd.concat([txns, pd.DataFrame([booked])]).to_csv(held / new_day["transactions"], index=False)
+        pd.concat([txns, pd.DataFrame([booked])]).to_csv(b.root / "held" / new_day["transactions"], index=False)
     else:
         assert any("A0000005" in (b.landing / n).read_text() for n in _october_files(b.landing, "transactions")[:-1])
         accounts.loc[accounts["account_id"] == "A0000005", "closed_on"] = "2026-10-15"
 
-    validated = []
-    real = extract_shards.validate_shard
-
-    def spy(contract, files, *args):
-        validated.append((contract.name, sorted(f.name for f in files)))
-        return real(contract, files, *args)
-
-    monkeypatch.setattr(extract_shards, "validate_shard", spy)
+    validated = spy_on_validation(monkeypatch)
     b.deliver("accounts_2026-10-15.csv", accounts)
-    latest = max(p.stat().st_mtime_ns for p in b.landing.iterdir())
-    for name in new_day.values():
-        shutil.move(held / name, b.landing / name)
-        os.utime(b.landing / name, ns=(latest + 10**9, latest + 10**9))
+    b.land(*new_day.values())
     b.load([date(2026, 10, 1)])
     if change == "opens an account":
         expected = [("balances", [new_day["balances"]]), ("transactions", [new_day["transactions"]])]
@@ -294,16 +297,14 @@ def test_a_missing_fx_month_in_the_middle_publishes_the_months_before_it_and_the
     nothing. May's file lands: the re-run equals a run from scratch."""
     monkeypatch.setenv("VIP_MONTH_WORKERS", "2")
     b = Bank(bank, tmp_path, sqlite_url)
-    shutil.move(b.landing / "fx_rates_2026-05.csv", tmp_path / "fx_rates_2026-05.csv")
+    b.hold_back("fx_rates_2026-05.csv")
     with pytest.raises(
         PipelineFailed, match=r"2026-05: FX rate missing: no \w{3} rate on or up to 7 days before 2026-05"
     ):
         b.load()
     published = Warehouse(sqlite_url).read("monthly_client_metrics")["month"].drop_duplicates().sort_values()
     assert [m.strftime("%Y-%m") for m in published] == ["2026-03", "2026-04"]
-    shutil.move(tmp_path / "fx_rates_2026-05.csv", b.landing / "fx_rates_2026-05.csv")
-    latest = max(p.stat().st_mtime_ns for p in b.landing.iterdir())
-    os.utime(b.landing / "fx_rates_2026-05.csv", ns=(latest + 10**9, latest + 10**9))
+    b.land("fx_rates_2026-05.csv")
     b.load()
     after = b.assert_equals_a_run_from_scratch()
     assert after["monthly_client_metrics"]["month"].dt.strftime("%Y-%m").nunique() == 8
@@ -325,14 +326,7 @@ def test_after_a_refused_new_day_the_month_is_validated_whole_and_equals_a_run_f
     with pytest.raises(PipelineFailed, match=f"{name}: missing column\\(s\\) amount"):
         b.load([date(2026, 10, 1)])
 
-    validated = []
-    real = extract_shards.validate_shard
-
-    def spy(contract, files, *args):
-        validated.append((contract.name, sorted(f.name for f in files)))
-        return real(contract, files, *args)
-
-    monkeypatch.setattr(extract_shards, "validate_shard", spy)
+    validated = spy_on_validation(monkeypatch)
     b.deliver(name, day)
     b.load([date(2026, 10, 1)])
     assert validated == [("transactions", _october_files(b.landing, "transactions"))]

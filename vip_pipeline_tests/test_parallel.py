@@ -71,19 +71,27 @@ def test_vip_month_workers_defaults_to_the_usable_cores_and_is_validated(monkeyp
 def test_the_workers_do_not_run_the_runs_entry_script_again(tmp_path):
     """A script without an `if __name__ == "__main__"` guard (the reliability test's CLI wrapper is one) starts
     the pool: it runs once, and its months are computed in workers."""
-    script = tmp_path / "no_guard.py"
+    lines = run_script(
+        tmp_path,
+        "print('script ran', flush=True)\n"
+        "results = map_months(counted, [(1, 0), (2, 0), (3, 0), (4, 0)])\n"
+        "print([square for square, _ in results], os.getpid() in {pid for _, pid in results})\n",
+    )
+    assert lines == ["script ran", "[1, 4, 9, 16] False"]
+
+
+def run_script(tmp_path: Path, body: str) -> list[str]:
+    """`body` as a script of its own (no main guard) in a new process with 2 month workers: its output lines."""
+    script = tmp_path / "script.py"
     script.write_text(
         "import os\n"
         "from vip_pipeline.parallel import map_months\n"
-        "from vip_pipeline_tests.test_parallel import counted\n"
-        "print('script ran', flush=True)\n"
-        "results = map_months(counted, [(1, 0), (2, 0), (3, 0), (4, 0)])\n"
-        "print([square for square, _ in results], os.getpid() in {pid for _, pid in results})\n"
+        "from vip_pipeline_tests.test_parallel import counted\n" + body
     )
     env = {**os.environ, "VIP_MONTH_WORKERS": "2", "PYTHONPATH": str(Path(__file__).parents[1])}
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == ["script ran", "[1, 4, 9, 16] False"]
+    return done.stdout.splitlines()
 
 
 def dies(n: int) -> int:
@@ -103,16 +111,10 @@ def test_a_worker_that_dies_fails_the_step_and_the_next_step_gets_a_new_pool(mon
 def test_a_few_months_run_in_order_until_the_run_has_a_pool(tmp_path):
     """In a new process: 3 tasks run in it (starting a pool costs more than they take); 4 start the pool; then
     2 use it."""
-    script = tmp_path / "few.py"
-    script.write_text(
-        "import os\n"
-        "from vip_pipeline.parallel import map_months\n"
-        "from vip_pipeline_tests.test_parallel import counted\n"
+    lines = run_script(
+        tmp_path,
         "for n in (3, 4, 2):\n"
         "    results = map_months(counted, [(k, 0) for k in range(n)])\n"
-        "    print(n, os.getpid() in {pid for _, pid in results})\n"
+        "    print(n, os.getpid() in {pid for _, pid in results})\n",
     )
-    env = {**os.environ, "VIP_MONTH_WORKERS": "2", "PYTHONPATH": str(Path(__file__).parents[1])}
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == ["3 True", "4 False", "2 False"]
+    assert lines == ["3 True", "4 False", "2 False"]

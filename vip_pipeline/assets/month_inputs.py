@@ -97,6 +97,10 @@ class MonthInputs:
         self.extract_fingerprints = [store.fingerprint(*self._where(name)) for name in EXTRACTS_OF_A_MONTH]
         self.accounts, self.fx = accounts, fx
 
+    def __getstate__(self) -> dict:
+        """Sent to a worker process without the frames read so far: it reads them from staging itself."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("balances", "txns", "pnl")}
+
     def _where(self, name: str) -> tuple[str, str]:
         """(staging name, partition) of a month's validated rows: transactions and balances are validated in
         shards (the shard's own part), the client P&L for the whole month."""

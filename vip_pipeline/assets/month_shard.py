@@ -85,8 +85,7 @@ def shard_months(
                 frame = state if table == STATE else pd.DataFrame()
                 store.write(part(shards, table), frame, where, marker if table == CLIENT_METRICS else None)
             continue
-        todo[key] = (store, key, mine, fx, (shard, shards), period, opening, state, marker, rules.margin_rules(),
-                     rules.max_fx_age_days)  # fmt: skip
+        todo[key] = (inputs, period, opening, state, marker, rules.margin_rules(), rules.max_fx_age_days)
     failed = None
     for key, reason in zip(todo, map_months(compute_month_of_shard, list(todo.values()))):
         if reason is not None:
@@ -96,19 +95,20 @@ def shard_months(
     return {"shard": shard, "months": months, "failed": failed, "pid": os.getpid(), "host": socket.gethostname()}
 
 
-def compute_month_of_shard(store, key, mine, fx, shard, period, opening, state, marker, margin_rules, max_fx_age):
+def compute_month_of_shard(inputs: MonthInputs, period, opening, state, marker, margin_rules, max_fx_age):
     """One (month, shard): its two monthly tables from its opening state, staged with its closing state, the
     client metrics last (marked with `marker`: that marks the month done). Returns None, or why it stopped."""
-    inputs = MonthInputs(store, key, mine, fx, shard)
     try:
         with stage("metrics") as timed:
             timed.rows = len(inputs.balances) + len(inputs.txns)
             metrics = compute_month(
-                period, mine, opening, inputs.balances, inputs.txns, fx, inputs.pnl, margin_rules, max_fx_age
-            )
+                period, inputs.accounts, opening, inputs.balances, inputs.txns, inputs.fx, inputs.pnl,
+                margin_rules, max_fx_age,
+            )  # fmt: skip
     except MissingFxRate as exc:
-        return f"{key[:7]}: FX rate missing: {exc}"
-    where, shards = part_key(key, shard[0]), shard[1]
+        return f"{inputs.key[:7]}: FX rate missing: {exc}"
+    store, (shard, shards) = inputs.store, inputs.shard
+    where = part_key(inputs.key, shard)
     with stage("publish"):  # staged for the publishing step
         store.write(part(shards, ACTIVITY), metrics.account_activity, where)
         store.write(part(shards, STATE), state, where)
