@@ -289,6 +289,38 @@ def test_a_new_accounts_snapshot_keeps_the_new_day_incremental_unless_it_changes
     )
 
 
+def test_a_snapshot_opening_an_account_older_months_named_as_unknown_revalidates_those_months(
+    bank, tmp_path, sqlite_url, monkeypatch
+):
+    """The sample's April and August transactions each book a row on A9999999, an account the bank never
+    issued: `unknown_account_id`. A new accounts snapshot opens it on 15 October. Those months see only accounts
+    opened by their end, so that alone left them as staged; a run from scratch now says
+    `account_not_open_on:booking_date` (the account exists, not yet open). The run a new snapshot requests (every
+    month) validates exactly those two months again — no other month, no October file — and every table equals
+    a run from scratch."""
+    monkeypatch.setenv("VIP_MONTH_WORKERS", "1")  # months in this process: the spy sees them
+    b = Bank(bank, tmp_path, sqlite_url)
+    b.load()
+    files = sorted(p.name for p in b.landing.glob("transactions_*"))
+    naming = [name for name in files if "A9999999" in b.read(name).to_csv()]
+    assert naming == ["transactions_2026-04.csv.gz", "transactions_2026-08.csv.gz"]
+
+    def rules_on_the_unknown_account() -> set[str]:
+        rejected = b.tables()["rejected_rows"]
+        return set(rejected.loc[rejected["raw_record"].str.contains('"A9999999"'), "rule"])
+
+    assert rules_on_the_unknown_account() == {"unknown_account_id"}
+
+    accounts = b.read("accounts_2026-10-15.csv")
+    opened = pd.DataFrame([{**accounts.iloc[0].to_dict(), "account_id": "A9999999", "opened_on": "2026-10-15"}])
+    validated = spy_on_validation(monkeypatch)
+    b.deliver("accounts_2026-10-15.csv", pd.concat([accounts, opened], ignore_index=True))
+    b.load()
+    assert sorted(validated) == [("transactions", [name]) for name in naming]
+    assert rules_on_the_unknown_account() == {"account_not_open_on:booking_date"}
+    b.assert_equals_a_run_from_scratch()
+
+
 def test_a_missing_fx_month_in_the_middle_publishes_the_months_before_it_and_the_rerun_the_rest(
     bank, tmp_path, sqlite_url, monkeypatch
 ):

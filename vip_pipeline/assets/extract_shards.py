@@ -18,7 +18,7 @@ import hashlib
 import json
 import os
 import socket
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import date
 
 import pandas as pd
@@ -43,6 +43,7 @@ from vip_pipeline.assets.fanout import graph_asset
 from vip_pipeline.assets.metadata import carried, catalog, column_schema, monthly_check_results, per_month
 from vip_pipeline.constants import EXTRACTS
 from vip_pipeline.contracts.extracts import BALANCES, TRANSACTIONS, ExtractContract
+from vip_pipeline.landing.inventory import month_end
 from vip_pipeline.landing.validation import (
     SUPERSEDED_COLUMNS,
     LoadResult,
@@ -62,6 +63,9 @@ from vip_pipeline.timing import stage
 
 LOAD_PARTS = ("rejected", "audit", "superseded", "restated")
 EARLIER_PARTS = LOAD_PARTS[:3]  # what a month's later validation reads back of its staged one
+SNAPSHOT_COLUMNS = ["account_id", "client_id", "opened_on", "closed_on"]  # what validation reads of an account
+NAMED = "named"  # the account ids a month's staged rows name (`named_accounts`)
+STAGED_PARTS = (*LOAD_PARTS, NAMED)  # written together, with one marker (`parts_marker`)
 
 
 def pending(shards: int, name: str) -> str:
@@ -80,11 +84,9 @@ def month_inputs(contract, files, known, month, settings, database_url: str, sha
     return json.dumps({"context": context, "accounts": accounts, "files": sorted(f.signature() for f in files)})
 
 
-def accounts_named(known: pd.DataFrame, result: LoadResult) -> str:
-    """The digest of the snapshot's rows (client, opening and closing days) of the accounts a validation's rows
-    name, absent ones included by their absence: all its verdicts on those rows depend on besides the rows
-    themselves. A new snapshot that only adds accounts no earlier row named leaves it unchanged; one that closes
-    or moves a named account does not."""
+def named_accounts(result: LoadResult) -> pd.Series:
+    """The account ids a validation's rows name: its accepted rows' and those its rejected rows were delivered
+    with (sorted, unique)."""
 
     def named(record: str):
         try:
@@ -92,51 +94,90 @@ def accounts_named(known: pd.DataFrame, result: LoadResult) -> str:
         except (ValueError, AttributeError):  # a line that did not split names no account
             return None
 
-    ids = pd.concat([result.accepted["account_id"], result.rejected["raw_record"].map(named).dropna()]).unique()
-    rows = known.loc[known["account_id"].isin(ids), ["account_id", "client_id", "opened_on", "closed_on"]]
+    ids = pd.concat([result.accepted["account_id"], result.rejected["raw_record"].map(named).dropna()])
+    return pd.Series(sorted(ids.unique()), dtype=object, name="account_id")
+
+
+def accounts_named(known: pd.DataFrame, ids: pd.Series, month: date) -> str:
+    """The digest of the snapshot's rows (client, opening day, a closing day by the month's end) of the accounts
+    `ids`, absent ones included by their absence: all a month's verdicts on the rows naming them depend on
+    besides the rows themselves. A new snapshot that only adds accounts no row named, or closes one after the
+    month, leaves it unchanged; one that closes a named account within the month, moves one to another client or
+    opens one the rows named as unknown does not."""
+    rows = known.loc[known["account_id"].isin(ids), SNAPSHOT_COLUMNS]
+    rows = rows.assign(closed_on=rows["closed_on"].where(rows["closed_on"] <= pd.Timestamp(month_end(month))))
     return frame_digest(rows.sort_values("account_id", kind="stable").reset_index(drop=True))
 
 
-def parts_marker(inputs: str, named: str) -> str:
-    """The marker of a validation's load parts: its inputs and the digest of the accounts its rows name."""
-    return json.dumps({**json.loads(inputs), "named": named})
+def snapshot_digest(known: pd.DataFrame) -> str:
+    """The digest of the whole accounts snapshot as validation reads it: when it is as at a month's validation,
+    so are the accounts its rows name (no need to read which they are)."""
+    return frame_digest(known[SNAPSHOT_COLUMNS].sort_values("account_id", kind="stable").reset_index(drop=True))
 
 
-def earlier_validation(store: StagingStore, shards: int, name: str, where: str, inputs: str) -> tuple[set, str] | None:
-    """(signatures of the files, digest of the accounts their rows name) of the validation staged for this
-    (month, shard), when its rows and load parts come from one validation with today's settings of files
-    still landed unchanged; None otherwise: the month is validated whole."""
+def parts_marker(inputs: str, named: str, snapshot: str) -> str:
+    """The marker of a validation's load parts: its inputs, the digest of the accounts its rows name and the
+    digest of the snapshot it was validated against."""
+    return json.dumps({**json.loads(inputs), "named": named, "snapshot": snapshot})
+
+
+@dataclass(frozen=True)
+class Staged:
+    """What a (month, shard)'s staged validation is of: its files' signatures and the digests of the accounts its
+    rows name and of the snapshot."""
+
+    files: frozenset
+    named: str
+    snapshot: str
+
+
+def earlier_validation(store: StagingStore, shards: int, name: str, where: str, inputs: str) -> Staged | None:
+    """What the validation staged for this (month, shard) is of, when its rows and load parts come from one
+    validation with today's settings of files still landed unchanged; None otherwise: the month is validated
+    whole."""
     try:
         before, now = json.loads(store.fingerprint(part(shards, name), where)), json.loads(inputs)
-        parts = [json.loads(store.fingerprint(part(shards, f"{name}.{p}"), where)) for p in LOAD_PARTS]
+        parts = [json.loads(store.fingerprint(part(shards, f"{name}.{p}"), where)) for p in STAGED_PARTS]
     except (TypeError, ValueError):  # nothing staged, or staged before markers named their files
         return None
-    if any({**before, "named": p.get("named")} != p for p in parts) or len({p["named"] for p in parts}) != 1:
+    digests = {(p.get("named"), p.get("snapshot")) for p in parts}
+    if len(digests) != 1 or any({**before, "named": p.get("named"), "snapshot": p.get("snapshot")} != p for p in parts):
         return None
-    if before["context"] != now["context"]:
+    if before["context"] != now["context"] or not set(before["files"]) <= set(now["files"]):
         return None
-    if not set(before["files"]) <= set(now["files"]):
-        return None
-    return set(before["files"]), parts[0]["named"]
+    ((named, snapshot),) = digests
+    return Staged(frozenset(before["files"]), named, snapshot)
 
 
-def validated_since(contract, files, store, shards, where, inputs, validate, named) -> LoadResult | None:
+def names_as_staged(store, shards: int, name: str, where: str, month: date, inputs: str, known, snapshot) -> bool:
+    """Whether a month whose files, settings and accounts as it sees them did not change can keep its staged
+    validation: the accounts its rows name are as when it was validated (a new snapshot can open an account its
+    rows named as unknown, later than the month: a run from scratch would say `account_not_open_on`)."""
+    staged = earlier_validation(store, shards, name, where, inputs)
+    if staged is None:
+        return False
+    if staged.snapshot == snapshot:
+        return True
+    ids = store.read(part(shards, f"{name}.{NAMED}"), where)
+    return accounts_named(known, ids["account_id"], month) == staged.named
+
+
+def validated_since(contract, files, store, shards, where, inputs, validate, named, snapshot) -> LoadResult | None:
     """The month's validation from its staged one and `validate(the files delivered since)`, or None when it
     must be validated whole: the staged one is not of today's files and settings (`earlier_validation`), the
-    accounts its rows name changed (`named(result)`: `accounts_named`), or a new file repeats an accepted key
-    (`extend_validation`)."""
+    accounts its rows name changed (`named(result)`: `accounts_named`; not read when the snapshot is the one it
+    was validated against), or a new file repeats an accepted key (`extend_validation`)."""
     staged = earlier_validation(store, shards, contract.name, where, inputs)
     if staged is None:
         return None
-    signatures, accounts = staged
     with stage("read"):
         parts = {p: store.read(part(shards, f"{contract.name}.{p}"), where) for p in EARLIER_PARTS}
         accepted = store.read(part(shards, contract.name), where)
     earlier = LoadResult(contract.name, accepted, parts["rejected"], parts["audit"], [], parts["superseded"])
     with stage("validate"):
-        if named(earlier) != accounts:
+        if staged.snapshot != snapshot and named(earlier) != staged.named:
             return None
-    new = [f for f in files if f.signature() not in signatures]
+    new = [f for f in files if f.signature() not in staged.files]
     added = (
         validate(new)
         if new
@@ -161,21 +202,23 @@ def validate_shard_months(
     known = store.read("accounts")
     if known is None:
         raise Failure(allow_retries=False, description="accounts is not materialised: load the snapshots first")
-    months, todo = {}, {}
+    months, todo, snapshot = {}, {}, snapshot_digest(known)
     for key in keys:
         month = date.fromisoformat(key)
         files = inventory.for_month(contract.name, month)
         inputs = month_inputs(contract, files, known, month, settings, database_url, shards)
         where = part_key(key, shard)
-        if store.fingerprint(part(shards, contract.name), where) == inputs:
+        if store.fingerprint(part(shards, contract.name), where) == inputs and names_as_staged(
+            store, shards, contract.name, where, month, inputs, known, snapshot
+        ):
             months[key] = {"status": "unchanged", "accepted": store.rows(part(shards, contract.name), where)}
         else:
-            todo[key] = (contract, files, inputs, where, store, known, settings, shard, shards)
+            todo[key] = (contract, files, inputs, snapshot, month, where, store, known, settings, shard, shards)
     months.update(zip(todo, map_months(validate_month, list(todo.values()))))
     return {"shard": shard, "months": months, "pid": os.getpid(), "host": socket.gethostname()}
 
 
-def validate_month(contract, files, inputs, where, store, known, settings, shard, shards) -> dict:
+def validate_month(contract, files, inputs, snapshot, month, where, store, known, settings, shard, shards) -> dict:
     """Validate one (month, shard) — its new files only when it can (`validated_since`) — and stage its
     accepted rows (pending) and load parts, each marked with the inputs it is of."""
     references = {"accounts": pd.Index(known["account_id"])}
@@ -187,18 +230,19 @@ def validate_month(contract, files, inputs, where, store, known, settings, shard
         return validate_shard(contract, some, settings, references, known, by_account if shards > 1 else None, shard)
 
     def named(result: LoadResult) -> str:
-        return accounts_named(known, result)
+        return accounts_named(known, named_accounts(result), month)
 
-    result = validated_since(contract, files, store, shards, where, inputs, validate, named)
+    result = validated_since(contract, files, store, shards, where, inputs, validate, named, snapshot)
     if result is not None:  # the earlier files' rows are as staged: nothing of them can be restated
         validated, restated = "new files", pd.DataFrame(columns=SUPERSEDED_COLUMNS)
     else:
         validated, result = "all files", validate(files)
         with stage("validate"):
             restated = restatements(contract, store.read(part(shards, contract.name), where), result.accepted)
-    frames = dict(zip(LOAD_PARTS, (result.rejected, result.audit, result.superseded, restated)))
     with stage("validate"):
-        marker = parts_marker(inputs, named(result))
+        ids = named_accounts(result)
+        marker = parts_marker(inputs, accounts_named(known, ids, month), snapshot)
+    frames = dict(zip(STAGED_PARTS, (result.rejected, result.audit, result.superseded, restated, ids.to_frame())))
     with stage("publish"):  # staged for the collecting step
         for name, frame in frames.items():
             store.write(part(shards, f"{contract.name}.{name}"), frame, where, marker)
