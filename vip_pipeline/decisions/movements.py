@@ -145,8 +145,10 @@ def migration_gaps(migrations: pd.DataFrame, segments: pd.DataFrame, months) -> 
     Months without a previous month in `segments` must have no migration rows.
     """
     previous = previous_months(segments, months)
-    seg = segments.assign(as_of_month=pd.to_datetime(segments["as_of_month"]))
-    counts = seg.groupby("as_of_month").agg(active=("client_id", "size"), ltv=("ltv_usd", "sum"))
+    as_of = pd.to_datetime(segments["as_of_month"])
+    needed = as_of.isin([*previous.index, *previous.dropna()])  # the months checked and their previous ones
+    ltv = segments.loc[needed, "ltv_usd"].groupby(as_of[needed])
+    counts = pd.DataFrame({"active": ltv.size(), "ltv": ltv.sum()})
     grid = pd.MultiIndex.from_product([previous.index, list(DIMENSIONS)], names=["as_of_month", "dimension"])
     expected = pd.DataFrame(index=grid).reset_index()
     expected["previous_month"] = expected["as_of_month"].map(previous)

@@ -192,15 +192,19 @@ def _validate(
     names = contract.column_names
     extras_of = {raw.file.name: [c for c in raw.rows.columns if c not in (*names, ROW)] for raw in raws}
     for raw in raws:
-        frames.append(raw.rows.assign(**{FILE: raw.file.name}))
+        frames.append(raw.rows)
         if len(raw.malformed):
             malformed.append(raw.malformed.assign(source_file=raw.file.name))
-    rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[*names, ROW, FILE])
+    sizes = [len(f) for f in frames]  # rows are concatenated file by file: repeat each file's name and period
+    if frames:  # the file names added after concatenating: one copy of the rows, not two
+        rows = pd.concat(frames, ignore_index=True)
+        rows[FILE] = np.repeat(np.array([raw.file.name for raw in raws], dtype=object), sizes)
+    else:
+        rows = pd.DataFrame(columns=[*names, ROW, FILE])
     extras = [c for c in rows.columns if c not in (*names, ROW, FILE)]
     raw_columns = names + extras
     rows[extras] = rows[extras].fillna("") if extras else rows[extras]
 
-    sizes = [len(f) for f in frames]  # rows are concatenated file by file: repeat each file's period
     periods = pd.DataFrame(
         {
             "start": np.repeat(np.array([raw.file.period_start for raw in raws], dtype="datetime64[ns]"), sizes),
@@ -268,7 +272,9 @@ def _validate(
     period_order = {f.name: i for i, f in enumerate(sorted(files))}
     order = pd.DataFrame({"file": rows.loc[kept, FILE].map(period_order), "row": rows.loc[kept, ROW]})
     kept = order.sort_values(["file", "row"], kind="stable").index
-    accepted = typed.loc[kept, names].assign(source_file=rows.loc[kept, FILE]).reset_index(drop=True)
+    accepted = typed.loc[kept, names]  # a new frame: the source file is added and the index reset in place
+    accepted["source_file"] = rows.loc[kept, FILE].to_numpy()
+    accepted.index = pd.RangeIndex(len(accepted))
 
     audit = _audit(contract.name, files, raws, rejected, refusals, extras_of, settings, superseded)
     refused = [f"{a.source_file}: {a.note}" for a in audit.itertuples() if a.status == "refused"]
