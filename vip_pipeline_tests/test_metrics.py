@@ -157,6 +157,27 @@ def test_carry_forward_across_months_via_opening_state():
     assert after.loc["A2", "balance"] == 50.0 and after.loc["A2", "balance_date"] == D("2024-05-03")
 
 
+def test_a_first_day_row_replaces_the_opening_state_and_accounts_never_borrow_a_neighbours_balance():
+    # Accounts listed out of id order; A2 sits between A1 and A3 and has no row at all, A4 (not open in June)
+    # has rows that must not count for anyone.
+    # A1: opening state (May 31, 400); a June 1 row of 100 replaces it from the first day; June 16 → 700:
+    #     15 × 100 + 15 × 700 = 12,000 → ADB 400
+    # A2: nothing known → 0 all month (not A1's balance, the row before it in id order)
+    # A3: opening state (April 1, 60: two months without a row) carried over all 30 days → ADB 60
+    # A4: closed in May → no row
+    state = balances(("A1", "2024-05-31", 400), ("A3", "2024-04-01", 60), ("A4", "2024-05-02", 9_999))
+    june = balances(("A1", "2024-06-16", 700), ("A1", "2024-06-01", 100), ("A4", "2024-06-03", 9_999))
+    accts = accounts(acct("A3"), acct("A4", closed="2024-05-15"), acct("A2"), acct("A1"))
+    result = run(JUNE, accts, june, opening=state)
+    assert list(result.account_activity["account_id"]) == ["A1", "A2", "A3"]
+    assert acct_row(result, "A1")["adb"] == pytest.approx(400.0)
+    assert acct_row(result, "A2")["adb"] == 0.0 and acct_row(result, "A2")["closing_balance"] == 0.0
+    assert acct_row(result, "A3")["adb"] == pytest.approx(60.0)
+    daily = daily_balances(accts, state, june, D("2024-06-01"), D("2024-06-30"))
+    assert list(daily.loc[daily["account_id"] == "A1", "balance"].iloc[[0, 14, 15, 29]]) == [100.0, 100.0, 700.0, 700.0]
+    assert list(daily.columns) == ["account_id", "currency", "day", "balance", "is_open"]
+
+
 def test_balance_row_on_the_periods_last_day_counts():
     # USD account in June: 1,000 from June 1, 400 on June 30 (the period's last day, which is inside the period)
     # ADB = (29 × 1,000 + 1 × 400) / 30 = (29,000 + 400) / 30 = 980; closing balance (June 30) = 400

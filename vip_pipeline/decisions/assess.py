@@ -49,7 +49,9 @@ def _with_previous(frame: pd.DataFrame, as_of_months: list[pd.Timestamp]) -> pd.
     prev = frame[["client_id", "as_of_month", "category", "ltv_tier"]].rename(
         columns={"as_of_month": "previous_month", "category": "previous_category", "ltv_tier": "previous_ltv_tier"}
     )
-    out = frame.assign(previous_month=pd.to_datetime(frame["as_of_month"].map(previous_of)).astype("datetime64[ns]"))
+    out = frame.assign(
+        previous_month=pd.to_datetime(frame["as_of_month"].map(previous_of), cache=False).astype("datetime64[ns]")
+    )
     out = out.merge(prev, on=["client_id", "previous_month"], how="left")
     out[["previous_category", "previous_ltv_tier"]] = out[["previous_category", "previous_ltv_tier"]].astype(object)
     return out

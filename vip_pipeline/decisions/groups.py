@@ -201,7 +201,7 @@ def assess_groups(frame: pd.DataFrame, rules: DecisionRules = DecisionRules()) -
     met = vip_criteria(groups, rules).rename(columns={"vip_eligible": "group_vip_eligible"})
     out = pd.concat([groups.drop(columns=["client_type"]), met], axis=1)
     out["annual_sales_usd"] = out["annual_sales_usd"].astype("float64")
-    out["as_of_month"] = pd.to_datetime(out["as_of_month"]).astype("datetime64[ns]")
+    out["as_of_month"] = pd.to_datetime(out["as_of_month"], cache=False).astype("datetime64[ns]")
     return out[GROUP_COLUMNS].sort_values(_KEY, kind="stable").reset_index(drop=True)
 
 

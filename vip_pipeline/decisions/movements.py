@@ -96,7 +96,7 @@ def segment_migrations(
     previous complete month (both with SEGMENT_COLUMNS). `as_of_month` is needed only when `current`
     is empty (everybody gone). Returns MIGRATION_COLUMNS, one row per observed transition."""
     if as_of_month is None:
-        months = pd.to_datetime(current["as_of_month"]).unique()
+        months = pd.to_datetime(current["as_of_month"], cache=False).unique()
         if len(months) != 1:
             raise ValueError(f"current must hold exactly one as-of month, got {len(months)}; pass as_of_month")
         as_of_month = pd.Timestamp(months[0])
@@ -112,7 +112,7 @@ def segment_migrations(
 def previous_months(segments: pd.DataFrame, months) -> pd.Series:
     """For each month of `months`: the latest as-of month of `segments` before it (the previous complete
     month), or NaT when `segments` holds none. Indexed by the months."""
-    known = pd.Series(sorted(pd.to_datetime(segments["as_of_month"]).unique()), dtype="datetime64[ns]")
+    known = pd.Series(sorted(pd.to_datetime(segments["as_of_month"], cache=False).unique()), dtype="datetime64[ns]")
     wanted = pd.Series(sorted(pd.to_datetime(list(months)).unique()), dtype="datetime64[ns]")
     position = known.searchsorted(wanted, side="left") - 1
     previous = pd.Series(known.to_numpy()[position.clip(min=0)], dtype="datetime64[ns]").where(position >= 0)
@@ -126,7 +126,7 @@ def segment_migrations_for(segments: pd.DataFrame, months) -> pd.DataFrame:
     previous = previous_months(segments, months).dropna()
     if previous.empty:
         return _empty()
-    seg = segments[SEGMENT_COLUMNS].assign(as_of_month=pd.to_datetime(segments["as_of_month"]))
+    seg = segments[SEGMENT_COLUMNS].assign(as_of_month=pd.to_datetime(segments["as_of_month"], cache=False))
     pairs = pd.DataFrame({"pair": previous.index, "previous_month": previous.to_numpy()})
     current = seg.merge(pairs, left_on="as_of_month", right_on="pair").drop(columns="previous_month")
     before = seg.merge(pairs, left_on="as_of_month", right_on="previous_month").drop(columns="previous_month")
@@ -145,7 +145,7 @@ def migration_gaps(migrations: pd.DataFrame, segments: pd.DataFrame, months) -> 
     Months without a previous month in `segments` must have no migration rows.
     """
     previous = previous_months(segments, months)
-    as_of = pd.to_datetime(segments["as_of_month"])
+    as_of = pd.to_datetime(segments["as_of_month"], cache=False)
     needed = as_of.isin([*previous.index, *previous.dropna()])  # the months checked and their previous ones
     ltv = segments.loc[needed, "ltv_usd"].groupby(as_of[needed])
     counts = pd.DataFrame({"active": ltv.size(), "ltv": ltv.sum()})
@@ -157,7 +157,7 @@ def migration_gaps(migrations: pd.DataFrame, segments: pd.DataFrame, months) -> 
     expected["expected_to"] = expected["as_of_month"].map(counts["active"]).fillna(0).where(has_previous, 0)
     expected["expected_ltv"] = expected["as_of_month"].map(counts["ltv"]).fillna(0.0).where(has_previous, 0.0)
 
-    mig = migrations.assign(as_of_month=pd.to_datetime(migrations["as_of_month"]))
+    mig = migrations.assign(as_of_month=pd.to_datetime(migrations["as_of_month"], cache=False))
     was = mig["from_value"] != NEW
     stays = mig["to_value"] != GONE
     published = (

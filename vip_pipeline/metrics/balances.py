@@ -43,32 +43,36 @@ def daily_balances(
     state before `start`); 0 before the first known balance, before `opened_on` and after `closed_on`.
     """
     accts = open_in_period(accounts, start, end)[["account_id", "currency", "opened_on", "closed_on"]]
-    days = pd.date_range(start, end, freq="D")
-    grid = pd.DataFrame(
-        {
-            "account_id": np.repeat(accts["account_id"].to_numpy(), len(days)),
-            "day": np.tile(days.to_numpy(), len(accts)),
-        }
-    )
+    accts = accts.sort_values("account_id", kind="stable")
+    days = pd.date_range(start, end, freq="D").to_numpy()
+    n_accounts, n_days = len(accts), len(days)
+    # The grid in (account, day) order, accounts as integer codes; a cell's balance is the latest known row of
+    # its account on or before the day: one binary search over the known rows sorted by (account, day) as
+    # code × days + day (rows before the period count as its first day, in their order).
+    account, offset = np.repeat(np.arange(n_accounts), n_days), np.tile(np.arange(n_days), n_accounts)
     known = _known_rows(opening, balances, end)
-    merged = pd.merge_asof(
-        grid.sort_values("day", kind="stable"),
-        known.sort_values("balance_date", kind="stable"),
-        left_on="day",
-        right_on="balance_date",
-        by="account_id",
-        direction="backward",
-    )
-    merged = merged.merge(accts, on="account_id", how="left")
-    is_open = (merged["day"] >= merged["opened_on"]) & (
-        merged["closed_on"].isna() | (merged["day"] <= merged["closed_on"])
-    )
-    merged["balance"] = merged["balance"].fillna(0.0).where(is_open, 0.0)
-    merged["is_open"] = is_open
-    return (
-        merged[["account_id", "currency", "day", "balance", "is_open"]]
-        .sort_values(["account_id", "day"], kind="stable")
-        .reset_index(drop=True)
+    code = pd.Index(accts["account_id"]).get_indexer(known["account_id"])
+    mine = code >= 0
+    when = known["balance_date"].to_numpy(dtype="datetime64[ns]")[mine]
+    order = np.lexsort((when, code[mine]))  # stable: of an account's rows on one day, the later one wins
+    known_code = code[mine][order]
+    known_offset = ((when[order] - np.datetime64(pd.Timestamp(start), "ns")) // np.timedelta64(1, "D")).clip(min=0)
+    latest = np.searchsorted(known_code * n_days + known_offset, account * n_days + offset, side="right") - 1
+    at = latest.clip(min=0)
+    found = (latest >= 0) & (known_code[at] == account) if len(known_code) else np.zeros(len(account), dtype=bool)
+    balance = known["balance"].to_numpy(dtype="float64")[mine][order][at] if len(known_code) else 0.0
+    day = days[offset]
+    opened = np.repeat(accts["opened_on"].to_numpy(dtype="datetime64[ns]"), n_days)
+    closed = np.repeat(accts["closed_on"].to_numpy(dtype="datetime64[ns]"), n_days)
+    is_open = (day >= opened) & (np.isnat(closed) | (day <= closed))
+    return pd.DataFrame(
+        {
+            "account_id": np.repeat(accts["account_id"].to_numpy(), n_days),
+            "currency": np.repeat(accts["currency"].to_numpy(), n_days),
+            "day": day,
+            "balance": np.where(found & is_open, np.nan_to_num(balance, nan=0.0), 0.0),
+            "is_open": is_open,
+        }
     )
 
 
