@@ -30,8 +30,9 @@ def _balance_rows(earlier: pd.DataFrame | None, balances: pd.DataFrame) -> pd.Da
 
 def carry_forward_state(previous: pd.DataFrame | None, balances: pd.DataFrame) -> pd.DataFrame:
     """Latest known (balance_date, balance) per account, given the previous state and newer balance rows."""
-    rows = _balance_rows(previous, balances).sort_values(["account_id", "balance_date"], kind="stable")
-    return rows.drop_duplicates("account_id", keep="last").reset_index(drop=True)
+    rows = _balance_rows(previous, balances).sort_values("balance_date", kind="stable")  # of a day: the later row
+    latest = rows.drop_duplicates("account_id", keep="last")
+    return latest.sort_values("account_id", kind="stable").reset_index(drop=True)
 
 
 def daily_balances(

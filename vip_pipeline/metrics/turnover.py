@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 SETTLEMENT_PRODUCT = "current"
@@ -33,9 +34,16 @@ def account_turnover(txns: pd.DataFrame) -> pd.DataFrame:
 
 def is_own_transfer(txns: pd.DataFrame, accounts: pd.DataFrame) -> pd.Series:
     """True where the counterparty account belongs to the same client as the booked account."""
-    owner = accounts.set_index("account_id")["client_id"]
-    mine = txns["account_id"].map(owner)
-    theirs = txns["counterparty_account_id"].map(owner)
+    return _own_transfer(txns, accounts, _owners(accounts, txns["account_id"]))
+
+
+def _owners(accounts: pd.DataFrame, account_ids: pd.Series) -> pd.Series:
+    """The client of each account id (NaN when the snapshot does not know it)."""
+    return account_ids.map(accounts.set_index("account_id")["client_id"])
+
+
+def _own_transfer(txns: pd.DataFrame, accounts: pd.DataFrame, mine: pd.Series) -> pd.Series:
+    theirs = _owners(accounts, txns["counterparty_account_id"])
     return theirs.notna() & (theirs == mine)
 
 
@@ -44,17 +52,20 @@ def client_flows(txns: pd.DataFrame, accounts: pd.DataFrame) -> pd.DataFrame:
 
     `txns` needs account_id, amount_usd, direction, txn_type, counterparty_account_id, purpose.
     """
-    acct = accounts.set_index("account_id")
+    at = pd.Index(accounts["account_id"]).get_indexer(txns["account_id"])  # one lookup for product and client
+    known = at >= 0
+    client = pd.Series(np.where(known, accounts["client_id"].to_numpy()[at], None), index=txns.index)
+    product = np.where(known, accounts["product"].to_numpy()[at], None)
     credit = txns["direction"] == "C"
     settlement = (
         credit
-        & (txns["account_id"].map(acct["product"]) == SETTLEMENT_PRODUCT)
+        & (product == SETTLEMENT_PRODUCT)
         & (txns["txn_type"] != "interest")
-        & ~is_own_transfer(txns, accounts)
+        & ~_own_transfer(txns, accounts, client.where(known))
     )
     parts = pd.DataFrame(
         {
-            "client_id": txns["account_id"].map(acct["client_id"]),
+            "client_id": client.where(known),
             "settlement_turnover_usd": txns["amount_usd"].where(settlement, 0.0),
             "export_usd": txns["amount_usd"].where(credit & (txns["purpose"] == "export"), 0.0),
         }
