@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+import numpy as np
 import pandas as pd
 
 from vip_pipeline.contracts.extracts import CREDIT_PRODUCTS
 from vip_pipeline.decisions.groups import product_masks
 from vip_pipeline.landing.inventory import month_end
 from vip_pipeline.metrics.balances import average_daily_balance, daily_balances
-from vip_pipeline.metrics.fx import rates_for, to_usd
+from vip_pipeline.metrics.fx import to_usd, usd_rates
 from vip_pipeline.metrics.margin import MarginRules, account_margin
 from vip_pipeline.metrics.turnover import account_turnover, client_flows
 
@@ -66,9 +67,8 @@ def account_activity(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Account-month rows for every account open on at least one day of the period, and the USD transactions."""
     daily = daily_balances(accounts, opening, balances, period.month, period.end)
-    needed = daily.loc[daily["is_open"], ["currency", "day"]]
-    daily = daily.merge(rates_for(needed, fx_rates, max_fx_age_days), on=["currency", "day"], how="left")
-    daily["usd_per_unit"] = daily["usd_per_unit"].fillna(0.0)  # only days the account is closed (balance 0)
+    rates = usd_rates(daily["currency"], daily["day"], fx_rates, max_fx_age_days, needed=daily["is_open"].to_numpy())
+    daily["usd_per_unit"] = np.where(np.isnan(rates), 0.0, rates)  # NaN only on days the account is closed
     adb = average_daily_balance(daily, period.days)
 
     txns = transactions.merge(accounts[["account_id", "currency"]], on="account_id", how="inner")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 BASE_CURRENCY = "USD"
@@ -41,9 +42,22 @@ def rates_for(needed: pd.DataFrame, fx_rates: pd.DataFrame, max_age_days: int = 
     return pd.concat([found[["currency", "day", "usd_per_unit"]], usd], ignore_index=True)
 
 
+def usd_rates(
+    currency: pd.Series, day: pd.Series, fx_rates: pd.DataFrame, max_age_days: int = 7, needed: np.ndarray | None = None
+) -> np.ndarray:
+    """The USD rate of each (currency, day) row; with `needed` (a mask), only those rows must have one (the others
+    get the rate of their pair when a needed row shares it, else NaN). Rates are looked up once per distinct pair:
+    a month's rows repeat a few hundred pairs."""
+    currency_code, currencies = pd.factorize(currency, use_na_sentinel=False)
+    day_code, days = pd.factorize(day, use_na_sentinel=False)
+    n_days = max(len(days), 1)
+    pair_code, pair_of = np.unique(currency_code.astype("int64") * n_days + day_code, return_inverse=True)
+    pairs = pd.DataFrame({"currency": currencies.take(pair_code // n_days), "day": days.take(pair_code % n_days)})
+    wanted = pairs if needed is None else pairs.iloc[np.unique(pair_of[needed])]
+    table = rates_for(wanted, fx_rates, max_age_days)
+    return pairs.merge(table, on=["currency", "day"], how="left")["usd_per_unit"].to_numpy(dtype="float64")[pair_of]
+
+
 def to_usd(frame: pd.DataFrame, fx_rates: pd.DataFrame, day_column: str, max_age_days: int = 7) -> pd.Series:
     """The USD rate for each row of `frame` (which has `currency` and `day_column`), aligned to its index."""
-    keys = frame[["currency", day_column]].rename(columns={day_column: "day"})
-    table = rates_for(keys, fx_rates, max_age_days)
-    rate = keys.merge(table, on=["currency", "day"], how="left")["usd_per_unit"]
-    return pd.Series(rate.to_numpy(), index=frame.index)
+    return pd.Series(usd_rates(frame["currency"], frame[day_column], fx_rates, max_age_days), index=frame.index)
