@@ -374,6 +374,18 @@ def test_usd_is_one_without_any_fx_row():
     assert to_usd(frame, fx(), "booking_date").tolist() == [1.0, 1.0]
 
 
+def test_each_row_gets_its_own_currencys_rate_of_its_day():
+    # EUR, GBP and USD rows over three days, labelled out of order. GBP has no June 2 row: June 1's (1 day old).
+    rates = fx(("2024-06-01", "EUR", 1.10), ("2024-06-02", "EUR", 1.20), ("2024-06-03", "EUR", 1.30),
+               ("2024-06-01", "GBP", 1.25), ("2024-06-03", "GBP", 1.35))
+    days = ["2024-06-03", "2024-06-01", "2024-06-02", "2024-06-03", "2024-06-02", "2024-06-02", "2024-06-01"]
+    frame = pd.DataFrame({"currency": ["GBP", "EUR", "USD", "EUR", "GBP", "EUR", "USD"],
+                          "booking_date": pd.to_datetime(days)}, index=[7, 3, 9, 1, 4, 8, 2])
+    got = to_usd(frame, rates, "booking_date", 7)
+    assert list(got.index) == [7, 3, 9, 1, 4, 8, 2]
+    assert list(got) == [1.35, 1.10, 1.0, 1.30, 1.25, 1.20, 1.0]
+
+
 def test_to_usd_honours_max_age_days():
     # a EUR booking on June 10 with the latest rate on June 7 (3 days old): valid within 7 days, not within 2
     frame = pd.DataFrame({"currency": ["EUR"], "booking_date": [D("2024-06-10")]}, index=[5])
@@ -476,6 +488,22 @@ def test_settlement_turnover_only_current_accounts_without_interest_and_own_tran
 
     own = is_own_transfer(txns, SETTLEMENT_ACCOUNTS).tolist()
     assert own == [False, False, True, True, False, False, False, False, False, True, False]
+
+
+def test_client_flows_keep_each_transaction_with_its_own_account_whatever_the_index():
+    # the same transactions as above in reverse order, labelled 100, 99, …: client C1 settles 1,530 and C2 90
+    # again (a row's account and counterparty are matched by label, not by position)
+    txns = transactions(
+        txn("A1", "2024-06-03", 1000, "C"), txn("A1", "2024-06-05", 300, "C", "transfer", "A2"),
+        txn("A2", "2024-06-10", 80, "C"), txn("A1", "2024-06-07", 400, "C", "transfer", "B1"),
+        txn("B1", "2024-06-12", 60, "C", "transfer", "B1"), txn("B1", "2024-06-13", 90, "C", "transfer", "A1"),
+        txn("A1", "2024-06-08", 50, "C", "payment", "EXT-999"),
+    )
+    txns = txns.assign(amount_usd=txns["amount"]).iloc[::-1]
+    txns.index = range(100, 100 - len(txns), -1)
+    flows = client_flows(txns, SETTLEMENT_ACCOUNTS).set_index("client_id")
+    assert flows.loc["C1", "settlement_turnover_usd"] == pytest.approx(1530.0)
+    assert flows.loc["C2", "settlement_turnover_usd"] == pytest.approx(90.0)
 
 
 def test_settlement_turnover_converts_to_usd():

@@ -43,7 +43,7 @@ def rates_for(needed: pd.DataFrame, fx_rates: pd.DataFrame, max_age_days: int = 
 
 
 def usd_rates(
-    currency: pd.Series, day: pd.Series, fx_rates: pd.DataFrame, max_age_days: int = 7, needed: np.ndarray | None = None
+    currency: pd.Series, day: pd.Series, fx_rates: pd.DataFrame, max_age_days: int, needed: np.ndarray | None = None
 ) -> np.ndarray:
     """The USD rate of each (currency, day) row; with `needed` (a mask), only those rows must have one (the others
     get the rate of their pair when a needed row shares it, else NaN). Rates are looked up once per distinct pair:
