@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 from vip_pipeline.landing.inventory import LandedFile
 
 ROW = "_row"  # 1-based number of the data row in its file (the row after the header is 1)
+SAMPLE = 1 << 16  # a column's first values that tell a column of codes from one of mostly distinct values
 
 
 class UnreadableFile(Exception):
@@ -120,8 +121,12 @@ def _to_text_frame(table: pa.Table) -> pd.DataFrame:
 def _texts(column: pa.ChunkedArray) -> np.ndarray:
     """A column's trimmed values as an object array of `str`. A column of few distinct values (codes, dates,
     account ids) makes one Python string per distinct value and repeats it (Arrow's dictionary); a column of
-    mostly distinct values (ids, amounts) skips the interning that would find no repeats."""
+    mostly distinct values (ids, amounts; told by its first `SAMPLE` values) skips the interning that would find
+    no repeats."""
     trimmed = pa.compute.utf8_trim_whitespace(column).combine_chunks()
+    sample = trimmed.slice(0, SAMPLE)
+    if len(trimmed) > SAMPLE and len(pa.compute.unique(sample)) * 4 > len(sample):  # ids, amounts: not encoded
+        return trimmed.to_numpy(zero_copy_only=False)
     encoded = pa.compute.dictionary_encode(trimmed)
     if len(encoded.dictionary) * 4 <= len(trimmed):
         return encoded.dictionary.to_numpy(zero_copy_only=False)[encoded.indices.to_numpy()]
