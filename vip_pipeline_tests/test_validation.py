@@ -1153,6 +1153,22 @@ def test_read_raw_raises_unreadable_file_with_name_and_reason(tmp_path):
     assert TXN_FILE in str(info.value) and info.value.reason
 
 
+def test_long_columns_of_distinct_and_of_repeated_values_read_as_delivered_and_trimmed(tmp_path):
+    # 70,000 rows: more than the reader samples to tell ids from codes. Ids and amounts are all distinct (not
+    # interned), the direction repeats two values (interned); either way every value is the delivered text, trimmed.
+    n = 70_000
+    ids = [f" T{i:07d} " for i in range(n)]
+    amounts = [f"{i}.{i % 100:02d}" for i in range(n)]
+    directions = ["C" if i % 3 else " D" for i in range(n)]
+    (tmp_path / TXN_FILE).write_text("txn_id,amount,direction\n" + "".join(
+        f"{a},{b},{c}\n" for a, b, c in zip(ids, amounts, directions)))
+    rows = read_raw(parse_file_name(tmp_path / TXN_FILE)).rows
+    assert rows["txn_id"].tolist() == [i.strip() for i in ids]
+    assert rows["amount"].tolist() == amounts
+    assert rows["direction"].tolist() == [d.strip() for d in directions]
+    assert rows["_row"].tolist() == list(range(1, n + 1))
+
+
 def test_csv_gz_file_is_read(tmp_path):
     rows = good_txns(200) + [txn("BAD", direction="X")]
     f = write_text(tmp_path, "transactions_2024-03-05.csv.gz", csv_text(rows, header("transactions")))
