@@ -13,6 +13,7 @@ import shutil
 import struct
 import subprocess
 import time
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,21 @@ def _cli(env: dict[str, str], *args: str) -> None:
     assert done.returncode == 0, f"vip-pipeline {' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
 
 
+def sample_end(today: date) -> date:
+    """The sample's last day: yesterday, as the sample's default, unless that is in the previous month (on the 1st
+    of a month): then today. The partitions end with the current month, so the data's last month must be it for
+    that month to be the one in progress (before, these tests failed on the 1st of every month)."""
+    yesterday = today - timedelta(days=1)
+    return yesterday if yesterday.month == today.month else today
+
+
+def test_the_samples_last_month_is_the_current_month_even_on_the_first():
+    assert sample_end(date(2026, 12, 1)) == date(2026, 12, 1)
+    assert sample_end(date(2026, 12, 2)) == date(2026, 12, 1)
+    assert sample_end(date(2027, 1, 1)) == date(2027, 1, 1)
+    assert sample_end(date(2026, 11, 30)) == date(2026, 11, 29)
+
+
 @pytest.fixture(scope="module")
 def webserver(tmp_path_factory):
     base = tmp_path_factory.mktemp("ui")
@@ -90,7 +106,8 @@ def webserver(tmp_path_factory):
     landing = base / "landing"
     env = clean_env(DAGSTER_HOME=str(home), VIP_LANDING_DIR=str(landing),
                     VIP_DATABASE_URL=f"sqlite:///{base / 'vip.db'}", VIP_STAGING_DIR=str(base / "staging"))
-    _cli(env, "generate-sample", "--out", str(landing), "--clients", "12", "--months", "2")
+    _cli(env, "generate-sample", "--out", str(landing), "--clients", "12", "--months", "2",
+         "--end-date", sample_end(date.today()).isoformat())
     _cli(env, "run", "--quiet")
     server = Webserver(env, base / "webserver.log")
     try:
