@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 import sqlalchemy as sa
@@ -259,6 +260,9 @@ def typed(contract: TableContract, frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+ISO_DATE, SQLITE_TIMESTAMP = "%Y-%m-%d", "%Y-%m-%d %H:%M:%S.%f"  # as SQLAlchemy's SQLite types store them
+
+
 def _insert_rows(conn: Connection, contract: TableContract, frame: pd.DataFrame) -> int:
     """executemany with plain tuples through the driver (SQLAlchemy's per-row processing is the slow part).
 
@@ -266,16 +270,14 @@ def _insert_rows(conn: Connection, contract: TableContract, frame: pd.DataFrame)
     columns = []
     for c in contract.columns:
         s = frame[c.name]
-        if c.kind == "date":
-            values = s.dt.strftime("%Y-%m-%d")
-        elif c.kind == "timestamp":
-            values = s.dt.tz_convert("UTC").dt.strftime("%Y-%m-%d %H:%M:%S.%f")
-        elif c.kind == "bool":
-            values = s.astype("int64")
-        else:
-            values = s
-        values = values.astype(object).where(s.notna(), None)
-        columns.append(values.tolist())
+        if c.kind in ("date", "timestamp"):  # a table's dates repeat a few values: each is formatted once
+            codes, days = pd.factorize(s)
+            stamps = c.kind == "timestamp"
+            text = days.tz_convert("UTC").strftime(SQLITE_TIMESTAMP) if stamps else days.strftime(ISO_DATE)
+            columns.append(np.append(np.asarray(text, dtype=object), None)[codes].tolist())  # code −1 (NaT): NULL
+            continue
+        values = s.astype("int64") if c.kind == "bool" else s
+        columns.append((values.astype(object).where(s.notna(), None) if s.hasnans else values).tolist())
     preparer = conn.dialect.identifier_preparer
     names = ", ".join(preparer.quote(c) for c in contract.column_names)
     marks = ", ".join("?" for _ in contract.columns)
