@@ -149,34 +149,40 @@ def earlier_validation(store: StagingStore, shards: int, name: str, where: str, 
     return Staged(frozenset(before["files"]), named, snapshot)
 
 
-def names_as_staged(store, shards: int, name: str, where: str, month: date, inputs: str, known, snapshot) -> bool:
-    """Whether a month whose files, settings and accounts as it sees them did not change can keep its staged
-    validation: the accounts its rows name are as when it was validated (a new snapshot can open an account its
-    rows named as unknown, later than the month: a run from scratch would say `account_not_open_on`)."""
-    staged = earlier_validation(store, shards, name, where, inputs)
-    if staged is None:
-        return False
+def names_unchanged(staged: Staged, store, shards: int, name: str, where: str, month: date, known, snapshot) -> bool:
+    """Whether the accounts a (month, shard)'s staged rows name are as when it was validated: the snapshot is the
+    one it was validated against, or the digest of those accounts (their ids are staged) is the same."""
     if staged.snapshot == snapshot:
         return True
     ids = store.read(part(shards, f"{name}.{NAMED}"), where)
     return accounts_named(known, ids["account_id"], month) == staged.named
 
 
-def validated_since(contract, files, store, shards, where, inputs, validate, named, snapshot) -> LoadResult | None:
+def names_as_staged(store, shards: int, name: str, where: str, month: date, inputs: str, known, snapshot) -> bool:
+    """Whether a month whose files, settings and accounts as it sees them did not change can keep its staged
+    validation: the accounts its rows name are as when it was validated (a new snapshot can open an account its
+    rows named as unknown, later than the month: a run from scratch would say `account_not_open_on`)."""
+    staged = earlier_validation(store, shards, name, where, inputs)
+    return staged is not None and names_unchanged(staged, store, shards, name, where, month, known, snapshot)
+
+
+def validated_since(
+    contract, files, store, shards, where, month, inputs, validate, known, snapshot
+) -> LoadResult | None:
     """The month's validation from its staged one and `validate(the files delivered since)`, or None when it
     must be validated whole: the staged one is not of today's files and settings (`earlier_validation`), the
-    accounts its rows name changed (`named(result)`: `accounts_named`; not read when the snapshot is the one it
-    was validated against), or a new file repeats an accepted key (`extend_validation`)."""
+    accounts its rows name changed (`names_unchanged`), or a new file repeats an accepted key
+    (`extend_validation`)."""
     staged = earlier_validation(store, shards, contract.name, where, inputs)
     if staged is None:
         return None
+    with stage("validate"):
+        if not names_unchanged(staged, store, shards, contract.name, where, month, known, snapshot):
+            return None
     with stage("read"):
         parts = {p: store.read(part(shards, f"{contract.name}.{p}"), where) for p in EARLIER_PARTS}
         accepted = store.read(part(shards, contract.name), where)
     earlier = LoadResult(contract.name, accepted, parts["rejected"], parts["audit"], [], parts["superseded"])
-    with stage("validate"):
-        if staged.snapshot != snapshot and named(earlier) != staged.named:
-            return None
     new = [f for f in files if f.signature() not in staged.files]
     added = (
         validate(new)
@@ -229,10 +235,7 @@ def validate_month(contract, files, inputs, snapshot, month, where, store, known
     def validate(some: list) -> LoadResult:
         return validate_shard(contract, some, settings, references, known, by_account if shards > 1 else None, shard)
 
-    def named(result: LoadResult) -> str:
-        return accounts_named(known, named_accounts(result), month)
-
-    result = validated_since(contract, files, store, shards, where, inputs, validate, named, snapshot)
+    result = validated_since(contract, files, store, shards, where, month, inputs, validate, known, snapshot)
     if result is not None:  # the earlier files' rows are as staged: nothing of them can be restated
         validated, restated = "new files", pd.DataFrame(columns=SUPERSEDED_COLUMNS)
     else:

@@ -54,18 +54,18 @@ def client_flows(txns: pd.DataFrame, accounts: pd.DataFrame) -> pd.DataFrame:
     """
     at = pd.Index(accounts["account_id"]).get_indexer(txns["account_id"])  # one lookup for product and client
     known = at >= 0
-    client = pd.Series(np.where(known, accounts["client_id"].to_numpy()[at], None), index=txns.index)
+    client = pd.Series(accounts["client_id"].to_numpy()[at], index=txns.index).where(known)  # NaN: unknown
     product = np.where(known, accounts["product"].to_numpy()[at], None)
     credit = txns["direction"] == "C"
     settlement = (
         credit
         & (product == SETTLEMENT_PRODUCT)
         & (txns["txn_type"] != "interest")
-        & ~_own_transfer(txns, accounts, client.where(known))
+        & ~_own_transfer(txns, accounts, client)
     )
     parts = pd.DataFrame(
         {
-            "client_id": client.where(known),
+            "client_id": client,
             "settlement_turnover_usd": txns["amount_usd"].where(settlement, 0.0),
             "export_usd": txns["amount_usd"].where(credit & (txns["purpose"] == "export"), 0.0),
         }
