@@ -36,8 +36,15 @@ event_log_storage:
   class: PooledSqliteEventLogStorage
   config:
     base_dir: {storage}
-telemetry:
+{launcher}telemetry:
   enabled: false
+"""
+
+PREFORKED_LAUNCHER = """\
+# Each run forked from a process with the code already loaded (vip_pipeline/launcher.py).
+run_launcher:
+  module: vip_pipeline.launcher
+  class: PreforkedRunLauncher
 """
 
 # Runs launched from the UI, the schedule or the sensor wait in the daemon's queue: refresh_month one at a time
@@ -57,7 +64,8 @@ run_coordinator:
 
 def local_instance_config(home: str | os.PathLike, queue: bool = True) -> str:
     """The dagster.yaml of a local instance in `home` (its event log where Dagster's default puts it)."""
-    return LOCAL_INSTANCE.format(storage=Path(home).resolve() / "storage") + (RUN_QUEUE if queue else "")
+    storage = Path(home).resolve() / "storage"
+    return LOCAL_INSTANCE.format(storage=storage, launcher=PREFORKED_LAUNCHER) + (RUN_QUEUE if queue else "")
 
 
 class PooledSqliteEventLogStorage(SqliteEventLogStorage):
@@ -108,11 +116,16 @@ def _relaxed_sync(dbapi_connection, _record) -> None:
 
 
 def prepare_local_instance(home: str | os.PathLike) -> None:
-    """Give a new DAGSTER_HOME the project's dagster.yaml; an existing one is left as it is."""
+    """Give a new DAGSTER_HOME the project's dagster.yaml. One an older vip-pipeline wrote gets the run launcher
+    (and nothing else changes); a dagster.yaml written by anyone else is left as it is."""
     config = Path(home) / "dagster.yaml"
     if not config.exists():
         config.parent.mkdir(parents=True, exist_ok=True)
         config.write_text(local_instance_config(home))
+        return
+    old = config.read_text()
+    if old.startswith(LOCAL_INSTANCE.splitlines()[0]) and "run_launcher:" not in old:
+        config.write_text(old.replace("telemetry:\n", PREFORKED_LAUNCHER + "telemetry:\n", 1))
 
 
 if __name__ == "__main__":  # `python -m vip_pipeline.instance DIR`: prepare DIR as a DAGSTER_HOME (make ui)

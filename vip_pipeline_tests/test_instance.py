@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from dagster import AssetKey, AssetRecordsFilter, DagsterInstance
 
-from vip_pipeline.instance import OPEN_DATABASES, PooledSqliteEventLogStorage, prepare_local_instance
+from vip_pipeline.instance import (
+    OPEN_DATABASES,
+    PREFORKED_LAUNCHER,
+    PooledSqliteEventLogStorage,
+    local_instance_config,
+    prepare_local_instance,
+)
 from vip_pipeline.runner import run_pipeline
 from vip_pipeline_tests.tiny_bank import write_tiny_bank
 
@@ -17,6 +23,14 @@ def test_a_new_dagster_home_gets_the_project_config_and_an_existing_one_is_kept(
         assert instance.event_log_storage._base_dir == str((tmp_path / "new" / "storage").resolve())
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
         assert instance.run_coordinator.dequeue_interval_seconds == 1
+        assert type(instance.run_launcher).__name__ == "PreforkedRunLauncher"
+    # one an older vip-pipeline wrote (no run launcher, no queue) is brought up to date, still without a queue
+    (tmp_path / "older").mkdir()
+    older = local_instance_config(tmp_path / "older", queue=False).replace(PREFORKED_LAUNCHER, "")
+    assert "run_launcher" not in older
+    (tmp_path / "older" / "dagster.yaml").write_text(older)
+    prepare_local_instance(tmp_path / "older")
+    assert (tmp_path / "older" / "dagster.yaml").read_text() == local_instance_config(tmp_path / "older", queue=False)
     (tmp_path / "own").mkdir()
     (tmp_path / "own" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     prepare_local_instance(tmp_path / "own")

@@ -9,6 +9,7 @@ materialised assets and passed checks. Run alone with `make screenshot`.
 
 from __future__ import annotations
 
+import json
 import shutil
 import struct
 import subprocess
@@ -20,6 +21,7 @@ import pytest
 import yaml
 
 from vip_pipeline.instance import local_instance_config
+from vip_pipeline.launcher import WORKER_TAG
 from vip_pipeline.landing.inventory import scan_landing
 from vip_pipeline_tests.ui_support import (
     REPO_ROOT, Webserver, clean_env, find_chromium, in_ci, screenshot, venv_bin,
@@ -380,9 +382,16 @@ mutation ($params: ExecutionParams!) { launchRun(executionParams: $params) {
 RUN_STATUS = """query ($id: ID!) { runOrError(runId: $id) { __typename ... on Run { status } } }"""
 
 
+RUN_TAGS = """query ($id: ID!) { runOrError(runId: $id) { ... on Run { tags { key value } } } }"""
+
+
 def test_manual_materialisation_from_the_ui(webserver):
-    """What the Materialize button does: launch the monthly job for a partition through the webserver."""
-    _launch(webserver, f"{scan_landing(webserver.env['VIP_LANDING_DIR']).months[-1]:%Y-%m-01}")
+    """What the Materialize button does: launch the monthly job for a partition through the webserver, whose
+    run launcher forks the run from its warm process (vip_pipeline/launcher.py)."""
+    run_id = _launch(webserver, f"{scan_landing(webserver.env['VIP_LANDING_DIR']).months[-1]:%Y-%m-01}")
+    tags = {t["key"]: t["value"] for t in webserver.graphql(RUN_TAGS, {"id": run_id})["runOrError"]["tags"]}
+    worker = json.loads(tags[WORKER_TAG])
+    assert worker["pid"] != webserver.proc.pid
 
 
 def _launch(webserver, month: str, assets: list[str] | None = None) -> str:

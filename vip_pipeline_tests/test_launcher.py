@@ -1,0 +1,134 @@
+"""The preforked run launcher: runs forked from a warm process, which follows the code on disk, can be terminated
+and is watched by run monitoring. The pipeline's own launches go through it in test_ui.py (webserver) and in the
+queued nightly of the bench; here a small job in a file of its own, so the code can be changed between runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from dagster import DagsterInstance, DagsterRunStatus
+from dagster._core.code_pointer import FileCodePointer
+from dagster._core.definitions.reconstruct import ReconstructableJob, ReconstructableRepository
+from dagster._core.launcher import LaunchRunContext
+from dagster._core.launcher.base import WorkerStatus
+
+from vip_pipeline.instance import local_instance_config
+from vip_pipeline.launcher import WORKER_TAG, PreforkedRunLauncher
+
+CODE = """
+import os, time
+from pathlib import Path
+from dagster import Definitions, in_process_executor, job, op
+
+@op(config_schema={{"sleep": float}})
+def write(context):
+    time.sleep(context.op_config["sleep"])
+    Path(os.environ["LAUNCHER_TEST_OUT"], context.run_id).write_text(f"{version} {{os.getpid()}} {{os.getppid()}}")
+
+@job(executor_def=in_process_executor)
+def hello():
+    write()
+
+defs = Definitions(jobs=[hello])
+"""
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(local_instance_config(home, queue=False))
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("LAUNCHER_TEST_OUT", str(tmp_path))
+    (tmp_path / "defs.py").write_text(CODE.format(version="v1"))
+    return tmp_path
+
+
+def _launch(instance: DagsterInstance, code_dir: Path, sleep: float = 0.0):
+    pointer = FileCodePointer(str(code_dir / "defs.py"), "defs", str(code_dir))
+    recon = ReconstructableJob(ReconstructableRepository(pointer, executable_path=sys.executable), "hello")
+    run = instance.create_run_for_job(
+        recon.get_definition(),
+        run_config={"ops": {"write": {"config": {"sleep": sleep}}}},
+        job_code_origin=recon.get_python_origin(),
+    )
+    instance.run_launcher.launch_run(LaunchRunContext(dagster_run=run, workspace=None))
+    return instance.get_run_by_id(run.run_id)
+
+
+def _wait(instance: DagsterInstance, run_id: str, until=lambda run: run.is_finished, timeout: float = 60.0):
+    deadline = time.monotonic() + timeout
+    while not until(run := instance.get_run_by_id(run_id)):
+        assert time.monotonic() < deadline, f"run {run_id} still {run.status}"
+        time.sleep(0.1)
+    return run
+
+
+def test_runs_are_forked_from_one_warm_process_until_the_code_changes(home):
+    with DagsterInstance.get() as instance:
+        launcher = instance.run_launcher
+        assert isinstance(launcher, PreforkedRunLauncher)
+        try:
+            outputs = []
+            for version in ("v1", "v1", "v2"):
+                if version == "v2":  # the code changes on disk between two runs
+                    (home / "defs.py").write_text(CODE.format(version="v2"))
+                run = _launch(instance, home)
+                worker = json.loads(run.tags[WORKER_TAG])
+                assert _wait(instance, run.run_id).status == DagsterRunStatus.SUCCESS
+                text, pid, parent = (home / run.run_id).read_text().split()
+                assert int(pid) == worker["pid"] != os.getpid()  # the run ran in the forked process the tag names
+                outputs.append((text, int(parent)))
+                started = [e.message for e in instance.all_logs(run.run_id) if "Started process" in (e.message or "")]
+                assert started == [f"Started process for run (pid: {pid})."]
+            (first, warm), (second, same_warm), (changed, new_warm) = outputs
+            assert (first, second, changed) == ("v1", "v1", "v2")
+            assert warm == same_warm != new_warm  # the warm process is reused, and replaced when the code changed
+        finally:
+            launcher.dispose()
+
+
+def test_a_forked_run_can_be_terminated_and_a_vanished_worker_is_reported_failed(home):
+    with DagsterInstance.get() as instance:
+        launcher = instance.run_launcher
+        try:
+            run = _launch(instance, home, sleep=60.0)
+            _wait(instance, run.run_id, until=lambda r: r.status == DagsterRunStatus.STARTED)
+            assert launcher.check_run_worker_health(run).status == WorkerStatus.RUNNING
+            assert launcher.terminate(run.run_id)
+            assert _wait(instance, run.run_id, timeout=30).status == DagsterRunStatus.CANCELED
+            assert not (home / run.run_id).exists()
+            deadline = time.monotonic() + 10
+            while launcher.check_run_worker_health(run).status == WorkerStatus.RUNNING:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+            assert launcher.check_run_worker_health(run).status == WorkerStatus.FAILED
+            assert not launcher.terminate(run.run_id)  # finished: nothing to terminate
+        finally:
+            launcher.dispose()
+
+
+def test_a_run_the_warm_process_cannot_load_is_launched_the_default_way_with_the_reason(home):
+    (home / "defs.py").write_text("raise RuntimeError('broken code location')\n")
+    with DagsterInstance.get() as instance:
+        pointer = FileCodePointer(str(home / "defs.py"), "defs", str(home))
+        recon = ReconstructableJob(ReconstructableRepository(pointer, executable_path=sys.executable), "hello")
+        (home / "ok.py").write_text(CODE.format(version="v1"))
+        good = ReconstructableJob(
+            ReconstructableRepository(FileCodePointer(str(home / "ok.py"), "defs", str(home))), "hello"
+        )
+        run = instance.create_run_for_job(
+            good.get_definition(),
+            run_config={"ops": {"write": {"config": {"sleep": 0.0}}}},
+            job_code_origin=recon.get_python_origin(),
+        )
+        with pytest.raises(Exception, match="requires a workspace"):  # the default way needs the UI's workspace
+            instance.run_launcher.launch_run(LaunchRunContext(dagster_run=run, workspace=None))
+        (event,) = [e for e in instance.all_logs(run.run_id) if "not forked" in (e.message or "")]
+        assert "broken code location" in event.message and WORKER_TAG not in instance.get_run_by_id(run.run_id).tags
+        instance.run_launcher.dispose()
