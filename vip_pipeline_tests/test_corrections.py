@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 from dagster import DagsterInstance, build_sensor_context
 
+from vip_pipeline.assets import decisions as decision_assets
 from vip_pipeline.assets import extract_shards
 from vip_pipeline.definitions import build_resources, defs
 from vip_pipeline.runner import PipelineFailed, run_pipeline
@@ -241,6 +242,47 @@ def test_a_new_day_validates_only_its_files_and_publishes_what_a_run_from_scratc
     assert not after["monthly_account_activity"][october].equals(
         before["monthly_account_activity"][before["monthly_account_activity"]["month"] == pd.Timestamp("2026-10-01")]
     )
+
+
+def spy_on_decisions(monkeypatch) -> list:
+    """The months each decision step of this process decides (the real assessment runs)."""
+    decided = []
+    real = decision_assets.assess_panel
+
+    def spy(panel, clients, months, rules):
+        decided.append(sorted(f"{m:%Y-%m}" for m in months))
+        return real(panel, clients, months, rules)
+
+    monkeypatch.setattr(decision_assets, "assess_panel", spy)
+    return decided
+
+
+def test_decided_months_are_kept_while_their_inputs_are_unchanged_and_decided_again_when_the_clients_change(
+    bank, tmp_path, sqlite_url, monkeypatch
+):
+    """The nightly of a month in progress decides nothing: September's decisions (complete, in the run's range)
+    read the same panel window, clients and rules, so its rows, checks and metadata are kept. A re-sent clients
+    snapshot (one client's annual sales, a VIP criterion) makes every complete month decided again, and every
+    table equals a run from scratch."""
+    b = Bank(bank, tmp_path, sqlite_url)
+    new_day = [f"{e}_2026-10-15.csv" for e in ("transactions", "balances", "fx_rates")]
+    b.hold_back(*new_day)
+    b.load()
+    decided = spy_on_decisions(monkeypatch)
+    b.land(*new_day)
+    lines = b.load([date(2026, 10, 1)])
+    assert decided == [] and "0 complete month(s) decided, 1 unchanged since last run" in " ".join(lines)
+    before = b.assert_equals_a_run_from_scratch()
+    decided.clear()
+
+    clients = b.read("clients_2026-10-15.csv")
+    small = clients["annual_sales_usd"].replace("", "0").astype(float).idxmin()
+    clients.loc[small, "annual_sales_usd"] = "900000000000"
+    b.deliver("clients_2026-10-15.csv", clients)
+    b.load()
+    assert decided and decided[0] == [f"2026-{m:02d}" for m in range(3, 10)]  # March … September, every one
+    after = b.assert_equals_a_run_from_scratch()
+    assert not after["vip_assessment"].equals(before["vip_assessment"])
 
 
 def _october_files(landing: Path, extract: str) -> list[str]:

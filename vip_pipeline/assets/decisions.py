@@ -6,7 +6,11 @@ before it (a declared window), so the nightly cost does not grow with history an
 those months marks the decision stale. A month still in progress gets no decisions.
 """
 
+import hashlib
+import json
+from dataclasses import asdict
 from datetime import timedelta
+from pathlib import Path
 
 import pandas as pd
 from dagster import (
@@ -19,10 +23,12 @@ from dagster import (
     MetadataValue,
     multi_asset,
 )
+from dagster._serdes import deserialize_value, serialize_value
 
 from vip_pipeline import checks
 from vip_pipeline.assets.metadata import (
     blocking_check,
+    carried,
     monthly_check_results,
     evaluate,
     per_month,
@@ -55,7 +61,10 @@ from vip_pipeline.resources import (
     StagingResource,
     WarehouseResource,
 )
+from vip_pipeline.storage.fingerprints import fingerprint, frame_digest
 from vip_pipeline.timing import report, stage
+
+DECISION_TABLES = ["client_ltv", "vip_assessment", "client_segments", "group_assessment", "segment_migrations"]
 
 DECISION_CHECKS = [
     blocking_check(
@@ -177,7 +186,9 @@ def client_decisions(
     decision_rules: DecisionRulesResource,
 ):
     """Decides the run's complete months from the client panel of their window (one row per client and month),
-    so changing a threshold needs no re-ingestion; the three tables' months are replaced in one transaction."""
+    so changing a threshold needs no re-ingestion; the three tables' months are replaced in one transaction.
+    When no complete month's inputs changed since it was decided (the nightly of a month in progress), the
+    published rows are kept and their checks and metadata carried."""
     store = staging.store
     inventory = landing.inventory()
     months = [pd.Timestamp(k) for k in context.partition_keys]
@@ -187,10 +198,16 @@ def client_decisions(
         raise Failure(
             allow_retries=False, description="clients are not materialised yet; materialise the extracts first"
         )
+    rules = decision_rules.rules()
+    markers = decision_markers(store, inventory, as_of, clients, rules, warehouse.warehouse.url)
+    decided = {m: decided_before(store, m, markers[m]) for m in as_of}
+    if as_of and all(metadata is not None for metadata in decided.values()):
+        yield from _unchanged(context, months, as_of, decided)
+        return
     panel, earlier = read_panel_window(store, inventory, months, as_of)
     with stage("decisions") as timed:
         timed.rows = len(panel)
-        decisions = assess_panel(panel, clients, [*earlier, *as_of], decision_rules.rules())
+        decisions = assess_panel(panel, clients, [*earlier, *as_of], rules)
     ltv, vip, segments, groups, migrations = (
         frame[frame["as_of_month"].isin(as_of)]
         for frame in (
@@ -224,28 +241,100 @@ def client_decisions(
     if failures:
         yield from monthly_check_results(context, evaluated)
         raise failures[0]
+    tables = {
+        "client_ltv": ltv,
+        "vip_assessment": vip,
+        "client_segments": segments,
+        "group_assessment": groups,
+        "segment_migrations": migrations,
+    }
+    with stage("metadata"):
+        decided = {m: decided_metadata(m, tables) for m in as_of}
+    for month in as_of:
+        forget_decision(store, month)  # until the new rows are published, the month counts as not decided
     with stage("publish") as timed, warehouse.publishing() as wh:
-        tables = {
-            "client_ltv": ltv,
-            "vip_assessment": vip,
-            "client_segments": segments,
-            "group_assessment": groups,
-            "segment_migrations": migrations,
-        }
         written = wh.replace_partitions(tables, months)
         timed.rows = sum(written.values())
+    with stage("publish"):
+        for month in as_of:
+            remember_decision(store, month, markers[month], decided[month])
     report(f"  ✓ decisions                {len(as_of):>4} complete month(s) decided")
+    yield from _materializations(context, months, decided, written)
+    yield from monthly_check_results(context, evaluated)
+
+
+def _unchanged(context, months: list[pd.Timestamp], as_of: list[pd.Timestamp], decided: dict):
+    """Every complete month of the run is decided on unchanged inputs: its rows stay; its checks passed then."""
+    report(f"  ✓ decisions                   0 complete month(s) decided, {len(as_of)} unchanged since last run")
+    yield from _materializations(context, months, decided, dict.fromkeys(DECISION_TABLES, 0))
+    evaluated = [(partition_key(m.date()), e) for m in as_of for e in carried(DECISION_CHECKS)]
+    yield from monthly_check_results(context, evaluated)
+
+
+def _materializations(context, months: list[pd.Timestamp], decided: dict, written: dict[str, int]):
+    """Each month's metadata on its partitions (a month in progress: the pyramid of the latest decided one), then
+    one materialisation per table."""
     with stage("metadata"):
         for month in months:
             key = partition_key(month.date())
-            for name, metadata in month_metadata(month, as_of, tables).items():
-                per_month(context, name, key, metadata)
+            metadata = decided.get(month) or in_progress_metadata(month, decided)
+            for name, values in metadata.items():
+                per_month(context, name, key, values)
+    as_of = sorted(decided)
     period = f"{as_of[0]:%Y-%m} … {as_of[-1]:%Y-%m}" if as_of else "none: the run's months are in progress"
-    for name in tables:
+    for name in DECISION_TABLES:
         yield MaterializeResult(
             asset_key=name, metadata={"rows_written_by_the_run": written[name], "as_of_months": period}
         )
-    yield from monthly_check_results(context, evaluated)
+
+
+def decision_markers(store, inventory, as_of: list[pd.Timestamp], clients, rules, database_url: str) -> dict:
+    """Per complete month, a fingerprint of what its decisions read: the panel of its window and of the previous
+    month's (its movements compare with the previous month's decisions), which of those months are complete, the
+    clients, the rules and the warehouse. None (decide again) while a panel month has no digest."""
+    data_months = set(pd.to_datetime(inventory.months))
+    complete = {partition_key(m.date()) for m in data_months if inventory.is_complete(m.date())}
+    clients_digest = frame_digest(clients)
+    markers = {}
+    for month in as_of:
+        window = pd.date_range(window_start(month, DECISION_WINDOW_MONTHS + 1), month, freq="MS")
+        keys = [partition_key(m.date()) for m in window if m in data_months]
+        panel = [store.fingerprint("client_panel", k) for k in keys]
+        markers[month] = (
+            None
+            if None in panel
+            else fingerprint(
+                panel=dict(zip(keys, panel)),
+                complete=[k for k in keys if k in complete],
+                clients=clients_digest,
+                rules=asdict(rules),
+                warehouse=hashlib.sha1(database_url.encode()).hexdigest(),
+            )
+        )
+    return markers
+
+
+def _decision_path(store, month: pd.Timestamp) -> Path:
+    return store.base / "client_decisions" / f"{partition_key(month.date())}.json"
+
+
+def decided_before(store, month: pd.Timestamp, marker: str | None) -> dict | None:
+    """The metadata a month was published with, if it was decided on the inputs `marker` identifies."""
+    path = _decision_path(store, month)
+    if marker is None or not path.exists():
+        return None
+    saved = json.loads(path.read_text())
+    return deserialize_value(saved["metadata"]) if saved["marker"] == marker else None
+
+
+def remember_decision(store, month: pd.Timestamp, marker: str | None, metadata: dict) -> None:
+    if marker is not None:
+        text = json.dumps({"marker": marker, "metadata": serialize_value(metadata)})
+        store.write_bytes(_decision_path(store, month).relative_to(store.base).as_posix(), text.encode())
+
+
+def forget_decision(store, month: pd.Timestamp) -> None:
+    _decision_path(store, month).unlink(missing_ok=True)
 
 
 def decision_checks(month: pd.Timestamp, frames: dict, panel, all_segments, clients) -> list:
@@ -284,20 +373,22 @@ def read_panel_window(store, inventory, months: list[pd.Timestamp], as_of: list[
     return panel, earlier
 
 
-def month_metadata(month: pd.Timestamp, as_of: list[pd.Timestamp], tables: dict[str, pd.DataFrame]) -> dict:
-    """One month's own figures on each decision table's partition: row count, status and, for a decided month,
-    its distributions, top clients and groups, the pyramid and the tier movements (small Markdown tables the UI
-    shows inline). The month in progress has no decisions: it shows the pyramid of the latest decided month,
-    titled with that month, as what is current."""
+def in_progress_metadata(month: pd.Timestamp, decided: dict) -> dict:
+    """A month in progress has no decisions: its partitions show the pyramid of the latest decided month of the
+    run, titled with that month, as what is current."""
+    status = "in progress: decided once the month is complete"
+    metadata = {name: {"dagster/row_count": 0, "status": status} for name in DECISION_TABLES}
+    current = max((m for m in decided if m < month), default=None)
+    if current is not None:
+        metadata["client_segments"]["ltv_pyramid"] = decided[current]["client_segments"]["ltv_pyramid"]
+    return metadata
+
+
+def decided_metadata(month: pd.Timestamp, tables: dict[str, pd.DataFrame]) -> dict:
+    """A decided month's own figures on each decision table's partition: row count, status, its distributions,
+    top clients and groups, the pyramid and the tier movements (small Markdown tables the UI shows inline)."""
     of = {name: frame[frame["as_of_month"] == month] for name, frame in tables.items()}
-    status = "decided" if month in as_of else "in progress: decided once the month is complete"
-    metadata = {name: {"dagster/row_count": len(frame), "status": status} for name, frame in of.items()}
-    if month not in as_of:
-        current = max((m for m in as_of if m < month), default=None)
-        if current is not None:
-            decided = tables["client_segments"][tables["client_segments"]["as_of_month"] == current]
-            metadata["client_segments"]["ltv_pyramid"] = MetadataValue.md(pyramid_markdown(decided, f"{current:%Y-%m}"))
-        return metadata
+    metadata = {name: {"dagster/row_count": len(frame), "status": "decided"} for name, frame in of.items()}
     ltv, segments, groups, moves = (
         of["client_ltv"],
         of["client_segments"],

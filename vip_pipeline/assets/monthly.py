@@ -51,7 +51,7 @@ from vip_pipeline.metrics.activity import MonthPeriod
 from vip_pipeline.partitions import monthly_partitions, previous_month
 from vip_pipeline.resources import DATABASE_RETRY, LandingResource, StagingResource, WarehouseResource
 from vip_pipeline.sharding import shard_count
-from vip_pipeline.storage.fingerprints import fingerprint
+from vip_pipeline.storage.fingerprints import fingerprint, frame_digest
 from vip_pipeline.storage.staging import StagingStore
 from vip_pipeline.timing import report, stage
 
@@ -372,7 +372,7 @@ def client_panel(context: AssetExecutionContext, staging: StagingResource):
             yield from monthly_check_results(context, evaluated)
             raise failure
         with stage("publish"):
-            store.write("client_panel", panel, key)
+            store.write("client_panel", panel, key, frame_digest(panel))  # the decisions' markers read it
         per_month(context, "client_panel", key, {"dagster/row_count": len(panel)})
     report(f"  ✓ client panel             {len(keys):>4} month(s) carried forward")
     yield MaterializeResult(metadata={"months": len(keys)})
