@@ -9,6 +9,9 @@ data engineer runs it), so peak RSS is that process's own (os.wait4); the peak o
 worker processes of months run side by side included) is sampled every 0.2 s as the sum of their PSS.
 Correction: one month's balances 12 months back restated (three accounts' last balance of the month),
 then `vip-pipeline run --month` of that month, timed against the full run.
+Queued nightly: a running `dagster-daemon` dequeues `refresh_month` runs and forks them from its warm process
+(vip_pipeline/launcher.py): a first run after the daemon starts (nothing new; it starts the warm process), then
+the nightly, timed from its enqueueing to its end.
 Baseline: after each full run, the same metrics and decisions as one hand-written DuckDB SQL pass over the same
 files (`vip_pipeline.baseline`, 2 threads, no validation), in its own process, measured the same way; the
 ratio full run ÷ baseline is the figure to compare across machines.

@@ -21,7 +21,7 @@ import pytest
 from dagster import DagsterInstance, build_sensor_context
 
 from vip_pipeline.assets import decisions as decision_assets
-from vip_pipeline.assets import extract_shards
+from vip_pipeline.assets import extract_shards, extracts
 from vip_pipeline.definitions import build_resources, defs
 from vip_pipeline.runner import PipelineFailed, run_pipeline
 from vip_pipeline.sample import generate_sample
@@ -283,6 +283,28 @@ def test_decided_months_are_kept_while_their_inputs_are_unchanged_and_decided_ag
     assert decided and decided[0] == [f"2026-{m:02d}" for m in range(3, 10)]  # March … September, every one
     after = b.assert_equals_a_run_from_scratch()
     assert not after["vip_assessment"].equals(before["vip_assessment"])
+
+
+def test_snapshots_loaded_from_unchanged_files_are_kept_and_a_staged_frame_that_differs_is_loaded_again(
+    bank, tmp_path, sqlite_url, monkeypatch
+):
+    """A second run over the same files loads no snapshot (clients, accounts, FX rates keep their staged rows and
+    load records); a staged clients frame that no longer matches the digest recorded with its inputs (a row
+    lost) is loaded again, and every table equals a run from scratch."""
+    b = Bank(bank, tmp_path, sqlite_url)
+    b.load()
+    loaded = []
+    real_snapshot, real_extract = extracts.load_snapshot, extracts.validate_extract
+    monkeypatch.setattr(extracts, "load_snapshot", lambda c, *a: loaded.append(c.name) or real_snapshot(c, *a))
+    monkeypatch.setattr(extracts, "validate_extract", lambda c, *a: loaded.append(c.name) or real_extract(c, *a))
+    lines = b.load()
+    assert loaded == []
+    assert any("clients" in line and "unchanged since the last run" in line for line in lines)
+    staged = tmp_path / "staging" / "clients.parquet"
+    pd.read_parquet(staged).iloc[1:].to_parquet(staged, index=False)
+    b.load()
+    assert loaded == ["clients"]
+    b.assert_equals_a_run_from_scratch()
 
 
 def _october_files(landing: Path, extract: str) -> list[str]:
