@@ -35,8 +35,15 @@ from dagster._serdes import ConfigurableClassData, deserialize_value, serialize_
 WORKER_TAG = "vip_pipeline/run_worker"  # {"host": …, "pid": …} of the forked run process
 START_TIMEOUT_S = 120.0  # loading the code location in the warm process
 FORK_TIMEOUT_S = 30.0
-# Imported lazily by the steps (pandas' Parquet engine, the SQL dialects): loaded once, before any fork.
-PRELOAD = ("pyarrow.parquet", "pandas.io.parquet", "sqlalchemy.dialects.sqlite", "sqlalchemy.dialects.postgresql")
+# Imported lazily by a run (pandas' Parquet engine, the SQL dialects, Dagster's run entry point): loaded once,
+# before any fork.
+PRELOAD = (
+    "pyarrow.parquet",
+    "pandas.io.parquet",
+    "sqlalchemy.dialects.sqlite",
+    "sqlalchemy.dialects.postgresql",
+    "dagster._cli.api",
+)
 
 
 class PreforkedRunLauncher(DefaultRunLauncher):
@@ -211,6 +218,9 @@ def serve(serialized_origin: str) -> None:
         recon_repository_from_origin(origin).get_definition()
         for module in PRELOAD:
             importlib.import_module(module)
+        if os.environ.get("DAGSTER_HOME"):  # the instance's storage modules and schema scripts, loaded once
+            with DagsterInstance.get():
+                pass
     except Exception:
         replies.write(json.dumps({"error": traceback.format_exc()}) + "\n")
         return

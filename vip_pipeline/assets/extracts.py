@@ -224,17 +224,26 @@ def _snapshot(contract, files: list[LandedFile], landing: LandingResource, refer
         raise Failure(allow_retries=False, description=f"{contract.name}: {exc.reason} ({landing.path})") from exc
 
 
+def _snapshot_step(context, landing, staging, warehouse, name: str, load, **references):
+    """A snapshot's step: kept when loaded before from the same inputs, else `load(files)` → (result, restated),
+    recorded and yielded."""
+    store, files = staging.store, landing.inventory().of(name)
+    inputs = snapshot_inputs(files, landing, warehouse, **references)
+    if (unchanged := unchanged_snapshot(context, store, name, inputs, files)) is not None:
+        yield from unchanged
+        return
+    result, restated = load(files)
+    yield from _snapshot_output(context, warehouse, store, inputs, result, files, restated)
+
+
 @snapshot_asset(CLIENTS)
 def clients(
     context: AssetExecutionContext, landing: LandingResource, staging: StagingResource, warehouse: WarehouseResource
 ):
-    store, files = staging.store, landing.inventory().of("clients")
-    inputs = snapshot_inputs(files, landing, warehouse)
-    if (unchanged := unchanged_snapshot(context, store, "clients", inputs, files)) is not None:
-        yield from unchanged
-        return
-    result = _snapshot(CLIENTS, files, landing)
-    yield from _snapshot_output(context, warehouse, store, inputs, result, files)
+    def load(files):
+        return _snapshot(CLIENTS, files, landing), None
+
+    yield from _snapshot_step(context, landing, staging, warehouse, "clients", load)
 
 
 @snapshot_asset(ACCOUNTS)
@@ -245,29 +254,27 @@ def accounts(
     warehouse: WarehouseResource,
     clients: pd.DataFrame,
 ):
-    store, files = staging.store, landing.inventory().of("accounts")
     client_ids = pd.Index(clients["client_id"])
-    inputs = snapshot_inputs(files, landing, warehouse, clients=client_ids.to_frame(index=False))
-    if (unchanged := unchanged_snapshot(context, store, "accounts", inputs, files)) is not None:
-        yield from unchanged
-        return
-    result = _snapshot(ACCOUNTS, files, landing, {"clients": client_ids})
-    yield from _snapshot_output(context, warehouse, store, inputs, result, files)
+
+    def load(files):
+        return _snapshot(ACCOUNTS, files, landing, {"clients": client_ids}), None
+
+    yield from _snapshot_step(
+        context, landing, staging, warehouse, "accounts", load, clients=client_ids.to_frame(index=False)
+    )
 
 
 @snapshot_asset(FX_RATES)
 def fx_rates(
     context: AssetExecutionContext, landing: LandingResource, staging: StagingResource, warehouse: WarehouseResource
 ):
-    store, files = staging.store, landing.inventory().of("fx_rates")
-    inputs = snapshot_inputs(files, landing, warehouse)
-    if (unchanged := unchanged_snapshot(context, store, "fx_rates", inputs, files)) is not None:
-        yield from unchanged
-        return
-    result = validate_extract(FX_RATES, files, landing.settings())
-    with stage("validate"):
-        restated = restatements(FX_RATES, store.read("fx_rates"), result.accepted) if result.ok else None
-    yield from _snapshot_output(context, warehouse, store, inputs, result, files, restated)
+    def load(files):
+        result = validate_extract(FX_RATES, files, landing.settings())
+        with stage("validate"):
+            restated = restatements(FX_RATES, staging.store.read("fx_rates"), result.accepted) if result.ok else None
+        return result, restated
+
+    yield from _snapshot_step(context, landing, staging, warehouse, "fx_rates", load)
 
 
 def _as_seen(reference: str, frame: pd.DataFrame, month: date) -> pd.DataFrame:
