@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,11 @@ from dagster._core.launcher import LaunchRunContext
 from dagster._core.launcher.base import WorkerStatus
 
 from vip_pipeline.instance import local_instance_config
+from vip_pipeline.jobs import range_tags
 from vip_pipeline.launcher import WORKER_TAG, PreforkedRunLauncher
+from vip_pipeline.storage.warehouse import Warehouse
+from vip_pipeline_tests.tiny_bank import write_tiny_bank
+from vip_pipeline_tests.ui_support import REPO_ROOT, clean_env, stop_process_group, venv_bin
 
 CODE = """
 import os, time
@@ -132,3 +138,40 @@ def test_a_run_the_warm_process_cannot_load_is_launched_the_default_way_with_the
         (event,) = [e for e in instance.all_logs(run.run_id) if "not forked" in (e.message or "")]
         assert "broken code location" in event.message and WORKER_TAG not in instance.get_run_by_id(run.run_id).tags
         instance.run_launcher.dispose()
+
+
+def test_the_daemon_runs_a_queued_refresh_of_the_pipeline_forked_from_its_warm_process(tmp_path):
+    """Production's path: `refresh_month` submitted to the run queue, dequeued by a real `dagster-daemon`, whose
+    launcher forks it from the warm process; the run publishes the tiny bank's decisions."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(local_instance_config(home))  # the local instance, run queue included
+    env = clean_env(
+        DAGSTER_HOME=str(home),
+        VIP_LANDING_DIR=str(write_tiny_bank(tmp_path / "landing")),
+        VIP_DATABASE_URL=f"sqlite:///{tmp_path / 'vip.db'}",
+        VIP_STAGING_DIR=str(tmp_path / "staging"),
+    )
+    code = ["-m", "vip_pipeline.definitions"]
+    with (tmp_path / "daemon.log").open("w") as log:
+        daemon = subprocess.Popen(
+            [venv_bin("dagster-daemon"), "run", *code], cwd=REPO_ROOT, env=env, stdout=log, stderr=log,
+            start_new_session=True,
+        )  # fmt: skip
+    try:
+        tags = json.dumps(range_tags(date(2024, 2, 1), date(2024, 3, 1)))
+        launch = [venv_bin("dagster"), "job", "launch", *code, "-j", "refresh_month", "--tags", tags]
+        subprocess.run(launch, cwd=REPO_ROOT, env=env, check=True, capture_output=True, timeout=120)
+        with DagsterInstance.from_config(str(home)) as instance:
+            (run,) = instance.get_runs()
+            run = _wait(instance, run.run_id, timeout=180)
+            assert run.status == DagsterRunStatus.SUCCESS, (tmp_path / "daemon.log").read_text()[-3000:]
+            worker = json.loads(run.tags[WORKER_TAG])
+            started = [e.message for e in instance.all_logs(run.run_id) if "Started process" in (e.message or "")]
+            assert started == [f"Started process for run (pid: {worker['pid']})."]
+            assert not [e for e in instance.all_logs(run.run_id) if "not forked" in (e.message or "")]
+    finally:
+        stop_process_group(daemon)
+    segments = Warehouse(env["VIP_DATABASE_URL"]).read("client_segments")
+    decided = sorted(zip(segments["as_of_month"].dt.strftime("%Y-%m"), segments["client_id"]))
+    assert decided == [("2024-02", "c1"), ("2024-02", "c2"), ("2024-03", "c1"), ("2024-03", "c2")]
