@@ -290,7 +290,8 @@ def test_snapshots_loaded_from_unchanged_files_are_kept_and_a_staged_frame_that_
 ):
     """A second run over the same files loads no snapshot (clients, accounts, FX rates keep their staged rows and
     load records); a staged clients frame that no longer matches the digest recorded with its inputs (a row
-    lost) is loaded again, and every table equals a run from scratch."""
+    lost) is loaded again; a new client makes the accounts validated again. Every table equals a run from
+    scratch."""
     b = Bank(bank, tmp_path, sqlite_url)
     b.load()
     loaded = []
@@ -304,6 +305,13 @@ def test_snapshots_loaded_from_unchanged_files_are_kept_and_a_staged_frame_that_
     pd.read_parquet(staged).iloc[1:].to_parquet(staged, index=False)
     b.load()
     assert loaded == ["clients"]
+    b.assert_equals_a_run_from_scratch()
+
+    loaded.clear()  # a new client: the accounts' reference changed, so they are validated again (FX rates not)
+    clients = b.read("clients_2026-10-15.csv")
+    b.deliver("clients_2026-10-15.csv", pd.concat([clients, clients.tail(1).assign(client_id="CNEW")]))
+    b.load()
+    assert loaded[:2] == ["clients", "accounts"] and set(loaded[2:]) == {"client_pnl"}  # its months name clients
     b.assert_equals_a_run_from_scratch()
 
 
