@@ -93,13 +93,20 @@ class PreforkedRunLauncher(DefaultRunLauncher):
         run = self._instance.get_run_by_id(run_id)
         if not run or run.is_finished:
             return False
-        pid = _local_worker(run)
-        if pid is None:
+        if WORKER_TAG not in run.tags:  # launched the default way
             return super().terminate(run_id)
         self._instance.report_run_canceling(run)
+        pid = _local_worker(run)
         try:
+            if pid is None:
+                raise ProcessLookupError
             os.kill(pid, signal.SIGINT)  # the run stops at its next step boundary, as Dagster's own termination
         except ProcessLookupError:
+            self._instance.report_engine_event(
+                f"Run worker {run.tags[WORKER_TAG]} is not running on this host: nothing to interrupt.",
+                run,
+                cls=self.__class__,
+            )
             return False
         return True
 

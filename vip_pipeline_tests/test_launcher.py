@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -117,6 +118,23 @@ def test_a_forked_run_can_be_terminated_and_a_vanished_worker_is_reported_failed
             assert not launcher.terminate(run.run_id)  # finished: nothing to terminate
         finally:
             launcher.dispose()
+
+
+def test_terminating_a_run_whose_worker_is_gone_marks_it_canceling_and_says_so(home):
+    with DagsterInstance.get() as instance:
+        pointer = FileCodePointer(str(home / "defs.py"), "defs", str(home))
+        recon = ReconstructableJob(ReconstructableRepository(pointer, executable_path=sys.executable), "hello")
+        gone = {"host": socket.gethostname(), "pid": 2**22 + 1}  # above the kernel's pid limit: no such process
+        run = instance.create_run_for_job(
+            recon.get_definition(),
+            run_config={"ops": {"write": {"config": {"sleep": 0.0}}}},
+            status=DagsterRunStatus.STARTED,
+            tags={WORKER_TAG: json.dumps(gone)},
+        )
+        assert instance.run_launcher.check_run_worker_health(run).status == WorkerStatus.FAILED
+        assert not instance.run_launcher.terminate(run.run_id)
+        assert instance.get_run_by_id(run.run_id).status == DagsterRunStatus.CANCELING
+        assert [e for e in instance.all_logs(run.run_id) if "not running on this host" in (e.message or "")]
 
 
 def test_a_run_the_warm_process_cannot_load_is_launched_the_default_way_with_the_reason(home):
