@@ -338,9 +338,10 @@ def forget_decision(store, month: pd.Timestamp) -> None:
 
 
 def decision_checks(month: pd.Timestamp, frames: dict, panel, all_segments, clients) -> list:
-    """The decision checks of one complete month, on what is about to be published for it."""
+    """The decision checks of one complete month, on what is about to be published for it (against the month's
+    panel rows: the only ones its LTV rows can match)."""
     return [
-        evaluate("client_ltv", checks.ltv_matches_panel, frames["ltv"], panel),
+        evaluate("client_ltv", checks.ltv_matches_panel, frames["ltv"], panel[panel["month"] == month]),
         evaluate("client_ltv", checks.unique_key, frames["ltv"], ["client_id", "as_of_month"]),
         evaluate("vip_assessment", checks.unique_key, frames["vip"], ["client_id", "as_of_month"]),
         evaluate(

@@ -55,6 +55,9 @@ def redact(url: str) -> str:
         return "<database url>"
 
 
+SQLITE_CACHE_KIB = 65536
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite:///"):
         database = sa.make_url(url).database or ""
@@ -67,6 +70,9 @@ def make_engine(url: str) -> Engine:
             set_wal(dbapi_connection)
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA synchronous=NORMAL")
+            # a month's publish updates indexes of tables of millions of rows: with 64 MiB of page cache instead of
+            # SQLite's 2 MiB they stay in memory (inserting 12 months of three tables: 2.6–2.9 → 2.2–2.3 s)
+            cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
             cursor.close()
 
         return engine
