@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import os
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -121,12 +122,18 @@ def scan_landing(landing_dir: str | Path) -> Inventory:
     if not root.is_dir():
         raise FileNotFoundError(f"landing directory {root} does not exist")
     files, unrecognised = [], []
-    for path in sorted(root.iterdir()):
-        if path.name.startswith("."):
-            continue
-        if not path.is_file() or path.resolve().parent != root:
-            unrecognised.append(path.name)
-            continue
-        landed = parse_file_name(path)
-        (files.append(landed) if landed else unrecognised.append(path.name))
+    with os.scandir(root) as entries:
+        for entry in sorted(entries, key=lambda e: e.name):
+            if entry.name.startswith("."):
+                continue
+            path = root / entry.name
+            # a regular file is in the directory; only a symlink is resolved (one leading outside is not followed)
+            inside = entry.is_file(follow_symlinks=False) or (
+                entry.is_symlink() and path.is_file() and path.resolve().parent == root
+            )
+            if not inside:
+                unrecognised.append(entry.name)
+                continue
+            landed = parse_file_name(path)
+            (files.append(landed) if landed else unrecognised.append(entry.name))
     return Inventory(tuple(sorted(files)), tuple(unrecognised))
