@@ -482,9 +482,8 @@ def extend_validation(
     stand: the accepted rows keep their period order (file period, then row), the rejected rows their file
     and row order, the audit and the superseded values their delivery order (of the file, of the old value's)."""
     key = list(contract.key)
-    if len(added.accepted) and len(earlier.accepted):
-        if len(added.accepted[key].merge(earlier.accepted[key].drop_duplicates(), on=key)):
-            return None
+    if len(added.accepted) and len(earlier.accepted) and _any_key_in(added.accepted[key], earlier.accepted[key]):
+        return None
     period_rank = {f.name: i for i, f in enumerate(sorted(files))}
     delivery_rank = {f.name: i for i, f in enumerate(sorted(files, key=delivery_order))}
 
@@ -508,6 +507,13 @@ def extend_validation(
         [f"{a.source_file}: {a.note}" for a in audit.itertuples() if a.status == "refused"],
         both((earlier.superseded, added.superseded), delivery_rank, "old_source_file"),
     )
+
+
+def _any_key_in(keys: pd.DataFrame, others: pd.DataFrame) -> bool:
+    """Whether any row of `keys` is a row of `others` (same columns): a hash lookup, not a merge."""
+    if keys.shape[1] == 1:
+        return bool(keys.iloc[:, 0].isin(others.iloc[:, 0]).any())
+    return bool(pd.MultiIndex.from_frame(keys).isin(pd.MultiIndex.from_frame(others)).any())
 
 
 def _rows_of(raw: RawFile, shard_of_ids, shard: int) -> RawFile:
