@@ -194,11 +194,11 @@ class WarmProcess:
 
 
 def _code_root(origin: RepositoryPythonOrigin) -> Path:
-    """The directory of the code location's top-level package (or of its file)."""
+    """The directory of the code location's top-level package (or of its file), as its modules' paths spell it."""
     module = getattr(origin.code_pointer, "module", None)
     if module:
-        return Path(sys.modules[module.split(".")[0]].__file__).resolve().parent
-    return Path(origin.code_pointer.python_file).resolve().parent
+        return Path(sys.modules[module.split(".")[0]].__file__).parent
+    return Path(origin.code_pointer.python_file).parent
 
 
 def _code_files(root: Path) -> dict[str, float]:
@@ -206,7 +206,7 @@ def _code_files(root: Path) -> dict[str, float]:
     files = {}
     for module in list(sys.modules.values()):
         path = getattr(module, "__file__", None)
-        if path and path.startswith(str(root)):
+        if path and path.startswith(f"{root}{os.sep}"):
             try:
                 files[path] = os.stat(path).st_mtime
             except OSError:
