@@ -285,6 +285,27 @@ def test_decided_months_are_kept_while_their_inputs_are_unchanged_and_decided_ag
     assert not after["vip_assessment"].equals(before["vip_assessment"])
 
 
+def test_a_decided_month_that_is_complete_no_more_loses_its_decisions_and_gets_them_back_when_it_is_again(
+    bank, tmp_path, sqlite_url
+):
+    """September's last balances (its 30th and every later day) withdrawn: September is in progress again, so
+    its decisions are withdrawn too, although every other decided month is unchanged. Landed again: September
+    is decided again (its rows were deleted, so its old marker must not keep it). Both equal a run from
+    scratch."""
+    b = Bank(bank, tmp_path, sqlite_url)
+    b.load()
+    late = sorted(p.name for p in b.landing.glob("balances_2026-*.csv") if p.name >= "balances_2026-09-30")
+    assert late[0] == "balances_2026-09-30.csv" and late[-1] == "balances_2026-10-15.csv"
+    b.hold_back(*late)
+    b.load()
+    tables = b.assert_equals_a_run_from_scratch()
+    assert not (tables["client_segments"]["as_of_month"] == pd.Timestamp("2026-09-01")).any()
+    b.land(*late)
+    b.load()
+    tables = b.assert_equals_a_run_from_scratch()
+    assert (tables["client_segments"]["as_of_month"] == pd.Timestamp("2026-09-01")).any()
+
+
 def test_snapshots_loaded_from_unchanged_files_are_kept_and_a_staged_frame_that_differs_is_loaded_again(
     bank, tmp_path, sqlite_url, monkeypatch
 ):

@@ -201,7 +201,8 @@ def client_decisions(
     rules = decision_rules.rules()
     markers = decision_markers(store, inventory, as_of, clients, rules, warehouse.warehouse.url)
     decided = {m: decided_before(store, m, markers[m]) for m in as_of}
-    if as_of and all(metadata is not None for metadata in decided.values()):
+    was_decided = any(_decision_path(store, m).exists() for m in months if m not in as_of)  # complete no more
+    if as_of and all(metadata is not None for metadata in decided.values()) and not was_decided:
         yield from _unchanged(context, months, as_of, decided)
         return
     panel, earlier = read_panel_window(store, inventory, months, as_of)
@@ -250,8 +251,8 @@ def client_decisions(
     }
     with stage("metadata"):
         decided = {m: decided_metadata(m, tables) for m in as_of}
-    for month in as_of:
-        forget_decision(store, month)  # until the new rows are published, the month counts as not decided
+    for month in months:  # every month of the run is replaced: until then none counts as decided
+        forget_decision(store, month)
     with stage("publish") as timed, warehouse.publishing() as wh:
         written = wh.replace_partitions(tables, months)
         timed.rows = sum(written.values())
