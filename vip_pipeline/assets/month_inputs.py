@@ -14,7 +14,7 @@ from dagster import Failure
 
 from vip_pipeline.landing.inventory import Inventory, month_end
 from vip_pipeline.metrics.activity import MonthPeriod
-from vip_pipeline.metrics.balances import open_in_period
+from vip_pipeline.metrics.balances import STATE_COLUMNS, open_in_period
 from vip_pipeline.partitions import partition_key
 from vip_pipeline.resources import MetricRulesResource
 from vip_pipeline.sharding import part, part_key
@@ -26,6 +26,20 @@ SHARDED_EXTRACTS = ("transactions", "balances")  # validated per (month, shard):
 ACCOUNT_COLUMNS = ["account_id", "client_id", "product", "currency", "opened_on", "closed_on"]
 KEY_COLUMN = {"transactions": "account_id", "balances": "account_id", "client_pnl": "client_id"}
 DAY_COLUMN = {"transactions": "booking_date", "balances": "balance_date"}
+# What the metrics read of a month's validated rows: ids, countries and source files are validation's, and reading
+# them back as Python strings was most of a read (a bank-M month's transactions 0.17–0.30 → 0.07–0.09 s).
+METRIC_COLUMNS = {
+    "balances": STATE_COLUMNS,
+    "transactions": [
+        "account_id",
+        "booking_date",
+        "amount",
+        "direction",
+        "txn_type",
+        "counterparty_account_id",
+        "purpose",
+    ],
+}
 
 
 def previous_key(key: str) -> str:
@@ -112,9 +126,9 @@ class MonthInputs:
         return self.store.path(*self._where(name))
 
     def _read(self, name: str) -> pd.DataFrame:
-        """A month's validated rows of the shard's accounts (or clients), without the file each came from."""
+        """A month's validated rows of the shard's accounts (or clients): the columns the metrics read."""
         if name in SHARDED_EXTRACTS:
-            frame = self.store.read(*self._where(name))
+            frame = self.store.read(*self._where(name), columns=METRIC_COLUMNS[name])
         elif self.shard[1] == 1:
             frame = self.store.read(name, self.key)
         else:
