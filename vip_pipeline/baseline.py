@@ -55,6 +55,7 @@ from datetime import date
 from pathlib import Path
 
 from vip_pipeline.decisions.rules import DecisionRules
+from vip_pipeline.metrics import TXN_COLUMNS
 
 # The modelled margin's defaults (metrics.margin.MarginRules) and the credit products (contracts.extracts),
 # restated so that this process does not import pandas and pandera; test_baseline.py asserts they agree.
@@ -118,17 +119,7 @@ TYPES = {
     "balances": {"account_id": "VARCHAR", "balance_date": "DATE", "balance": "DOUBLE"},
     "fx_rates": {"rate_date": "DATE", "currency": "VARCHAR", "usd_per_unit": "DOUBLE"},
 }
-KEEP = {
-    "transactions": [
-        "account_id",
-        "booking_date",
-        "amount",
-        "direction",
-        "txn_type",
-        "counterparty_account_id",
-        "purpose",
-    ],
-}
+KEEP = {"transactions": list(TXN_COLUMNS)}
 REQUIRED = ("account_id", "balance_date", "balance", "booking_date", "amount", "rate_date", "usd_per_unit")
 
 

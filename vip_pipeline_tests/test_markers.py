@@ -55,11 +55,11 @@ def test_a_decided_months_marker_changes_with_each_input_it_reads_and_only_those
         store.write("client_panel", _panel(month), month, frame_digest(_panel(month)))
         return marker
 
-    # June's window is June and the 25 months before; its movements need May's decision, whose window starts a
-    # month earlier: April 2023 is read, March 2023 is not; July (after June) is not either
+    # June's declared window is June and the 25 months before (client_panel's partition mapping): May 2023 is read,
+    # April 2023 is not; July (after June) is not either
     assert restated("2025-06-01") != before
-    assert restated("2023-04-01") != before
-    assert restated("2023-03-01") == before
+    assert restated("2023-05-01") != before
+    assert restated("2023-04-01") == before
     assert restated("2025-07-01") == before
     assert _marker(landing, store, clients) == before
 

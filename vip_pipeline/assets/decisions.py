@@ -10,7 +10,6 @@ import hashlib
 import json
 from dataclasses import asdict
 from datetime import timedelta
-from pathlib import Path
 
 import pandas as pd
 from dagster import (
@@ -201,7 +200,7 @@ def client_decisions(
     rules = decision_rules.rules()
     markers = decision_markers(store, inventory, as_of, clients, rules, warehouse.warehouse.url)
     decided = {m: decided_before(store, m, markers[m]) for m in as_of}
-    was_decided = any(_decision_path(store, m).exists() for m in months if m not in as_of)  # complete no more
+    was_decided = any((store.base / _decision_file(m)).exists() for m in months if m not in as_of)  # complete no more
     if as_of and all(metadata is not None for metadata in decided.values()) and not was_decided:
         yield from _unchanged(context, months, as_of, decided)
         return
@@ -290,15 +289,16 @@ def _materializations(context, months: list[pd.Timestamp], decided: dict, writte
 
 
 def decision_markers(store, inventory, as_of: list[pd.Timestamp], clients, rules, database_url: str) -> dict:
-    """Per complete month, a fingerprint of what its decisions read: the panel of its window and of the previous
-    month's (its movements compare with the previous month's decisions), which of those months are complete, the
-    clients, the rules and the warehouse. None (decide again) while a panel month has no digest."""
+    """Per complete month, a fingerprint of what its decisions read: the panel of its declared window (the month
+    and the 25 before; the previous month decided again for its movements reads the same rows, and the panel's
+    running sums carry any older change into them), which of those months are complete, the clients, the rules
+    and the warehouse. None (decide again) while a panel month has no digest."""
     data_months = set(pd.to_datetime(inventory.months))
     complete = {partition_key(m.date()) for m in data_months if inventory.is_complete(m.date())}
     clients_digest = frame_digest(clients)
     markers = {}
     for month in as_of:
-        window = pd.date_range(window_start(month, DECISION_WINDOW_MONTHS + 1), month, freq="MS")
+        window = pd.date_range(window_start(month, DECISION_WINDOW_MONTHS), month, freq="MS")
         keys = [partition_key(m.date()) for m in window if m in data_months]
         panel = [store.fingerprint("client_panel", k) for k in keys]
         markers[month] = (
@@ -315,13 +315,14 @@ def decision_markers(store, inventory, as_of: list[pd.Timestamp], clients, rules
     return markers
 
 
-def _decision_path(store, month: pd.Timestamp) -> Path:
-    return store.base / "client_decisions" / f"{partition_key(month.date())}.json"
+def _decision_file(month: pd.Timestamp) -> str:
+    """Where a decided month's marker and metadata are kept, in staging."""
+    return f"client_decisions/{partition_key(month.date())}.json"
 
 
 def decided_before(store, month: pd.Timestamp, marker: str | None) -> dict | None:
     """The metadata a month was published with, if it was decided on the inputs `marker` identifies."""
-    path = _decision_path(store, month)
+    path = store.base / _decision_file(month)
     if marker is None or not path.exists():
         return None
     saved = json.loads(path.read_text())
@@ -331,11 +332,11 @@ def decided_before(store, month: pd.Timestamp, marker: str | None) -> dict | Non
 def remember_decision(store, month: pd.Timestamp, marker: str | None, metadata: dict) -> None:
     if marker is not None:
         text = json.dumps({"marker": marker, "metadata": serialize_value(metadata)})
-        store.write_bytes(_decision_path(store, month).relative_to(store.base).as_posix(), text.encode())
+        store.write_bytes(_decision_file(month), text.encode())
 
 
 def forget_decision(store, month: pd.Timestamp) -> None:
-    _decision_path(store, month).unlink(missing_ok=True)
+    (store.base / _decision_file(month)).unlink(missing_ok=True)
 
 
 def decision_checks(month: pd.Timestamp, frames: dict, panel, all_segments, clients) -> list:

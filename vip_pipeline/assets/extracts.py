@@ -170,7 +170,7 @@ def _snapshot_output(context, warehouse, store, inputs: str, result: LoadResult,
         raise failure
     digest = frame_digest(result.accepted)
     text = json.dumps({"inputs": inputs, "digest": digest})
-    store.write_bytes(_inputs_path(store, result.extract).relative_to(store.base).as_posix(), text.encode())
+    store.write_bytes(_inputs_file(result.extract), text.encode())
     yield Output(
         result.accepted,
         data_version=DataVersion(digest),
@@ -190,14 +190,15 @@ def snapshot_inputs(files: list[LandedFile], landing: LandingResource, warehouse
     )
 
 
-def _inputs_path(store, name: str) -> Path:
-    return store.base / f"{name}.inputs.json"
+def _inputs_file(name: str) -> str:
+    """Where a snapshot's inputs and the digest of its accepted rows are kept, in staging."""
+    return f"{name}.inputs.json"
 
 
 def unchanged_snapshot(context, store, name: str, inputs: str, files: list[LandedFile]):
     """The Output and carried checks of a snapshot loaded before from the same inputs (its staged rows, checked
     against the digest recorded with the inputs: a staged frame that differs is loaded again), or None."""
-    path = _inputs_path(store, name)
+    path = store.base / _inputs_file(name)
     saved = json.loads(path.read_text()) if path.exists() else {}
     if saved.get("inputs") != inputs:
         return None
