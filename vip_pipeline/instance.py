@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as db
+from dagster import DagsterInstance
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
     SQLITE_BUSY_TIMEOUT_SECONDS,
     SqliteEventLogStorage,
@@ -60,6 +61,9 @@ run_coordinator:
         value: monthly
         limit: 1
 """
+
+# The SQLite databases of a local instance, as Dagster lays them out in DAGSTER_HOME.
+LOCAL_DATABASES = ("history/runs.db", "storage/index.db", "schedules/schedules.db")
 
 
 def local_instance_config(home: str | os.PathLike, queue: bool = True) -> str:
@@ -116,16 +120,23 @@ def _relaxed_sync(dbapi_connection, _record) -> None:
 
 
 def prepare_local_instance(home: str | os.PathLike) -> None:
-    """Give a new DAGSTER_HOME the project's dagster.yaml. One an older vip-pipeline wrote gets the run launcher
-    (and nothing else changes); a dagster.yaml written by anyone else is left as it is."""
+    """Give a new DAGSTER_HOME the project's dagster.yaml and its SQLite databases. One an older vip-pipeline
+    wrote gets the run launcher (and nothing else changes); a dagster.yaml written by anyone else is left as it
+    is. The databases are created here, by one process: Dagster creates a missing database's tables when it
+    opens the instance, and two processes opening a new home at once (a daemon and a `dagster job launch`) can
+    both try, and one of them fails ("table jobs already exists")."""
     config = Path(home) / "dagster.yaml"
     if not config.exists():
         config.parent.mkdir(parents=True, exist_ok=True)
         config.write_text(local_instance_config(home))
-        return
     old = config.read_text()
-    if old.startswith(LOCAL_INSTANCE.splitlines()[0]) and "run_launcher:" not in old:
+    if not old.startswith(LOCAL_INSTANCE.splitlines()[0]):
+        return
+    if "run_launcher:" not in old:
         config.write_text(old.replace("telemetry:\n", PREFORKED_LAUNCHER + "telemetry:\n", 1))
+    if not all((Path(home) / db_file).exists() for db_file in LOCAL_DATABASES):
+        with DagsterInstance.from_config(str(home)):  # opening the instance creates its databases
+            pass
 
 
 if __name__ == "__main__":  # `python -m vip_pipeline.instance DIR`: prepare DIR as a DAGSTER_HOME (make ui)

@@ -3,9 +3,12 @@ log records a run that another process (the webserver) reads back, month by mont
 
 from __future__ import annotations
 
+import sqlite3
+
 from dagster import AssetKey, AssetRecordsFilter, DagsterInstance
 
 from vip_pipeline.instance import (
+    LOCAL_DATABASES,
     OPEN_DATABASES,
     PREFORKED_LAUNCHER,
     PooledSqliteEventLogStorage,
@@ -18,6 +21,10 @@ from vip_pipeline_tests.tiny_bank import write_tiny_bank
 
 def test_a_new_dagster_home_gets_the_project_config_and_an_existing_one_is_kept(tmp_path):
     prepare_local_instance(tmp_path / "new")
+    # its databases exist with their tables before a daemon and a launch open the home at once
+    for db_file, table in zip(LOCAL_DATABASES, ("runs", "event_logs", "jobs"), strict=True):
+        with sqlite3.connect(tmp_path / "new" / db_file) as conn:
+            assert conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (table,)).fetchone(), db_file
     with DagsterInstance.from_config(str(tmp_path / "new")) as instance:  # Dagster accepts the file as written
         assert isinstance(instance.event_log_storage, PooledSqliteEventLogStorage)
         assert instance.event_log_storage._base_dir == str((tmp_path / "new" / "storage").resolve())
@@ -35,6 +42,7 @@ def test_a_new_dagster_home_gets_the_project_config_and_an_existing_one_is_kept(
     (tmp_path / "own" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     prepare_local_instance(tmp_path / "own")
     assert (tmp_path / "own" / "dagster.yaml").read_text() == "telemetry:\n  enabled: false\n"
+    assert not (tmp_path / "own" / "history").exists()  # someone else's instance is not opened
 
 
 def test_a_cli_run_is_recorded_in_the_pooled_event_log_and_read_back_by_a_fresh_instance(tmp_path, monkeypatch):

@@ -20,7 +20,7 @@ from dagster._core.definitions.reconstruct import ReconstructableJob, Reconstruc
 from dagster._core.launcher import LaunchRunContext
 from dagster._core.launcher.base import WorkerStatus
 
-from vip_pipeline.instance import local_instance_config
+from vip_pipeline.instance import local_instance_config, prepare_local_instance
 from vip_pipeline.jobs import range_tags
 from vip_pipeline.launcher import WORKER_TAG, PreforkedRunLauncher
 from vip_pipeline.storage.warehouse import Warehouse
@@ -68,10 +68,12 @@ def _launch(instance: DagsterInstance, code_dir: Path, sleep: float = 0.0):
     return instance.get_run_by_id(run.run_id)
 
 
-def _wait(instance: DagsterInstance, run_id: str, until=lambda run: run.is_finished, timeout: float = 60.0):
+def _wait(
+    instance: DagsterInstance, run_id: str, until=lambda run: run.is_finished, timeout: float = 60.0, why=lambda: ""
+):
     deadline = time.monotonic() + timeout
     while not until(run := instance.get_run_by_id(run_id)):
-        assert time.monotonic() < deadline, f"run {run_id} still {run.status}"
+        assert time.monotonic() < deadline, f"run {run_id} still {run.status}\n{why()}"
         time.sleep(0.1)
     return run
 
@@ -162,8 +164,7 @@ def test_the_daemon_runs_a_queued_refresh_of_the_pipeline_forked_from_its_warm_p
     """Production's path: `refresh_month` submitted to the run queue, dequeued by a real `dagster-daemon`, whose
     launcher forks it from the warm process; the run publishes the tiny bank's decisions."""
     home = tmp_path / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text(local_instance_config(home))  # the local instance, run queue included
+    prepare_local_instance(home)  # the local instance, run queue included, its databases created once
     env = clean_env(
         DAGSTER_HOME=str(home),
         VIP_LANDING_DIR=str(write_tiny_bank(tmp_path / "landing")),
@@ -182,8 +183,8 @@ def test_the_daemon_runs_a_queued_refresh_of_the_pipeline_forked_from_its_warm_p
         subprocess.run(launch, cwd=REPO_ROOT, env=env, check=True, capture_output=True, timeout=120)
         with DagsterInstance.from_config(str(home)) as instance:
             (run,) = instance.get_runs()
-            run = _wait(instance, run.run_id, timeout=180)
-            assert run.status == DagsterRunStatus.SUCCESS, (tmp_path / "daemon.log").read_text()[-3000:]
+            run = _wait(instance, run.run_id, timeout=180, why=lambda: _daemon_state(daemon, tmp_path / "daemon.log"))
+            assert run.status == DagsterRunStatus.SUCCESS, _daemon_state(daemon, tmp_path / "daemon.log")
             worker = json.loads(run.tags[WORKER_TAG])
             started = [e.message for e in instance.all_logs(run.run_id) if "Started process" in (e.message or "")]
             assert started == [f"Started process for run (pid: {worker['pid']})."]
@@ -193,3 +194,8 @@ def test_the_daemon_runs_a_queued_refresh_of_the_pipeline_forked_from_its_warm_p
     segments = Warehouse(env["VIP_DATABASE_URL"]).read("client_segments")
     decided = sorted(zip(segments["as_of_month"].dt.strftime("%Y-%m"), segments["client_id"]))
     assert decided == [("2024-02", "c1"), ("2024-02", "c2"), ("2024-03", "c1"), ("2024-03", "c2")]
+
+
+def _daemon_state(daemon: subprocess.Popen, log: Path) -> str:
+    """What a failure shows of the daemon: whether it still runs, and the end of its log."""
+    return f"dagster-daemon exit code: {daemon.poll()}\n{log.read_text()[-6000:]}"
