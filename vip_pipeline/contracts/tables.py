@@ -392,7 +392,7 @@ SUPERSEDED_VALUES = TableContract(
     name="superseded_values",
     description="Every value a newer delivery replaced: a later file carrying a key already delivered "
     "(kind superseded), or a file re-sent under the same name with other values (kind restated).",
-    indexes=(("extract", "month"), ("new_source_file",), ("run_id",)),
+    indexes=(("extract", "month"), ("new_source_file",), ("old_source_file",), ("run_id",)),
     columns=(
         C("extract", "str", "Extract name."),
         C("month", "date", "The month of the data (first day)."),
