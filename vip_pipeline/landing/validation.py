@@ -489,10 +489,11 @@ def extend_validation(
 
     def both(frames: tuple[pd.DataFrame, pd.DataFrame], rank: dict | None = None, by: str = "source_file"):
         """The two parts' rows; with `rank`, stably in the rank of their file (each file's rows are in one part,
-        already in order)."""
+        already in order): as they are when every file of the earlier part ranks before the new ones (the
+        nightly's new day), without ranking each row."""
         kept = [f for f in frames if len(f)] or [frames[1]]
         joined = pd.concat(kept, ignore_index=True) if len(kept) > 1 else kept[0].reset_index(drop=True)
-        if rank is None:
+        if rank is None or (by == "source_file" and _ranked_before(earlier.audit, added.audit, rank)):
             return joined
         order = np.argsort(joined[by].map(rank).to_numpy(), kind="stable")
         return joined.iloc[order].reset_index(drop=True)
@@ -507,6 +508,13 @@ def extend_validation(
         [f"{a.source_file}: {a.note}" for a in audit.itertuples() if a.status == "refused"],
         both((earlier.superseded, added.superseded), delivery_rank, "old_source_file"),
     )
+
+
+def _ranked_before(earlier_audit: pd.DataFrame, added_audit: pd.DataFrame, rank: dict) -> bool:
+    """Whether every file of the earlier validation (its audit has a row per file) ranks before every new one."""
+    earlier_ranks = [rank.get(f, np.nan) for f in earlier_audit["source_file"]]
+    added_ranks = [rank.get(f, np.nan) for f in added_audit["source_file"]]
+    return not earlier_ranks or not added_ranks or bool(np.max(earlier_ranks) < np.min(added_ranks))
 
 
 def _any_key_in(keys: pd.DataFrame, others: pd.DataFrame) -> bool:
