@@ -13,6 +13,7 @@ package), the run is launched the default way, and an engine event says why.
 
 from __future__ import annotations
 
+import cProfile
 import importlib
 import json
 import os
@@ -35,6 +36,8 @@ from dagster._serdes import ConfigurableClassData, deserialize_value, serialize_
 WORKER_TAG = "vip_pipeline/run_worker"  # {"host": …, "pid": …} of the forked run process
 START_TIMEOUT_S = 120.0  # loading the code location in the warm process
 FORK_TIMEOUT_S = 30.0
+# Set in the environment of the daemon (or webserver): each forked run writes its cProfile there, <run id>.prof.
+PROFILE_DIR = "VIP_PROFILE_RUNS_DIR"
 # Imported lazily by a run (pandas' Parquet engine, the SQL dialects, Dagster's run entry point): loaded once,
 # before any fork.
 PRELOAD = (
@@ -258,14 +261,21 @@ def _run_worker(request: dict) -> None:
     os.dup2(stdin, 0)
     os.close(stdin)
     code = 1
+    profile_dir = os.environ.get(PROFILE_DIR)
+    profiler = cProfile.Profile() if profile_dir else None
     try:
         with capture_interrupts():
+            if profiler:
+                profiler.enable()
             ref = deserialize_value(request["instance_ref"], InstanceRef)
             with DagsterInstance.from_ref(ref) as instance:
                 code = _execute_run_command_body(request["run_id"], instance, lambda _event: None, True)
     except BaseException:
         traceback.print_exc()
     finally:
+        if profiler:
+            profiler.disable()
+            profiler.dump_stats(Path(profile_dir, f"{request['run_id']}.prof"))
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
