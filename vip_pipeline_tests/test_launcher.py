@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import pstats
 import socket
 import subprocess
 import sys
@@ -22,7 +23,7 @@ from dagster._core.launcher.base import WorkerStatus
 
 from vip_pipeline.instance import local_instance_config, prepare_local_instance
 from vip_pipeline.jobs import range_tags
-from vip_pipeline.launcher import WORKER_TAG, PreforkedRunLauncher
+from vip_pipeline.launcher import PROFILE_DIR, WORKER_TAG, PreforkedRunLauncher
 from vip_pipeline.storage.warehouse import Warehouse
 from vip_pipeline_tests.tiny_bank import write_tiny_bank
 from vip_pipeline_tests.ui_support import REPO_ROOT, clean_env, stop_process_group, venv_bin
@@ -100,6 +101,20 @@ def test_runs_are_forked_from_one_warm_process_until_the_code_changes(home):
             assert warm == same_warm != new_warm  # the warm process is reused, and replaced when the code changed
         finally:
             launcher.dispose()
+
+
+def test_with_a_profile_directory_each_forked_run_writes_its_profile_there(home, monkeypatch):
+    """VIP_PROFILE_RUNS_DIR in the launcher's environment: the run's cProfile, named after the run, includes the op."""
+    monkeypatch.setenv(PROFILE_DIR, str(home / "profiles"))
+    (home / "profiles").mkdir()
+    with DagsterInstance.get() as instance:
+        try:
+            run = _launch(instance, home)
+            assert _wait(instance, run.run_id).status == DagsterRunStatus.SUCCESS
+        finally:
+            instance.run_launcher.dispose()
+    profiled = {name for _file, _line, name in pstats.Stats(str(home / "profiles" / f"{run.run_id}.prof")).stats}
+    assert {"write", "_execute_run_command_body"} <= profiled
 
 
 def test_a_forked_run_can_be_terminated_and_a_vanished_worker_is_reported_failed(home):
