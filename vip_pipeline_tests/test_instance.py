@@ -21,6 +21,12 @@ from vip_pipeline_tests.tiny_bank import write_tiny_bank
 
 def test_a_new_dagster_home_gets_the_project_config_and_an_existing_one_is_kept(tmp_path):
     prepare_local_instance(tmp_path / "new")
+    prepare_local_instance(tmp_path / "new")  # again: nothing changes
+    assert (tmp_path / "new" / "dagster.yaml").read_text() == local_instance_config(tmp_path / "new")
+    for home in (tmp_path / "nested" / "home", tmp_path / "empty"):  # a missing parent, an existing empty directory
+        (tmp_path / "empty").mkdir(exist_ok=True)
+        prepare_local_instance(home)
+        assert (home / "dagster.yaml").read_text() == local_instance_config(home)
     # its databases exist with their tables before a daemon and a launch open the home at once
     for db_file, table in zip(LOCAL_DATABASES, ("runs", "event_logs", "jobs"), strict=True):
         with sqlite3.connect(tmp_path / "new" / db_file) as conn:

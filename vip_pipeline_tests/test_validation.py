@@ -1751,6 +1751,18 @@ def test_a_new_file_with_a_key_already_accepted_is_left_to_the_whole_months_vali
     assert extended.accepted["txn_id"].tolist() == ["t1", "t3", "t4", "t6", "t2"]
 
 
+def test_a_month_extended_with_no_new_file_is_its_earlier_validation(tmp_path):
+    """The accounts as the month sees them changed, none its rows name: its files are the same, nothing is added,
+    and the result is what validating them all gives."""
+    d06, d07, d05 = _three_days(tmp_path)
+    earlier = _validate_txns([d06, d07, d05])
+    nothing = LoadResult("transactions", *(f.iloc[:0] for f in (earlier.accepted, earlier.rejected, earlier.audit)),
+                         superseded=earlier.superseded.iloc[:0])  # fmt: skip
+    extended = extend_validation(TRANSACTIONS, [d06, d07, d05], earlier, nothing)
+    for part in ("accepted", "rejected", "audit", "superseded"):
+        pd.testing.assert_frame_equal(getattr(extended, part), getattr(earlier, part), check_exact=True, obj=part)
+
+
 def test_a_balance_key_is_the_account_and_the_day(tmp_path):
     """Balances: A1 on 03-05 staged; A1 and A2 on 03-12 extend the month; a monthly file with A1 on 03-07 and A1
     on 03-05 again (another value) does not."""

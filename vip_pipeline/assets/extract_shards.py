@@ -184,11 +184,8 @@ def validated_since(
         accepted = store.read(part(shards, contract.name), where)
     earlier = LoadResult(contract.name, accepted, parts["rejected"], parts["audit"], [], parts["superseded"])
     new = [f for f in files if f.signature() not in staged.files]
-    added = (
-        validate(new)
-        if new
-        else LoadResult(contract.name, accepted.iloc[:0], earlier.rejected.iloc[:0], earlier.audit.iloc[:0])
-    )
+    nothing = [f.iloc[:0] for f in (accepted, earlier.rejected, earlier.audit)]
+    added = validate(new) if new else LoadResult(contract.name, *nothing, superseded=earlier.superseded.iloc[:0])
     with stage("validate"):
         return extend_validation(contract, files, earlier, added)
 
