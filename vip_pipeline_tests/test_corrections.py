@@ -26,6 +26,7 @@ from vip_pipeline.definitions import build_resources, defs
 from vip_pipeline.runner import PipelineFailed, run_pipeline
 from vip_pipeline.sample import generate_sample
 from vip_pipeline.sensors import landing_sensor
+from vip_pipeline.storage.staging import StagingStore
 from vip_pipeline.storage.warehouse import Warehouse
 
 KEYS = {
@@ -242,6 +243,46 @@ def test_a_new_day_validates_only_its_files_and_publishes_what_a_run_from_scratc
     assert not after["monthly_account_activity"][october].equals(
         before["monthly_account_activity"][before["monthly_account_activity"]["month"] == pd.Timestamp("2026-10-01")]
     )
+
+
+def test_new_days_are_appended_to_the_staged_month_and_a_whole_validation_stages_it_as_one_file_again(
+    bank, tmp_path, sqlite_url, monkeypatch
+):
+    """Two nightlies: 2026-10-15 (held back, then landed), then a 2026-10-16 made of its rows a day later. Each adds
+    its accepted rows to October's staged transactions and balances as a part of their own (the month's earlier
+    rows are not rewritten), and every table equals a run from scratch. Then 2026-10-14's transactions are re-sent:
+    October's transactions are validated whole and staged as one file again, still equal to a run from scratch."""
+    b = Bank(bank, tmp_path, sqlite_url)
+    store = StagingStore(tmp_path / "staging")
+
+    def staged(extract: str) -> list[str]:
+        return [f.name for f in store.files(f"shards-of-1/{extract}", "2026-10-01/0")]
+
+    day15 = {e: f"{e}_2026-10-15.csv" for e in ("transactions", "balances")}
+    b.hold_back(*day15.values())
+    b.load()
+    assert staged("transactions") == staged("balances") == ["0.parquet"]
+    b.land(*day15.values())
+    b.load([date(2026, 10, 1)])
+    assert staged("transactions") == staged("balances") == ["0.parquet", "0.part-1.parquet"]
+    b.assert_equals_a_run_from_scratch()
+
+    txns = b.read(day15["transactions"]).assign(booking_date="2026-10-16")
+    txns["txn_id"] = txns["txn_id"] + "-16"
+    txns_16 = "transactions_2026-10-16.csv"
+    b.deliver(txns_16, txns)
+    b.deliver("balances_2026-10-16.csv", b.read(day15["balances"]).assign(balance_date="2026-10-16"))
+    validated = spy_on_validation(monkeypatch)
+    b.load([date(2026, 10, 1)])
+    assert sorted(validated) == [("balances", ["balances_2026-10-16.csv"]), ("transactions", [txns_16])]
+    assert staged("transactions") == staged("balances") == ["0.parquet", "0.part-1.parquet", "0.part-2.parquet"]
+    after = b.assert_equals_a_run_from_scratch()
+    assert after["load_audit"].set_index("source_file").loc[txns_16, "rows_accepted"] == len(txns)
+
+    b.deliver("transactions_2026-10-14.csv", b.read("transactions_2026-10-14.csv"))
+    b.load([date(2026, 10, 1)])
+    assert staged("transactions") == ["0.parquet"] and len(staged("balances")) == 3
+    b.assert_equals_a_run_from_scratch()
 
 
 def spy_on_decisions(monkeypatch) -> list:

@@ -18,7 +18,7 @@ import hashlib
 import json
 import os
 import socket
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import date
 
 import pandas as pd
@@ -49,6 +49,7 @@ from vip_pipeline.landing.validation import (
     LoadResult,
     empty_accepted,
     extend_validation,
+    follows_in_period_order,
     restatements,
     sum_audits,
     validate_shard,
@@ -69,7 +70,13 @@ STAGED_PARTS = (*LOAD_PARTS, NAMED)  # written together, with one marker (`parts
 
 
 def pending(shards: int, name: str) -> str:
+    """A (month, shard)'s validated rows waiting for the collecting step: all of the month's."""
     return part(shards, f"{name}.pending")
+
+
+def appended(shards: int, name: str) -> str:
+    """A (month, shard)'s validated rows waiting for the collecting step: the new ones, to follow the staged ones."""
+    return part(shards, f"{name}.appended")
 
 
 def month_inputs(contract, files, known, month, settings, database_url: str, shards: int) -> str:
@@ -166,13 +173,23 @@ def names_as_staged(store, shards: int, name: str, where: str, month: date, inpu
     return staged is not None and names_unchanged(staged, store, shards, name, where, month, known, snapshot)
 
 
-def validated_since(
-    contract, files, store, shards, where, month, inputs, validate, known, snapshot
-) -> LoadResult | None:
+@dataclass
+class Extended:
+    """A month's validation extended by the files delivered since. With `appended` (one shard, every new file after
+    the staged ones in period order), the month's accepted rows are the staged ones followed by `appended`, and
+    `result.accepted` holds only their key and account columns (what counting and naming the accounts read)."""
+
+    result: LoadResult
+    appended: pd.DataFrame | None = None
+
+
+def validated_since(contract, files, store, shards, where, month, inputs, validate, known, snapshot) -> Extended | None:
     """The month's validation from its staged one and `validate(the files delivered since)`, or None when it
     must be validated whole: the staged one is not of today's files and settings (`earlier_validation`), the
     accounts its rows name changed (`names_unchanged`), or a new file repeats an accepted key
-    (`extend_validation`)."""
+    (`extend_validation`). The staged accepted rows are read whole only when the new rows do not simply follow
+    them (a late file for an earlier day, client shards); otherwise their keys are read, and the new rows are
+    appended to them (the nightly: a day's rows, not the month's, written)."""
     staged = earlier_validation(store, shards, contract.name, where, inputs)
     if staged is None:
         return None
@@ -181,13 +198,22 @@ def validated_since(
             return None
     with stage("read"):
         parts = {p: store.read(part(shards, f"{contract.name}.{p}"), where) for p in EARLIER_PARTS}
-        accepted = store.read(part(shards, contract.name), where)
-    earlier = LoadResult(contract.name, accepted, parts["rejected"], parts["audit"], [], parts["superseded"])
     new = [f for f in files if f.signature() not in staged.files]
-    nothing = [f.iloc[:0] for f in (accepted, earlier.rejected, earlier.audit)]
-    added = validate(new) if new else LoadResult(contract.name, *nothing, superseded=earlier.superseded.iloc[:0])
+    added = validate(new) if new else None
+    appending = added is not None and shards == 1 and follows_in_period_order(files, parts["audit"], added.audit)
+    keys = list(dict.fromkeys([*contract.key, "account_id"])) if appending else None
+    with stage("read"):
+        accepted = store.read(part(shards, contract.name), where, columns=keys)
+    earlier = LoadResult(contract.name, accepted, parts["rejected"], parts["audit"], [], parts["superseded"])
+    if added is None:
+        nothing = [f.iloc[:0] for f in (accepted, earlier.rejected, earlier.audit)]
+        added = LoadResult(contract.name, *nothing, superseded=earlier.superseded.iloc[:0])
+    new_rows = added.accepted
+    if appending:
+        added = replace(added, accepted=new_rows[keys])
     with stage("validate"):
-        return extend_validation(contract, files, earlier, added)
+        result = extend_validation(contract, files, earlier, added)
+    return None if result is None else Extended(result, new_rows if appending else None)
 
 
 def validate_shard_months(
@@ -232,11 +258,12 @@ def validate_month(contract, files, inputs, snapshot, month, where, store, known
     def validate(some: list) -> LoadResult:
         return validate_shard(contract, some, settings, references, known, by_account if shards > 1 else None, shard)
 
-    result = validated_since(contract, files, store, shards, where, month, inputs, validate, known, snapshot)
-    if result is not None:  # the earlier files' rows are as staged: nothing of them can be restated
+    extended = validated_since(contract, files, store, shards, where, month, inputs, validate, known, snapshot)
+    if extended is not None:  # the earlier files' rows are as staged: nothing of them can be restated
         validated, restated = "new files", pd.DataFrame(columns=SUPERSEDED_COLUMNS)
+        result, new_rows = extended.result, extended.appended
     else:
-        validated, result = "all files", validate(files)
+        validated, result, new_rows = "all files", validate(files), None
         with stage("validate"):
             restated = restatements(contract, store.read(part(shards, contract.name), where), result.accepted)
     with stage("validate"):
@@ -246,7 +273,12 @@ def validate_month(contract, files, inputs, snapshot, month, where, store, known
     with stage("publish"):  # staged for the collecting step
         for name, frame in frames.items():
             store.write(part(shards, f"{contract.name}.{name}"), frame, where, marker)
-        store.write(pending(shards, contract.name), result.accepted, where, inputs)
+        if new_rows is None:  # the month's accepted rows, to replace the staged ones
+            store.remove(appended(shards, contract.name), where)
+            store.write(pending(shards, contract.name), result.accepted, where, inputs)
+        else:  # the new rows, to follow the staged ones
+            store.remove(pending(shards, contract.name), where)
+            store.write(appended(shards, contract.name), new_rows, where, inputs)
     return {"status": "validated", "validated": validated, "accepted": len(result.accepted)}
 
 
@@ -343,7 +375,9 @@ def _collect(context, contract, month_checks, landing, store, warehouse, manifes
             record_load(context, warehouse, result, files, restated, month)
             if result.ok:
                 for k in range(shards):
-                    store.promote(pending(shards, name), part(shards, name), part_key(key, k))
+                    new_rows = store.path(appended(shards, name), part_key(key, k)).exists()
+                    source = appended(shards, name) if new_rows else pending(shards, name)
+                    store.promote(source, part(shards, name), part_key(key, k), append=new_rows)
         per_month(
             context,
             name,

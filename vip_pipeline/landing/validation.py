@@ -510,6 +510,12 @@ def extend_validation(
     )
 
 
+def follows_in_period_order(files: list[LandedFile], earlier_audit: pd.DataFrame, added_audit: pd.DataFrame) -> bool:
+    """Whether the files validated since (`added_audit`) all come after the earlier ones in period order: the
+    month's accepted rows are then the earlier ones followed by the new ones (`extend_validation`)."""
+    return _ranked_before(earlier_audit, added_audit, {f.name: i for i, f in enumerate(sorted(files))})
+
+
 def _ranked_before(earlier_audit: pd.DataFrame, added_audit: pd.DataFrame, rank: dict) -> bool:
     """Whether every file of the earlier validation (its audit has a row per file) ranks before every new one."""
     earlier_ranks = [rank.get(f, np.nan) for f in earlier_audit["source_file"]]

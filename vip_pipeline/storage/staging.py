@@ -11,7 +11,9 @@ from dagster import ConfigurableIOManager, InputContext, OutputContext
 
 
 class StagingStore:
-    """Reads and writes `<base>/<asset>[/<month>].parquet`; a write is a rename, so readers never see half a file."""
+    """Reads and writes `<base>/<asset>[/<month>].parquet`; a write is a rename, so readers never see half a file.
+    A frame can have parts appended after its main file (`<…>.part-<k>.parquet`, `promote(append=True)`): it
+    reads as the main file's rows, then each part's, in order; a write replaces them all."""
 
     def __init__(self, base_dir: str | Path):
         self.base = Path(base_dir)
@@ -28,6 +30,8 @@ class StagingStore:
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         frame.to_parquet(tmp, index=False)
         self._fingerprint_path(path).unlink(missing_ok=True)  # a frame without its fingerprint is recomputed
+        for extra in self._appended_parts(path):
+            extra.unlink()
         os.replace(tmp, path)
         if fingerprint is not None:
             self.write_bytes(self._fingerprint_path(path).relative_to(self.base).as_posix(), fingerprint.encode())
@@ -43,6 +47,17 @@ class StagingStore:
     def _fingerprint_path(path: Path) -> Path:
         return path.with_name(f"{path.stem}.fingerprint")
 
+    @staticmethod
+    def _appended_parts(path: Path) -> list[Path]:
+        """The parts appended after a frame's main file, in the order they were appended."""
+        parts = path.parent.glob(f"{path.stem}.part-*.parquet") if path.parent.exists() else []
+        return sorted(parts, key=lambda p: int(p.name[len(path.stem) + len(".part-") : -len(".parquet")]))
+
+    def files(self, name: str, partition: str | None = None) -> list[Path]:
+        """The files of a staged frame: its main file and the parts appended to it (none when not staged)."""
+        path = self.path(name, partition)
+        return [path, *self._appended_parts(path)] if path.exists() else []
+
     def write_bytes(self, relative: str, data: bytes) -> Path:
         path = self.base / relative
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -56,29 +71,45 @@ class StagingStore:
     ) -> pd.DataFrame | None:
         """A staged frame (None when not staged); `columns` and pyarrow `filters` read only part of it, so a
         shard's step never holds the whole month in memory."""
-        path = self.path(name, partition)
-        if not path.exists():
+        files = self.files(name, partition)
+        if not files:
             return None
-        return pd.read_parquet(path, columns=columns, filters=filters) if columns or filters else pd.read_parquet(path)
+        frames = [
+            pd.read_parquet(f, columns=columns, filters=filters) if columns or filters else pd.read_parquet(f)
+            for f in files
+        ]
+        return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
-    def promote(self, source: str, target: str, partition: str | None = None) -> None:
+    def promote(self, source: str, target: str, partition: str | None = None, append: bool = False) -> None:
         """Make the staged frame `source` (with its fingerprint) the frame `target`, by renames: a shard's
-        validated rows become the month's only once every shard's files passed."""
+        validated rows become the month's only once every shard's files passed. With `append`, `source` is
+        added as `target`'s next part (its rows after the others), and its fingerprint becomes `target`'s."""
         src, dst = self.path(source, partition), self.path(target, partition)
         dst.parent.mkdir(parents=True, exist_ok=True)
         self._fingerprint_path(dst).unlink(missing_ok=True)
-        os.replace(src, dst)
+        if append and dst.exists():
+            os.replace(src, dst.with_name(f"{dst.stem}.part-{len(self.files(target, partition))}.parquet"))
+        else:
+            for extra in self._appended_parts(dst):
+                extra.unlink()
+            os.replace(src, dst)
         if self._fingerprint_path(src).exists():
             os.replace(self._fingerprint_path(src), self._fingerprint_path(dst))
 
+    def remove(self, name: str, partition: str | None = None) -> None:
+        """Remove a staged frame, its parts and its fingerprint (nothing when not staged)."""
+        path = self.path(name, partition)
+        self._fingerprint_path(path).unlink(missing_ok=True)
+        for f in self.files(name, partition):
+            f.unlink()
+
     def rows(self, name: str, partition: str | None = None) -> int:
         """Rows of a staged frame, from its Parquet footer (0 when it is not staged)."""
-        path = self.path(name, partition)
-        return pq.read_metadata(path).num_rows if path.exists() else 0
+        return sum(pq.read_metadata(f).num_rows for f in self.files(name, partition))
 
     def read_partitions(self, name: str, partitions: list[str]) -> dict[str, pd.DataFrame]:
         """The staged frames of the given partitions that exist, by partition key."""
-        return {p: pd.read_parquet(self.path(name, p)) for p in partitions if self.path(name, p).exists()}
+        return {p: self.read(name, p) for p in partitions if self.path(name, p).exists()}
 
 
 class StagingIOManager(ConfigurableIOManager):
