@@ -50,7 +50,7 @@ class StagingStore:
     @staticmethod
     def _appended_parts(path: Path) -> list[Path]:
         """The parts appended after a frame's main file, in the order they were appended."""
-        parts = path.parent.glob(f"{path.stem}.part-*.parquet") if path.parent.exists() else []
+        parts = path.parent.glob(f"{path.stem}.part-*.parquet")  # nothing when the directory does not exist
         return sorted(parts, key=lambda p: int(p.name[len(path.stem) + len(".part-") : -len(".parquet")]))
 
     def files(self, name: str, partition: str | None = None) -> list[Path]:
