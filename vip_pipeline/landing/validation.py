@@ -214,7 +214,8 @@ def _validate(
     )
     typed, failed = _rules(contract, rows, periods, references or {}, accounts)
 
-    duplicates = delivered_versions(rows.loc[~failed.any(axis=1)], list(contract.key), names)
+    failing = failed.any(axis=1)
+    duplicates = delivered_versions(rows.loc[~failing] if failing.any() else rows, list(contract.key), names)
     failed[REDELIVERED] = duplicates.redelivered.reindex(rows.index, fill_value=False)
     failed["duplicate_key_conflict"] = duplicates.conflict.reindex(rows.index, fill_value=False)
 
@@ -266,19 +267,36 @@ def _validate(
     rejected = rejected.sort_values(["source_file", "row_number"], kind="stable").reset_index(drop=True)
 
     superseded = _superseded(contract, rows, duplicates, raw_columns)
-    kept = rows.index.difference(reasons.index.union(duplicates.superseded_by.index))
-    # accepted rows in period order (file period, name, row), whatever the delivery order: sums do not
-    # depend on when a file arrived
-    period_order = {f.name: i for i, f in enumerate(sorted(files))}
-    order = pd.DataFrame({"file": rows.loc[kept, FILE].map(period_order), "row": rows.loc[kept, ROW]})
-    kept = order.sort_values(["file", "row"], kind="stable").index
-    accepted = typed.loc[kept, names]  # a new frame: the source file is added and the index reset in place
-    accepted["source_file"] = rows.loc[kept, FILE].to_numpy()
+    kept = _period_ordered(rows, sizes, [raw.file.name for raw in raws], files, reasons.index, duplicates)
+    # a new frame (the source file is added in place), unless it is every row as it came: `typed` then
+    accepted = typed if len(kept) == len(typed) and (kept[1:] > kept[:-1]).all() else typed.take(kept)
+    accepted = accepted if list(accepted.columns) == names else accepted[names]
+    accepted["source_file"] = rows[FILE].to_numpy()[kept]
     accepted.index = pd.RangeIndex(len(accepted))
 
     audit = _audit(contract.name, files, raws, rejected, refusals, extras_of, settings, superseded)
     refused = [f"{a.source_file}: {a.note}" for a in audit.itertuples() if a.status == "refused"]
     return LoadResult(contract.name, accepted, rejected, audit, refused, superseded)
+
+
+def _period_ordered(
+    rows: pd.DataFrame, sizes: list[int], names: list[str], files: list[LandedFile], rejected: pd.Index, versions
+) -> np.ndarray:
+    """Positions of the rows to accept (not rejected, not superseded) in period order (file period, name, row),
+    whatever the delivery order: sums do not depend on when a file arrived. `rows` come file by file (`names`,
+    `sizes`), each file's in row order; when the files came in period order the positions are already sorted
+    and nothing is reordered."""
+    keep = np.ones(len(rows), dtype=bool)  # rows has a RangeIndex: labels are positions
+    keep[rejected.to_numpy(dtype="int64")] = False
+    keep[versions.superseded_by.index.to_numpy(dtype="int64")] = False
+    kept = np.flatnonzero(keep)
+    period_order = {f.name: i for i, f in enumerate(sorted(files))}
+    rank = np.repeat(np.array([period_order[n] for n in names], dtype="int64"), sizes)[kept]
+    row = rows[ROW].to_numpy(dtype="int64")[kept]
+    step = np.diff(rank)
+    if (step < 0).any() or (np.diff(row)[step == 0] < 0).any():
+        kept = kept[np.lexsort((row, rank))]  # a stable sort, file then row
+    return kept
 
 
 @dataclass(frozen=True)
