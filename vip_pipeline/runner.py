@@ -20,7 +20,7 @@ import pandas as pd
 import sqlalchemy as sa
 from dagster import DagsterInstance, build_reconstructable_job, execute_job
 
-from vip_pipeline import timing
+from vip_pipeline import parallel, timing
 from vip_pipeline.definitions import build_refresh_job
 from vip_pipeline.instance import prepare_local_instance
 from vip_pipeline.jobs import executor_from_env, range_tags, refresh_range
@@ -114,6 +114,7 @@ def refresh(
     run_tags = {**range_tags(start, end), "vip_pipeline/trigger": "cli", **(tags or {})}
     with timing.reporting(progress):
         if kind == "in_process":
+            parallel.start_early((end.year - start.year) * 12 + end.month - start.month + 1)
             result = build_refresh_job(**arguments).execute_in_process(
                 instance=_instance(), run_config=QUIET, tags=run_tags, raise_on_error=False
             )

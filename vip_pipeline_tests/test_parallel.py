@@ -118,3 +118,26 @@ def test_a_few_months_run_in_order_until_the_run_has_a_pool(tmp_path):
         "    print(n, os.getpid() in {pid for _, pid in results})\n",
     )
     assert lines == ["3 True", "4 False", "2 False"]
+
+
+def parent(n: int) -> int:
+    """A task: the pid of the process that forked its worker."""
+    return os.getppid()
+
+
+def test_a_run_of_many_months_starts_the_fork_server_before_its_first_month(tmp_path):
+    """`start_early`: nothing for 3 months; for 12, the fork server is running before any month is mapped, and the
+    months' workers are its children."""
+    lines = run_script(
+        tmp_path,
+        "import multiprocessing.forkserver as fs\n"
+        "from vip_pipeline.parallel import start_early\n"
+        "from vip_pipeline_tests.test_parallel import parent\n"
+        "start_early(3)\n"
+        "print(3, fs._forkserver._forkserver_pid is not None)\n"
+        "start_early(12)\n"
+        "server = fs._forkserver._forkserver_pid\n"
+        "print(12, server is not None)\n"
+        "print('workers of the server', set(map_months(parent, [(k,) for k in range(4)])) == {server})\n",
+    )
+    assert lines == ["3 False", "12 True", "workers of the server True"]
