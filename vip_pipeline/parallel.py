@@ -55,7 +55,9 @@ def _context():
 
 def _pool(workers: int) -> ProcessPoolExecutor:
     if workers not in _pools:
-        _pools[workers] = ProcessPoolExecutor(workers, mp_context=_context())
+        # gc.freeze: the collector passes over what the worker started with (the preloaded modules) for good, so
+        # collecting after a month looks at that month's objects only (0.1 → ≈0.01 s a month)
+        _pools[workers] = ProcessPoolExecutor(workers, mp_context=_context(), initializer=gc.freeze)
     return _pools[workers]
 
 
