@@ -65,8 +65,12 @@ def shard_months(
     if state is not None and shards > 1:
         state = state[state["account_id"].isin(mine["account_id"])].reset_index(drop=True)
     months, todo = {}, {}
+    inputs_of = {key: MonthInputs(store, key, mine, fx, (shard, shards)) for key in keys}
+    # a month never computed will be: its latest balances, which carry the state, are found side by side first
+    first_time = [k for k in keys if not store.path(part(shards, STATE), part_key(k, shard)).exists()]
+    latest = dict(zip(first_time, map_months(latest_balances, [(inputs_of[k],) for k in first_time])))
     for key in keys:
-        inputs = MonthInputs(store, key, mine, fx, (shard, shards))
+        inputs = inputs_of[key]
         period = month_period(store, inventory, key, shards)
         marker = inputs.fingerprint(state, period, rules, database_url)
         where = part_key(key, shard)
@@ -79,7 +83,8 @@ def shard_months(
             continue
         opening, idle = state, open_in_period(mine, period.month, period.end).empty
         with stage("metrics"):
-            state = EMPTY_STATE if idle and state is None else carry_forward_state(state, inputs.balances)
+            closing = latest[key] if key in latest else inputs.balances
+            state = EMPTY_STATE if idle and state is None else carry_forward_state(state, closing)
         if idle:  # a shard without an open account this month
             for table in (ACTIVITY, STATE, CLIENT_METRICS):
                 frame = state if table == STATE else pd.DataFrame()
@@ -93,6 +98,13 @@ def shard_months(
             months = {k: v for k, v in months.items() if k < key}
             break
     return {"shard": shard, "months": months, "failed": failed, "pid": os.getpid(), "host": socket.gethostname()}
+
+
+def latest_balances(inputs: MonthInputs) -> pd.DataFrame:
+    """The latest balance row of each account in the month: carried after the opening state, it is the closing one
+    (`carry_forward_state`, whose latest row per account is the same either way)."""
+    with stage("metrics"):
+        return carry_forward_state(None, inputs.balances)
 
 
 def compute_month_of_shard(inputs: MonthInputs, period, opening, state, marker, margin_rules, max_fx_age):
