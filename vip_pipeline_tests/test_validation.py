@@ -1779,3 +1779,25 @@ def test_a_balance_key_is_the_account_and_the_day(tmp_path):
     assert extended.accepted[["account_id", "balance"]].values.tolist() == [["A1", 1000.0], ["A1", 7.0], ["A2", 8.0]]
     assert val([again]).accepted["balance"].tolist() == [1000.0, 5.0]  # valid alone: the clash is the key
     assert extend_validation(BALANCES, [first, again], val([first]), val([again])) is None
+
+
+def test_many_rows_of_files_delivered_out_of_period_order_are_accepted_file_by_file_in_row_order(tmp_path):
+    """Three days of 40 transactions each, delivered 07, 05, 06: accepted 05's rows 1…40, then 06's, then 07's
+    (a sort that is not stable would shuffle the rows of a file among themselves), the two rejected rows left out."""
+    days = {}
+    for day, rejected_row in (("07", None), ("05", 10), ("06", 30)):
+        rows = good_txns(40, prefix=f"d{day}-", booking_date=f"2024-03-{day}")
+        if rejected_row is not None:
+            rows[rejected_row - 1]["amount"] = "-1"
+        days[day] = write_csv(tmp_path, f"transactions_2024-03-{day}.csv", rows)
+    for i, day in enumerate(("07", "05", "06")):
+        os.utime(days[day].path, ns=(1_700_000_000_000_000_000 + i * 10**9,) * 2)
+
+    result = _validate_txns(days.values())
+
+    expected = [f"d{day}-{k:04d}" for day in ("05", "06", "07") for k in range(1, 41)]
+    expected.remove("d05-0010")
+    expected.remove("d06-0030")
+    assert result.accepted["txn_id"].tolist() == expected
+    assert result.rejected[["source_file", "row_number"]].values.tolist() == [
+        [days["05"].name, 10], [days["06"].name, 30]]

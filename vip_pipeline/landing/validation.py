@@ -284,18 +284,15 @@ def _period_ordered(
 ) -> np.ndarray:
     """Positions of the rows to accept (not rejected, not superseded) in period order (file period, name, row),
     whatever the delivery order: sums do not depend on when a file arrived. `rows` come file by file (`names`,
-    `sizes`), each file's in row order; when the files came in period order the positions are already sorted
-    and nothing is reordered."""
+    `sizes`), each file's in row order: when the files came in period order nothing is reordered."""
     keep = np.ones(len(rows), dtype=bool)  # rows has a RangeIndex: labels are positions
     keep[rejected.to_numpy(dtype="int64")] = False
     keep[versions.superseded_by.index.to_numpy(dtype="int64")] = False
     kept = np.flatnonzero(keep)
     period_order = {f.name: i for i, f in enumerate(sorted(files))}
     rank = np.repeat(np.array([period_order[n] for n in names], dtype="int64"), sizes)[kept]
-    row = rows[ROW].to_numpy(dtype="int64")[kept]
-    step = np.diff(rank)
-    if (step < 0).any() or (np.diff(row)[step == 0] < 0).any():
-        kept = kept[np.lexsort((row, rank))]  # a stable sort, file then row
+    if (np.diff(rank) < 0).any():
+        kept = kept[np.argsort(rank, kind="stable")]  # by file; a stable sort keeps each file's rows in row order
     return kept
 
 
