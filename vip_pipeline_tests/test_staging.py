@@ -60,3 +60,23 @@ def test_eleven_nightlies_read_in_the_order_they_were_appended(tmp_path):
         store.write("t.appended", _rows([f"d{day}"]), "m/0")
         store.promote("t.appended", "t", "m/0", append=True)
     assert store.read("t", "m/0")["txn_id"].tolist() == [f"d{day}" for day in range(12)]  # part-10 after part-9
+
+
+def test_code_columns_read_as_categoricals_with_their_values_also_across_parts(tmp_path):
+    """`codes`: the column is categorical, its values (and missing ones) as staged; a part whose dictionary differs
+    (other values, another order) still reads as one categorical, rows in order."""
+    store = StagingStore(tmp_path)
+    store.write("t", pd.DataFrame({"direction": ["C", "D", "C"], "purpose": ["export", None, "tax"]}), "m/0")
+    one = store.read("t", "m/0", codes=["direction", "purpose"])
+    assert isinstance(one["direction"].dtype, pd.CategoricalDtype)
+    assert one["direction"].tolist() == ["C", "D", "C"] and (one["direction"] == "C").tolist() == [True, False, True]
+    assert one["purpose"].isna().tolist() == [False, True, False] and (one["purpose"] == "export").sum() == 1
+
+    store.write("t.appended", pd.DataFrame({"direction": ["D", "D"], "purpose": ["salary", "export"]}), "m/0")
+    store.promote("t.appended", "t", "m/0", append=True)
+    both = store.read("t", "m/0", columns=["direction", "purpose"], codes=["direction", "purpose"])
+    assert all(isinstance(both[c].dtype, pd.CategoricalDtype) for c in ("direction", "purpose"))
+    assert both["direction"].tolist() == ["C", "D", "C", "D", "D"]
+    assert both["purpose"].astype(object).where(both["purpose"].notna(), None).tolist() == [
+        "export", None, "tax", "salary", "export"]
+    assert store.read("t", "m/0")["direction"].dtype == object  # without `codes`: text, as staged
