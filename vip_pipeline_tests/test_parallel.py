@@ -3,6 +3,7 @@ added to the run's, and in order where a pool cannot help or is not allowed."""
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import subprocess
@@ -141,3 +142,15 @@ def test_a_run_of_many_months_starts_the_fork_server_before_its_first_month(tmp_
         "print('workers of the server', set(map_months(parent, [(k,) for k in range(4)])) == {server})\n",
     )
     assert lines == ["3 False", "12 True", "workers of the server True"]
+
+
+def frozen(n: int) -> int:
+    """A task: how many objects its worker's collector passes over for good."""
+    return gc.get_freeze_count()
+
+
+def test_the_workers_collector_passes_over_what_they_started_with(monkeypatch):
+    """Each worker freezes the objects it started with (the preloaded modules): the collection after each month
+    looks at that month's objects only."""
+    monkeypatch.setenv("VIP_MONTH_WORKERS", "2")
+    assert all(count > 10_000 for count in map_months(frozen, [(k,) for k in range(4)]))

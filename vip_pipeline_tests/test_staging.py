@@ -78,5 +78,10 @@ def test_code_columns_read_as_categoricals_with_their_values_also_across_parts(t
     assert all(isinstance(both[c].dtype, pd.CategoricalDtype) for c in ("direction", "purpose"))
     assert both["direction"].tolist() == ["C", "D", "C", "D", "D"]
     assert both["purpose"].astype(object).where(both["purpose"].notna(), None).tolist() == [
-        "export", None, "tax", "salary", "export"]
+        "export",
+        None,
+        "tax",
+        "salary",
+        "export",
+    ]
     assert store.read("t", "m/0")["direction"].dtype == object  # without `codes`: text, as staged
