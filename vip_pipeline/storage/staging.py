@@ -28,8 +28,8 @@ class StagingStore:
         path = self.path(name, partition)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        # no min/max statistics: nothing prunes row groups by them here, and on text columns they were 40 % of a
-        # write (a bank-M month's validated transactions 0.17 → 0.10 s)
+        # no min/max statistics: nothing prunes row groups by them here, and on text columns they cost a sixth of a
+        # write (a bank-M month's validated transactions, median of 12: 0.284 → 0.238 s)
         frame.to_parquet(tmp, index=False, write_statistics=False)
         self._fingerprint_path(path).unlink(missing_ok=True)  # a frame without its fingerprint is recomputed
         for extra in self._appended_parts(path):
