@@ -31,6 +31,8 @@ def test_the_months_run_in_worker_processes_in_order_and_their_stage_rows_are_th
     assert [square for square, _ in results] == [1, 4, 9, 16, 25, 36]
     pids = {pid for _, pid in results}
     assert os.getpid() not in pids and 1 <= len(pids) <= 2
+    # forked by the fork server, not by this process (which has Dagster's threads in a run)
+    assert os.getpid() not in set(map_months(parent, [(k,) for k in range(4)]))
     assert TIMINGS["parallel-test"].rows - before == 10 + 20 + 30 + 40 + 50 + 60
 
 
@@ -127,21 +129,25 @@ def parent(n: int) -> int:
 
 
 def test_a_run_of_many_months_starts_the_fork_server_before_its_first_month(tmp_path):
-    """`start_early`: nothing for 3 months; for 12, the fork server is running before any month is mapped, and the
-    months' workers are its children."""
+    """`start_early`: nothing for 12 months with one worker, nor for 3 months; for 4, the fork server is running
+    before any month is mapped, and the months' workers are its children."""
     lines = run_script(
         tmp_path,
         "import multiprocessing.forkserver as fs\n"
         "from vip_pipeline.parallel import start_early\n"
         "from vip_pipeline_tests.test_parallel import parent\n"
+        "os.environ['VIP_MONTH_WORKERS'] = '1'\n"
+        "start_early(12)\n"
+        "print('12 months, 1 worker', fs._forkserver._forkserver_pid is not None)\n"
+        "os.environ['VIP_MONTH_WORKERS'] = '2'\n"
         "start_early(3)\n"
         "print(3, fs._forkserver._forkserver_pid is not None)\n"
-        "start_early(12)\n"
+        "start_early(4)\n"
         "server = fs._forkserver._forkserver_pid\n"
-        "print(12, server is not None)\n"
+        "print(4, server is not None)\n"
         "print('workers of the server', set(map_months(parent, [(k,) for k in range(4)])) == {server})\n",
     )
-    assert lines == ["3 False", "12 True", "workers of the server True"]
+    assert lines == ["12 months, 1 worker False", "3 False", "4 True", "workers of the server True"]
 
 
 def frozen(n: int) -> int:
