@@ -268,9 +268,9 @@ def _validate(
 
     superseded = _superseded(contract, rows, duplicates, raw_columns)
     kept = _period_ordered(rows, sizes, [raw.file.name for raw in raws], files, reasons.index, duplicates)
-    # a new frame (the source file is added in place), unless it is every row as it came: `typed` then
+    # the contract's columns (`typed` has no other): a new frame, the source file is added in place, unless it is
+    # every row as it came: `typed` then
     accepted = typed if len(kept) == len(typed) and (kept[1:] > kept[:-1]).all() else typed.take(kept)
-    accepted = accepted if list(accepted.columns) == names else accepted[names]
     accepted["source_file"] = rows[FILE].to_numpy()[kept]
     accepted.index = pd.RangeIndex(len(accepted))
 
