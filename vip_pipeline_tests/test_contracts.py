@@ -11,7 +11,7 @@ import pandera.pandas as pa
 import pytest
 import sqlalchemy as sa
 
-from vip_pipeline.contracts.extracts import CLIENTS, EXTRACTS, _arrow_numbers, _parse_number
+from vip_pipeline.contracts.extracts import CLIENTS, EXTRACTS, TEXT, _parse_number
 from vip_pipeline.contracts.render import render
 from vip_pipeline.contracts.tables import TABLES
 from vip_pipeline.landing.validation import empty_accepted
@@ -175,20 +175,48 @@ def test_a_frame_breaking_its_table_schema_is_refused_and_the_table_is_unchanged
     assert wh.count("client_segments") == (len(good) if table == "client_segments" else 0)
 
 
-@pytest.mark.parametrize(
-    ("text", "present", "expected", "by_arrow"),
-    [
-        (["1.5", "-2", "1e3", "+0.25", "inf", "nan"], None, [1.5, -2.0, 1000.0, 0.25, np.nan, np.nan], True),
-        (["1.5", "1,5", "-inf"], None, [1.5, np.nan, np.nan], False),  # one unparseable value: pandas parses all
-        (["1.5", ""], [True, False], [1.5, np.nan], False),  # an empty value: not Arrow's
-    ],
-)
-def test_numbers_are_parsed_by_arrow_when_every_value_is_one_else_by_pandas_alike(text, present, expected, by_arrow):
-    """Amounts and balances: Arrow's cast when the whole column parses (the common case, 2–3× faster), pandas when
-    a value does not; either way a non-finite or unparseable value is null (its rule rejects the row)."""
-    text = pd.Series(text, index=range(10, 10 + len(text)))
-    present = np.ones(len(text), dtype=bool) if present is None else np.array(present)
-    values = _parse_number(text, present)
+NUMBERS = [  # (delivered text, value): plain decimals (Arrow's cast), then what only pandas parses or refuses
+    ("1.5", 1.5),
+    ("-2", -2.0),
+    ("1e3", 1000.0),
+    ("+0.25", 0.25),
+    (".5", 0.5),
+    ("5.", 5.0),
+    ("-.5e-3", -0.0005),
+    ("00012", 12.0),
+    ("1e-400", 0.0),  # below the smallest double: zero
+    ("4.9e-324", 5e-324),
+    ("0.1000000000000000055511151231257827", 0.1),  # correctly rounded
+    ("123456789012345678901234567890", 1.2345678901234568e29),
+    ("1e400", np.nan),  # beyond a double: infinite, so not a finite number
+    ("inf", np.nan),
+    ("-inf", np.nan),
+    ("nan", np.nan),
+    ("NaN", np.nan),
+    ("1,5", np.nan),
+    ("1_000", np.nan),
+    ("0x10", np.nan),
+    ("١٢", np.nan),
+    ("1e", np.nan),
+    (".", np.nan),
+    ("-", np.nan),
+    ("", np.nan),
+]
+
+
+@pytest.mark.parametrize("arrow", [True, False], ids=["arrow-text", "python-text"])
+@pytest.mark.parametrize("order", [1, -1], ids=["as-listed", "reversed"])
+def test_numbers_parse_to_their_value_or_null_whatever_the_other_values(arrow, order):
+    """Amounts and balances: a plain decimal is read by Arrow's cast, anything else by pandas, value by value; a
+    non-finite or unparseable value is null (its rule rejects the row). One value pandas must read (or one out of a
+    double's range) changes nothing for the others."""
+    text, expected = zip(*NUMBERS[::order])
+    series = pd.Series(list(text), index=range(10, 10 + len(text)))
+    if arrow:
+        series = series.astype(TEXT)
+    values = _parse_number(series, np.array([bool(t) for t in text]))
     np.testing.assert_array_equal(values.to_numpy(), np.array(expected))
-    assert list(values.index) == list(text.index) and values.dtype == "float64"
-    assert (_arrow_numbers(text) is not None) == by_arrow or not present.all()
+    assert list(values.index) == list(series.index) and values.dtype == "float64"
+    plain = NUMBERS[:11]  # every value Arrow reads: the same values
+    arrow_only = _parse_number(pd.Series([t for t, _ in plain], dtype=TEXT), np.ones(len(plain), dtype=bool))
+    np.testing.assert_array_equal(arrow_only.to_numpy(), np.array([v for _, v in plain]))

@@ -16,7 +16,6 @@ import pyarrow.parquet as pq
 from vip_pipeline.landing.inventory import LandedFile
 
 ROW = "_row"  # 1-based number of the data row in its file (the row after the header is 1)
-SAMPLE = 1 << 16  # a column's first values that tell a column of codes from one of mostly distinct values
 
 
 class UnreadableFile(Exception):
@@ -112,25 +111,17 @@ def _read_csv(file: LandedFile, encoding: str, delimiter: str, keep=None) -> Raw
 
 
 def _to_text_frame(table: pa.Table) -> pd.DataFrame:
-    """Every column as text with surrounding whitespace trimmed (in Arrow, before Python objects exist)."""
+    """Every column as text with surrounding whitespace trimmed, Arrow-backed: no Python string is made per
+    value (validation compares and parses in Arrow, and the accepted rows go back to Parquet as they are)."""
     if not table.column_names:
         return pd.DataFrame(index=range(table.num_rows))
-    return pd.DataFrame({name: _texts(table[name]) for name in table.column_names}, copy=False)
+    return pd.DataFrame({name: texts(table[name]) for name in table.column_names}, copy=False)
 
 
-def _texts(column: pa.ChunkedArray) -> np.ndarray:
-    """A column's trimmed values as an object array of `str`. A column of few distinct values (codes, dates,
-    account ids) makes one Python string per distinct value and repeats it (Arrow's dictionary); a column of
-    mostly distinct values (ids, amounts; told by its first `SAMPLE` values) skips the interning that would find
-    no repeats."""
-    trimmed = pa.compute.utf8_trim_whitespace(column).combine_chunks()
-    sample = trimmed.slice(0, SAMPLE)
-    if len(trimmed) > SAMPLE and len(pa.compute.unique(sample)) * 4 > len(sample):  # ids, amounts: not encoded
-        return trimmed.to_numpy(zero_copy_only=False)
-    encoded = pa.compute.dictionary_encode(trimmed)
-    if len(encoded.dictionary) * 4 <= len(trimmed):
-        return encoded.dictionary.to_numpy(zero_copy_only=False)[encoded.indices.to_numpy()]
-    return trimmed.to_numpy(zero_copy_only=False)
+def texts(column: pa.ChunkedArray | pa.Array) -> pd.arrays.ArrowExtensionArray:
+    """A column's values, trimmed, as a pandas array of Arrow strings."""
+    trimmed = pa.compute.utf8_trim_whitespace(column)
+    return pd.arrays.ArrowExtensionArray(trimmed.combine_chunks() if isinstance(trimmed, pa.ChunkedArray) else trimmed)
 
 
 def _surviving_row_numbers(n_good: int, bad_rows: list[int]):

@@ -16,7 +16,7 @@ import pandas as pd
 
 import pandera.pandas as pa
 
-from vip_pipeline.contracts.extracts import DTYPES, Delivery, ExtractContract
+from vip_pipeline.contracts.extracts import DTYPES, TEXT, Delivery, ExtractContract, arrow_text as pa_array
 from vip_pipeline.landing.inventory import LandedFile, delivery_order
 from vip_pipeline.landing.reader import ROW, RawFile, UnreadableFile, read_raw
 from vip_pipeline.timing import stage
@@ -146,7 +146,7 @@ def read_files(contract: ExtractContract, files: list[LandedFile], settings: Rea
             )
             continue
         for name in missing:  # absent optional columns are read as empty values
-            raw.rows[name] = ""
+            raw.rows[name] = pd.array([""] * len(raw.rows), dtype=TEXT)
         raws.append(raw)
     return raws, refusals
 
@@ -176,7 +176,17 @@ def validate_extract(
         timed.rows = sum(r.rows_read for r in raws)
     with stage("validate") as timed:
         timed.rows = sum(r.rows_read for r in raws)
-        return _validate(contract, files, settings, references, accounts, raws, refusals)
+        result = _validate(contract, files, settings, references, accounts, raws, refusals)
+        result.accepted = with_object_text(result.accepted)
+        return result
+
+
+def with_object_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with its Arrow-backed text columns as Python strings (None when missing), in place."""
+    for name, column in frame.items():
+        if isinstance(column.dtype, pd.ArrowDtype):
+            frame[name] = pa_array(column).to_numpy(zero_copy_only=False)
+    return frame
 
 
 def _validate(
@@ -200,7 +210,7 @@ def _validate(
         rows = pd.concat(frames, ignore_index=True)
         rows[FILE] = np.repeat(np.array([raw.file.name for raw in raws], dtype=object), sizes)
     else:
-        rows = pd.DataFrame(columns=[*names, ROW, FILE])
+        rows = pd.DataFrame({**{c: pd.Series(dtype=TEXT) for c in names}, ROW: [], FILE: []})
     extras = [c for c in rows.columns if c not in (*names, ROW, FILE)]
     raw_columns = names + extras
     rows[extras] = rows[extras].fillna("") if extras else rows[extras]
@@ -586,7 +596,9 @@ def restatements(contract: ExtractContract, before: pd.DataFrame | None, after: 
     if before is None or before.empty:
         return pd.DataFrame(columns=SUPERSEDED_COLUMNS)
     extra = [c for c in names if c not in key]
-    new = after[[*names, "source_file"]].rename(columns={c: f"{c}_new" for c in [*extra, "source_file"]})
+    new = with_object_text(after[[*names, "source_file"]].copy()).rename(
+        columns={c: f"{c}_new" for c in [*extra, "source_file"]}
+    )
     merged = before[[*names, "source_file"]].merge(new, on=key, how="left", indicator=True)
     gone = merged["_merge"] == "left_only"
     differs = pd.Series(False, index=merged.index)
