@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 
 from dagster import AssetKey, AssetRecordsFilter, DagsterInstance
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 
 from vip_pipeline.instance import (
     LOCAL_DATABASES,
@@ -77,3 +78,24 @@ def test_the_pool_keeps_a_bounded_number_of_databases_open(tmp_path):
     assert "run-00" not in storage._engines and f"run-{OPEN_DATABASES + 4:02d}" in storage._engines
     storage.dispose()
     assert not storage._engines
+
+
+def test_a_table_found_in_the_index_is_remembered_and_a_missing_one_asked_again(tmp_path, monkeypatch):
+    """Dagster asks whether the asset check tables exist before storing each check evaluation: a table found is not
+    asked for again; a missing one is, each time (a migration may add it)."""
+    storage = PooledSqliteEventLogStorage(str(tmp_path))
+    asked = []
+    parent = SqliteEventLogStorage.has_table
+
+    def counted(self, name):
+        asked.append(name)
+        return parent(self, name)
+
+    monkeypatch.setattr(SqliteEventLogStorage, "has_table", counted)
+    assert all(storage.has_table("asset_check_executions") for _ in range(3))
+    assert [storage.has_table("no_such_table") for _ in range(2)] == [False, False]
+    assert asked == ["asset_check_executions", "no_such_table", "no_such_table"]
+    with sqlite3.connect(tmp_path / "index.db") as conn:
+        conn.execute("create table no_such_table (x)")
+    assert storage.has_table("no_such_table") and asked[-1] == "no_such_table"
+    storage.dispose()
