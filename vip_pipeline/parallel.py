@@ -25,7 +25,7 @@ import os
 import sys
 import time
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
@@ -118,24 +118,36 @@ def _timed(fn: Callable, args: tuple) -> tuple[object, dict[str, tuple[float, in
 def map_months(fn: Callable, tasks: list[tuple]) -> list:
     """`[fn(*task) for task in tasks]`, the tasks side by side in worker processes when that can help. `fn` must
     be a module-level function and the tasks picklable; results come back in the tasks' order."""
+    return list(imap_months(fn, tasks))
+
+
+def imap_months(fn: Callable, tasks: list[tuple]) -> Iterator:
+    """`map_months`, each result as soon as it and those before it are done: the caller works on a month while the
+    workers go on with the next ones. The seconds the caller's stages and the workers' ran side by side count as
+    `overlap`. Closing the iterator early cancels the months not started."""
     workers = min(month_workers(), len(tasks))
     starting = workers not in _pools and len(tasks) < MONTHS_TO_START_A_POOL
     if workers <= 1 or starting or multiprocessing.current_process().daemon:
-        return [fn(*task) for task in tasks]
-    started = time.perf_counter()
+        for task in tasks:
+            yield fn(*task)
+        return
+    started, staged, pending = time.perf_counter(), _stage_seconds(), iter(())
     try:
         with _empty_main_module():  # the workers start (if they have not) while the tasks are submitted
             pending = _pool(workers).map(_timed, [fn] * len(tasks), tasks)
-        outcomes = list(pending)
+        for result, added in pending:
+            for name, (seconds, rows) in added.items():
+                TIMINGS[name].seconds += seconds
+                TIMINGS[name].rows += rows
+            yield result
     except BrokenProcessPool:  # a worker died (killed, out of memory): this step fails, the next gets a new pool
         _pools.pop(workers).shutdown(wait=False, cancel_futures=True)
         raise
-    elapsed = time.perf_counter() - started
-    worked = 0.0
-    for _, added in outcomes:
-        for name, (seconds, rows) in added.items():
-            TIMINGS[name].seconds += seconds
-            TIMINGS[name].rows += rows
-            worked += seconds
-    TIMINGS["overlap"].seconds += max(worked - elapsed, 0.0)
-    return [result for result, _ in outcomes]
+    finally:
+        getattr(pending, "close", lambda: None)()
+        # the stage seconds added meanwhile (the workers', the caller's) beyond the wall time ran side by side
+        TIMINGS["overlap"].seconds += max(_stage_seconds() - staged - (time.perf_counter() - started), 0.0)
+
+
+def _stage_seconds() -> float:
+    return sum(s.seconds for name, s in TIMINGS.items() if name != "overlap")

@@ -7,6 +7,8 @@ its extracts, the accounts and FX rates it reads, the rules) did not change sinc
 as it is: that is where a correction stops.
 """
 
+from dataclasses import dataclass
+
 import pandas as pd
 from dagster import (
     AssetDep,
@@ -45,14 +47,16 @@ from vip_pipeline.assets.metadata import (
 from vip_pipeline.assets.month_inputs import month_period, previous_key, refuse_months_without_data
 from vip_pipeline.assets.month_shard import read_part, shard_step
 from vip_pipeline.constants import MONTHLY
-from vip_pipeline.contracts.tables import MONTHLY_ACCOUNT_ACTIVITY, MONTHLY_CLIENT_METRICS
+from vip_pipeline.contracts.tables import MONTHLY_ACCOUNT_ACTIVITY, MONTHLY_CLIENT_METRICS, TABLES
 from vip_pipeline.decisions.panel import next_panel
 from vip_pipeline.metrics.activity import MonthPeriod
+from vip_pipeline.parallel import imap_months
 from vip_pipeline.partitions import monthly_partitions, previous_month
 from vip_pipeline.resources import DATABASE_RETRY, LandingResource, StagingResource, WarehouseResource
 from vip_pipeline.sharding import shard_count
 from vip_pipeline.storage.fingerprints import fingerprint, frame_digest
 from vip_pipeline.storage.staging import StagingStore
+from vip_pipeline.storage.warehouse import PublishRefused, checked_frame
 from vip_pipeline.timing import report, stage
 
 ACTIVITY, CLIENT_METRICS = "monthly_account_activity", "monthly_client_metrics"
@@ -223,35 +227,43 @@ def _publish(context, landing, staging, warehouse, manifests: list[dict], shards
     refuse_months_without_data(inventory, keys)
     failures = sorted((m["failed"]["month"], m["failed"]["reason"]) for m in manifests if m["failed"])
     computed, unchanged, evaluated, written = [], [], [], {ACTIVITY: 0, CLIENT_METRICS: 0}
+    months = []  # (key, period, marker, unchanged?) of each month to publish or leave, in order
     for key in keys:
         if failures and key >= failures[0][0]:
             break
-        period = month_period(store, inventory, key, shards)
         marker = fingerprint(shards=[m["months"][key]["marker"] for m in manifests])
-        if store.fingerprint(CLIENT_METRICS, key) == marker and store.path("balance_state", key).exists():
-            unchanged.append(key[:7])
-            evaluated += [(key, e) for e in carried(MONTHLY_CHECKS)]
-            status = "unchanged since its last run"
-            month_metadata(context, key, period, status, store.rows("balance_state", key), None, warehouse)
-            continue
-        parts = {t: gather(store, shards, t, key) for t in (ACTIVITY, CLIENT_METRICS, "balance_state")}
-        activity, client_metrics, state = parts[ACTIVITY], parts[CLIENT_METRICS], parts["balance_state"]
-        month_checks = month_evaluations(activity, client_metrics)
-        evaluated += [(key, e) for e in month_checks]
-        _, failure = verdict(month_checks, key[:7])
-        if failure:
-            yield from monthly_check_results(context, evaluated)
-            raise failure
-        with stage("publish") as timed, warehouse.publishing() as wh:
-            counts = wh.replace_partitions({ACTIVITY: activity, CLIENT_METRICS: client_metrics}, period.month.date())
-            timed.rows = sum(counts.values())
-        with stage("publish"):
-            store.write("balance_state", state, key)
-            store.write(CLIENT_METRICS, client_metrics, key, marker)
-        month_metadata(context, key, period, "computed", len(state), counts, warehouse)
-        computed.append(key[:7])
-        for name in written:
-            written[name] += counts[name]
+        same = store.fingerprint(CLIENT_METRICS, key) == marker and store.path("balance_state", key).exists()
+        months.append((key, month_period(store, inventory, key, shards), marker, same))
+    # the workers gather, check and conform the next months while this process writes one to the database
+    prepared = imap_months(prepare_month, [(store, shards, key, marker) for key, _, marker, same in months if not same])
+    try:
+        for key, period, marker, same in months:
+            if same:
+                unchanged.append(key[:7])
+                evaluated += [(key, e) for e in carried(MONTHLY_CHECKS)]
+                status = "unchanged since its last run"
+                month_metadata(context, key, period, status, store.rows("balance_state", key), None, warehouse)
+                continue
+            month = next(prepared)
+            evaluated += [(key, e) for e in month.evaluations]
+            _, failure = verdict(month.evaluations, key[:7])
+            if failure:
+                yield from monthly_check_results(context, evaluated)
+                raise failure
+            with stage("publish") as timed, warehouse.publishing() as wh:
+                if month.refused:
+                    raise PublishRefused(*month.refused)
+                counts = wh.replace_partitions(month.tables, period.month.date(), checked=True)
+                timed.rows = sum(counts.values())
+            with stage("publish"):  # the month's staged frames, now that it is published (its marker says so)
+                store.promote(f"{PUBLISHING}/balance_state", "balance_state", key)
+                store.promote(f"{PUBLISHING}/{CLIENT_METRICS}", CLIENT_METRICS, key)
+            month_metadata(context, key, period, "computed", month.state_rows, counts, warehouse)
+            computed.append(key[:7])
+            for name in written:
+                written[name] += counts[name]
+    finally:
+        prepared.close()  # the months not prepared yet are not
     if failures:
         raise Failure(allow_retries=False, description=failures[0][1])
     where = {m["shard"]: f"{m['host']} (pid {m['pid']})" for m in manifests}
@@ -272,6 +284,37 @@ def _publish(context, landing, staging, warehouse, manifests: list[dict], shards
 
 
 SORT_KEY = {ACTIVITY: "account_id", CLIENT_METRICS: "client_id", "balance_state": "account_id"}
+PUBLISHING = "publishing"  # a month's frames staged by `prepare_month`, made the month's once it is published
+
+
+@dataclass
+class PreparedMonth:
+    """A month ready to be written: its check evaluations and its two tables checked against their contracts (or
+    why the contract refused them: `PublishRefused`'s arguments)."""
+
+    evaluations: list
+    tables: dict[str, pd.DataFrame]
+    state_rows: int
+    refused: tuple | None = None
+
+
+def prepare_month(store: StagingStore, shards: int, key: str, marker: str) -> PreparedMonth:
+    """In a worker: a month's rows of every shard gathered and checked, its tables conformed and validated against
+    their contracts, its balance state and client metrics staged under `PUBLISHING` (the client metrics marked
+    with `marker`)."""
+    parts = {t: gather(store, shards, t, key) for t in (ACTIVITY, CLIENT_METRICS, "balance_state")}
+    activity, client_metrics, state = parts[ACTIVITY], parts[CLIENT_METRICS], parts["balance_state"]
+    evaluations = month_evaluations(activity, client_metrics)
+    if verdict(evaluations, key)[1] is not None:
+        return PreparedMonth(evaluations, {}, len(state))
+    with stage("publish"):
+        try:
+            tables = {name: checked_frame(TABLES[name], frame) for name, frame in parts.items() if name in TABLES}
+        except PublishRefused as exc:
+            return PreparedMonth(evaluations, {}, len(state), (exc.table, exc.columns, exc.count, exc.detail))
+        store.write(f"{PUBLISHING}/balance_state", state, key)
+        store.write(f"{PUBLISHING}/{CLIENT_METRICS}", client_metrics, key, marker)
+    return PreparedMonth(evaluations, tables, len(state))
 
 
 def gather(store: StagingStore, shards: int, table: str, key: str) -> pd.DataFrame:

@@ -139,14 +139,15 @@ class Warehouse:
 
     # -- writing ---------------------------------------------------------------------------------
     @_guarded
-    def replace_partitions(self, frames: dict[str, pd.DataFrame], months) -> dict[str, int]:
+    def replace_partitions(self, frames: dict[str, pd.DataFrame], months, checked: bool = False) -> dict[str, int]:
         """Replace the rows of one or several months (each contract's partition column) of several tables,
-        in one transaction."""
+        in one transaction. `checked`: the frames are `checked_frame`'s already."""
         values = [pd.Timestamp(m).date() for m in (months if isinstance(months, (list, tuple)) else [months])]
-        checked = {name: checked_frame(TABLES[name], frame) for name, frame in frames.items()}  # before writing
+        if not checked:  # before writing
+            frames = {name: checked_frame(TABLES[name], frame) for name, frame in frames.items()}
         with self.engine.begin() as conn:
             counts = {}
-            for name, frame in checked.items():
+            for name, frame in frames.items():
                 table = self.tables[name]
                 conn.execute(table.delete().where(table.c[TABLES[name].partition_column].in_(values)))
                 counts[name] = self._insert(conn, TABLES[name], frame)
