@@ -8,12 +8,13 @@ import multiprocessing
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from concurrent.futures.process import BrokenProcessPool
 
-from vip_pipeline.parallel import map_months, month_workers
+from vip_pipeline.parallel import imap_months, map_months, month_workers
 from vip_pipeline.timing import TIMINGS, stage
 
 
@@ -160,3 +161,30 @@ def test_the_workers_collector_passes_over_what_they_started_with(monkeypatch):
     looks at that month's objects only."""
     monkeypatch.setenv("VIP_MONTH_WORKERS", "2")
     assert all(count > 10_000 for count in map_months(frozen, [(k,) for k in range(4)]))
+
+
+def slow(n: int, marks: str, seconds: float) -> tuple[int, float]:
+    """A task: n, after `seconds`, leaving a mark that it started; and when it ended."""
+    Path(marks, f"ran-{n}").touch()
+    time.sleep(seconds)
+    return n, time.time()
+
+
+def test_imap_gives_each_month_when_it_is_done_and_closing_it_cancels_the_months_not_started(tmp_path, monkeypatch):
+    """The publishing step writes a month while the workers prepare the next ones: the first result comes before the
+    last month is done, in order; a step that stops (a failed check) leaves the months not started unstarted."""
+    monkeypatch.setenv("VIP_MONTH_WORKERS", "2")
+    map_months(counted, [(n, 0) for n in range(4)])  # the pool is up
+    results = imap_months(slow, [(n, str(tmp_path), 0.15 * n) for n in range(6)])
+    first, received = next(results), time.time()
+    rest = list(results)
+    assert [first[0], *(n for n, _ in rest)] == list(range(6))
+    assert received < rest[-1][1]  # the last month (0.75 s) was still running when the first came back
+
+    (tmp_path / "stopped").mkdir()
+    stopped = imap_months(slow, [(n, str(tmp_path / "stopped"), 0.2) for n in range(1, 13)])
+    assert next(stopped)[0] == 1
+    stopped.close()
+    time.sleep(2)  # all 12 would have started by now (2 workers, 1.2 s of work); those already queued end meanwhile
+    ran = {int(p.name.split("-")[1]) for p in (tmp_path / "stopped").iterdir()}
+    assert 1 in ran and 12 not in ran and len(ran) <= 6
