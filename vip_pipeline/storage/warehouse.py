@@ -12,7 +12,8 @@ from __future__ import annotations
 import functools
 import io
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -91,26 +92,34 @@ class PublishRefused(WarehouseRejected):
     """A frame broke its table's pandera schema: nothing was written (permanent, never worth a retry)."""
 
     def __init__(self, table: str, columns: list[str], count: int, detail: str):
-        self.table, self.columns, self.count = table, columns, count
+        self.table, self.columns, self.count, self.detail = table, columns, count, detail
         super().__init__(
             f"{table}: publish refused, {count} failure(s) of the table's schema in column(s) "
             f"{', '.join(columns)}: {detail}; nothing was written"
         )
 
 
+UNAVAILABLE = (sa.exc.OperationalError, sa.exc.InterfaceError)
+DATABASE_ERRORS = (*UNAVAILABLE, sa.exc.IntegrityError, sa.exc.DataError, sa.exc.ProgrammingError)
+
+
+def _translated(url: str, exc: Exception) -> Exception:
+    """A driver error as one clear message: no password, no row contents (the driver's DETAIL line)."""
+    reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+    if isinstance(exc, UNAVAILABLE):
+        return WarehouseUnavailable(f"database {redact(url)} unavailable or not writable: {reason}")
+    return WarehouseRejected(f"database {redact(url)} refused the data: {reason}")
+
+
 def _guarded(method):
-    """Turn driver errors into one clear message: no password, no row contents (the driver's DETAIL line)."""
+    """Turn driver errors into one clear message (`_translated`)."""
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
         try:
             return method(self, *args, **kwargs)
-        except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
-            reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
-            raise WarehouseUnavailable(f"database {redact(self.url)} unavailable or not writable: {reason}") from None
-        except (sa.exc.IntegrityError, sa.exc.DataError, sa.exc.ProgrammingError) as exc:
-            reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
-            raise WarehouseRejected(f"database {redact(self.url)} refused the data: {reason}") from None
+        except DATABASE_ERRORS as exc:
+            raise _translated(self.url, exc) from None
 
     return wrapper
 
@@ -142,16 +151,25 @@ class Warehouse:
     def replace_partitions(self, frames: dict[str, pd.DataFrame], months, checked: bool = False) -> dict[str, int]:
         """Replace the rows of one or several months (each contract's partition column) of several tables,
         in one transaction. `checked`: the frames are `checked_frame`'s already."""
-        values = [pd.Timestamp(m).date() for m in (months if isinstance(months, (list, tuple)) else [months])]
         if not checked:  # before writing
             frames = {name: checked_frame(TABLES[name], frame) for name, frame in frames.items()}
-        with self.engine.begin() as conn:
-            counts = {}
-            for name, frame in frames.items():
-                table = self.tables[name]
-                conn.execute(table.delete().where(table.c[TABLES[name].partition_column].in_(values)))
-                counts[name] = self._insert(conn, TABLES[name], frame)
-            return counts
+        with self.replacing(list(frames), months) as insert:
+            return insert(frames)
+
+    @contextmanager
+    def replacing(self, names: list[str], months) -> Iterator[Callable[[dict[str, pd.DataFrame]], dict[str, int]]]:
+        """One transaction replacing the rows of some months of the tables `names`: their rows are deleted, then
+        the function it gives inserts frames (`checked_frame`'s), as often as needed; committed when the block
+        ends, rolled back when it raises (a reader sees all the old rows or all the new ones)."""
+        values = [pd.Timestamp(m).date() for m in (months if isinstance(months, (list, tuple)) else [months])]
+        try:
+            with self.engine.begin() as conn:
+                for name in names:
+                    table = self.tables[name]
+                    conn.execute(table.delete().where(table.c[TABLES[name].partition_column].in_(values)))
+                yield lambda frames: {name: self._insert(conn, TABLES[name], frame) for name, frame in frames.items()}
+        except DATABASE_ERRORS as exc:
+            raise _translated(self.url, exc) from None
 
     @_guarded
     def record_load(
