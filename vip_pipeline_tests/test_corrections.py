@@ -286,7 +286,9 @@ def test_new_days_are_appended_to_the_staged_month_and_a_whole_validation_stages
 
 
 def spy_on_decisions(monkeypatch) -> list:
-    """The months each decision step of this process decides (the real assessment runs)."""
+    """The months each chunk of the decision step assesses (the real assessment runs): one month worker, so the
+    chunks are assessed in this process, where the spy is."""
+    monkeypatch.setenv("VIP_MONTH_WORKERS", "1")
     decided = []
     real = decision_assets.assess_panel
 
@@ -321,7 +323,9 @@ def test_decided_months_are_kept_while_their_inputs_are_unchanged_and_decided_ag
     clients.loc[small, "annual_sales_usd"] = "900000000000"
     b.deliver("clients_2026-10-15.csv", clients)
     b.load()
-    assert decided and decided[0] == [f"2026-{m:02d}" for m in range(3, 10)]  # March … September, every one
+    # March … September, every one, in chunks (each assessed with the month before it, for its movements)
+    assert sorted({m for chunk in decided for m in chunk}) == [f"2026-{m:02d}" for m in range(3, 10)]
+    assert decided[0][0] == "2026-03" and all(later[0] == chunk[-1] for chunk, later in zip(decided, decided[1:]))
     after = b.assert_equals_a_run_from_scratch()
     assert not after["vip_assessment"].equals(before["vip_assessment"])
 

@@ -8,7 +8,7 @@ those months marks the decision stale. A month still in progress gets no decisio
 
 import hashlib
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 
 import pandas as pd
@@ -42,10 +42,12 @@ from vip_pipeline.contracts.tables import (
     CLIENT_SEGMENTS,
     GROUP_ASSESSMENT,
     SEGMENT_MIGRATIONS,
+    TABLES,
     VIP_ASSESSMENT,
 )
 from vip_pipeline.decisions.assess import active_clients, assess_panel
 from vip_pipeline.decisions.panel import PANEL_COLUMNS, window_start
+from vip_pipeline.parallel import imap_months, month_workers
 from vip_pipeline.partitions import (
     DECISION_WINDOW_MONTHS,
     decision_window,
@@ -61,6 +63,7 @@ from vip_pipeline.resources import (
     WarehouseResource,
 )
 from vip_pipeline.storage.fingerprints import fingerprint, frame_digest
+from vip_pipeline.storage.warehouse import PublishRefused, checked_frame
 from vip_pipeline.timing import report, stage
 
 DECISION_TABLES = ["client_ltv", "vip_assessment", "client_segments", "group_assessment", "segment_migrations"]
@@ -205,11 +208,75 @@ def client_decisions(
         yield from _unchanged(context, months, as_of, decided)
         return
     panel, earlier = read_panel_window(store, inventory, months, as_of)
+    for month in months:  # every month of the run is replaced: until then none counts as decided
+        forget_decision(store, month)
+    # the complete months in chunks, each decided (with the month before it, for its movements), checked and
+    # conformed by the month workers while this process writes the chunks before it, all in one transaction
+    tasks = [(panel, clients, assessed, own, rules) for assessed, own in decision_chunks(earlier, as_of)]
+    evaluated, failures, decided, written = [], [], {}, dict.fromkeys(DECISION_TABLES, 0)
+    try:
+        with warehouse.publishing() as wh, wh.replacing(DECISION_TABLES, months) as insert:
+            for chunk in imap_months(decide_chunk, tasks):
+                evaluated += chunk.evaluations
+                failures += chunk.failures
+                decided.update(chunk.metadata)
+                if chunk.refused:
+                    raise PublishRefused(*chunk.refused)
+                if not failures:
+                    with stage("publish") as timed:
+                        for name, rows in insert(chunk.tables).items():
+                            written[name] += rows
+                            timed.rows += rows
+            if failures:
+                raise NotDecided  # nothing of the run's months is written
+    except NotDecided:
+        yield from monthly_check_results(context, evaluated)
+        raise failures[0] from None
+    with stage("publish"):
+        for month in as_of:
+            remember_decision(store, month, markers[month], decided[month])
+    report(f"  ✓ decisions                {len(as_of):>4} complete month(s) decided")
+    yield from _materializations(context, months, decided, written)
+    yield from monthly_check_results(context, evaluated)
+
+
+class NotDecided(Exception):
+    """A decision check failed: the run's transaction is rolled back."""
+
+
+@dataclass
+class DecidedChunk:
+    """Some complete months decided: their check evaluations (and failures), metadata and tables, conformed to their
+    contracts (or why a contract refused them: `PublishRefused`'s arguments)."""
+
+    evaluations: list
+    failures: list
+    metadata: dict
+    tables: dict[str, pd.DataFrame]
+    refused: tuple | None = None
+
+
+CHUNKS_PER_WORKER = 2
+
+
+def decision_chunks(earlier: list[pd.Timestamp], as_of: list[pd.Timestamp]) -> list[tuple[list, list]]:
+    """The complete months in consecutive chunks, as (the months to assess, the chunk's own months): each chunk is
+    assessed with the complete month before it (`earlier` for the first), which fills its previous category and
+    tier and its movements, and is then left out."""
+    if not as_of:
+        return []
+    size = -(-len(as_of) // min(len(as_of), CHUNKS_PER_WORKER * month_workers()))
+    chunks = [as_of[i : i + size] for i in range(0, len(as_of), size)]
+    return [(([*earlier] if k == 0 else [chunks[k - 1][-1]]) + own, own) for k, own in enumerate(chunks)]
+
+
+def decide_chunk(panel, clients, assessed: list[pd.Timestamp], own: list[pd.Timestamp], rules) -> DecidedChunk:
+    """In a worker: the decisions of the chunk's own months, their checks, metadata and conformed tables."""
     with stage("decisions") as timed:
-        timed.rows = len(panel)
-        decisions = assess_panel(panel, clients, [*earlier, *as_of], rules)
+        timed.rows = int(panel["month"].isin(own).sum())
+        decisions = assess_panel(panel, clients, assessed, rules)
     ltv, vip, segments, groups, migrations = (
-        frame[frame["as_of_month"].isin(as_of)]
+        frame[frame["as_of_month"].isin(own)]
         for frame in (
             decisions.client_ltv,
             decisions.vip_assessment,
@@ -230,7 +297,7 @@ def client_decisions(
         "migrations": migrations,
     }
     evaluated, failures = [], []
-    for month in as_of:
+    for month in own:
         month_frames = {name: frame[frame["as_of_month"] == month] for name, frame in frames.items()}
         with stage("checks"):
             evaluations = decision_checks(month, month_frames, panel, decisions.client_segments, clients)
@@ -239,28 +306,16 @@ def client_decisions(
         if failure:
             failures.append(failure)
     if failures:
-        yield from monthly_check_results(context, evaluated)
-        raise failures[0]
-    tables = {
-        "client_ltv": ltv,
-        "vip_assessment": vip,
-        "client_segments": segments,
-        "group_assessment": groups,
-        "segment_migrations": migrations,
-    }
+        return DecidedChunk(evaluated, failures, {}, {})
+    tables = dict(zip(DECISION_TABLES, (ltv, vip, segments, groups, migrations)))
     with stage("metadata"):
-        decided = {m: decided_metadata(m, tables) for m in as_of}
-    for month in months:  # every month of the run is replaced: until then none counts as decided
-        forget_decision(store, month)
-    with stage("publish") as timed, warehouse.publishing() as wh:
-        written = wh.replace_partitions(tables, months)
-        timed.rows = sum(written.values())
+        metadata = {m: decided_metadata(m, tables) for m in own}
     with stage("publish"):
-        for month in as_of:
-            remember_decision(store, month, markers[month], decided[month])
-    report(f"  ✓ decisions                {len(as_of):>4} complete month(s) decided")
-    yield from _materializations(context, months, decided, written)
-    yield from monthly_check_results(context, evaluated)
+        try:
+            checked = {name: checked_frame(TABLES[name], frame) for name, frame in tables.items()}
+        except PublishRefused as exc:
+            return DecidedChunk(evaluated, [], metadata, {}, (exc.table, exc.columns, exc.count, exc.detail))
+    return DecidedChunk(evaluated, [], metadata, checked)
 
 
 def _unchanged(context, months: list[pd.Timestamp], as_of: list[pd.Timestamp], decided: dict):
