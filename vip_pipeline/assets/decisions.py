@@ -201,13 +201,15 @@ def client_decisions(
             allow_retries=False, description="clients are not materialised yet; materialise the extracts first"
         )
     rules = decision_rules.rules()
-    markers = decision_markers(store, inventory, as_of, clients, rules, warehouse.warehouse.url)
-    decided = {m: decided_before(store, m, markers[m]) for m in as_of}
+    with stage("decisions"):  # what each month's decisions read, against what they read when published
+        markers = decision_markers(store, inventory, as_of, clients, rules, warehouse.warehouse.url)
+        decided = {m: decided_before(store, m, markers[m]) for m in as_of}
     was_decided = any((store.base / _decision_file(m)).exists() for m in months if m not in as_of)  # complete no more
     if as_of and all(metadata is not None for metadata in decided.values()) and not was_decided:
         yield from _unchanged(context, months, as_of, decided)
         return
-    panel, earlier = read_panel_window(store, inventory, months, as_of)
+    with stage("decisions"):
+        panel, earlier = read_panel_window(store, inventory, months, as_of)
     for month in months:  # every month of the run is replaced: until then none counts as decided
         forget_decision(store, month)
     # the complete months in chunks, each decided (with the month before it, for its movements), checked and

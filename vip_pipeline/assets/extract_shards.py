@@ -231,15 +231,19 @@ def validate_shard_months(
     known = store.read("accounts")
     if known is None:
         raise Failure(allow_retries=False, description="accounts is not materialised: load the snapshots first")
-    months, todo, snapshot = {}, {}, snapshot_digest(known)
+    months, todo = {}, {}
+    with stage("validate"):
+        snapshot = snapshot_digest(known)
     for key in keys:
         month = date.fromisoformat(key)
         files = inventory.for_month(contract.name, month)
-        inputs = month_inputs(contract, files, known, month, settings, database_url, shards)
         where = part_key(key, shard)
-        if store.fingerprint(part(shards, contract.name), where) == inputs and names_as_staged(
-            store, shards, contract.name, where, month, inputs, known, snapshot
-        ):
+        with stage("validate"):  # what the month's validation would read, against what its staged one read
+            inputs = month_inputs(contract, files, known, month, settings, database_url, shards)
+            unchanged = store.fingerprint(part(shards, contract.name), where) == inputs and names_as_staged(
+                store, shards, contract.name, where, month, inputs, known, snapshot
+            )
+        if unchanged:
             months[key] = {"status": "unchanged", "accepted": store.rows(part(shards, contract.name), where)}
         else:
             todo[key] = (contract, files, inputs, snapshot, month, where, store, known, settings, shard, shards)

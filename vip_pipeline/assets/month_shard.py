@@ -71,8 +71,9 @@ def shard_months(
     latest = dict(zip(first_time, map_months(latest_balances, [(inputs_of[k],) for k in first_time])))
     for key in keys:
         inputs = inputs_of[key]
-        period = month_period(store, inventory, key, shards)
-        marker = inputs.fingerprint(state, period, rules, database_url)
+        with stage("metrics"):  # what the month's metrics read: the month is computed again when it changed
+            period = month_period(store, inventory, key, shards)
+            marker = inputs.fingerprint(state, period, rules, database_url)
         where = part_key(key, shard)
         months[key] = {"marker": marker, "status": "computed"}
         if store.fingerprint(part(shards, CLIENT_METRICS), where) == marker and all(

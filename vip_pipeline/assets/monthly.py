@@ -231,9 +231,10 @@ def _publish(context, landing, staging, warehouse, manifests: list[dict], shards
     for key in keys:
         if failures and key >= failures[0][0]:
             break
-        marker = fingerprint(shards=[m["months"][key]["marker"] for m in manifests])
-        same = store.fingerprint(CLIENT_METRICS, key) == marker and store.path("balance_state", key).exists()
-        months.append((key, month_period(store, inventory, key, shards), marker, same))
+        with stage("publish"):  # whether the month is published as its shards computed it
+            marker = fingerprint(shards=[m["months"][key]["marker"] for m in manifests])
+            same = store.fingerprint(CLIENT_METRICS, key) == marker and store.path("balance_state", key).exists()
+            months.append((key, month_period(store, inventory, key, shards), marker, same))
     # the workers gather, check and conform the next months while this process writes one to the database
     prepared = imap_months(prepare_month, [(store, shards, key, marker) for key, _, marker, same in months if not same])
     try:
