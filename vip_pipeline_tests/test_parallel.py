@@ -182,9 +182,10 @@ def test_imap_gives_each_month_when_it_is_done_and_closing_it_cancels_the_months
     assert received < rest[-1][1]  # the last month (0.75 s) was still running when the first came back
 
     (tmp_path / "stopped").mkdir()
-    stopped = imap_months(slow, [(n, str(tmp_path / "stopped"), 0.2) for n in range(1, 13)])
+    stopped = imap_months(slow, [(n, str(tmp_path / "stopped"), 0.3) for n in range(1, 13)])
     assert next(stopped)[0] == 1
     stopped.close()
-    time.sleep(2)  # all 12 would have started by now (2 workers, 1.2 s of work); those already queued end meanwhile
+    time.sleep(3)  # all 12 would have started by now (2 workers, 1.8 s of work); those already queued end meanwhile
     ran = {int(p.name.split("-")[1]) for p in (tmp_path / "stopped").iterdir()}
-    assert 1 in ran and 12 not in ran and len(ran) <= 6
+    # running, and queued to the workers (2 + 3) when it closed, give or take a month on a busy machine
+    assert 1 in ran and 12 not in ran and len(ran) <= 8
