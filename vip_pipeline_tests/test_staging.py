@@ -4,6 +4,8 @@ a promotion without `append` replaces every part."""
 from __future__ import annotations
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from vip_pipeline.storage.staging import StagingStore
 
@@ -85,3 +87,20 @@ def test_code_columns_read_as_categoricals_with_their_values_also_across_parts(t
         "export",
     ]
     assert store.read("t", "m/0")["direction"].dtype == object  # without `codes`: text, as staged
+
+
+def test_arrow_text_is_staged_as_it_is_and_read_back_as_python_strings(tmp_path):
+    """Validated rows keep the reader's Arrow text into the staged file (no conversion); every reader of the stage
+    gets Python strings, missing values as None, as from a frame of Python strings, also as categorical codes."""
+    store = StagingStore(tmp_path)
+    arrow = pd.DataFrame(
+        {"account_id": pd.array(["A1", None, "B2"], dtype=pd.ArrowDtype(pa.string())), "amount": [1.0, 2.0, 3.0]}
+    )
+    plain = arrow.assign(account_id=pd.Series(["A1", None, "B2"], dtype=object))
+    store.write("arrow", arrow)
+    store.write("plain", plain)
+    read = store.read("arrow")
+    assert read["account_id"].dtype == object and read["account_id"].tolist() == ["A1", None, "B2"]
+    pd.testing.assert_frame_equal(read, store.read("plain"))
+    assert store.read("arrow", codes=["account_id"])["account_id"].dtype == "category"
+    assert pq.read_schema(store.path("arrow")).field("account_id").type == pa.string()
