@@ -188,6 +188,8 @@ NUMBERS = [  # (delivered text, value): plain decimals (Arrow's cast), then what
     ("4.9e-324", 5e-324),
     ("0.1000000000000000055511151231257827", 0.1),  # correctly rounded
     ("123456789012345678901234567890", 1.2345678901234568e29),
+    (" 1", 1.0),  # not plain: pandas reads it (the reader trims every value; other callers may not)
+    ("2\t", 2.0),
     ("1e400", np.nan),  # beyond a double: infinite, so not a finite number
     ("inf", np.nan),
     ("-inf", np.nan),
