@@ -17,7 +17,6 @@ from vip_pipeline.metrics import TXN_COLUMNS
 from vip_pipeline.metrics.activity import MonthPeriod
 from vip_pipeline.metrics.balances import STATE_COLUMNS, open_in_period
 from vip_pipeline.partitions import partition_key
-from vip_pipeline.resources import MetricRulesResource
 from vip_pipeline.sharding import part, part_key
 from vip_pipeline.storage.fingerprints import accounts_as_seen, fingerprint, frame_digest
 from vip_pipeline.storage.staging import StagingStore
@@ -153,10 +152,9 @@ class MonthInputs:
         open_accounts = open_in_period(self.accounts, period.month, period.end)["account_id"]
         return opening[opening["account_id"].isin(open_accounts)].reset_index(drop=True)
 
-    def fingerprint(
-        self, opening: pd.DataFrame | None, period: MonthPeriod, rules: MetricRulesResource, db: str
-    ) -> str:
-        first_rate_day = period.month - pd.Timedelta(days=rules.max_fx_age_days)
+    def fingerprint(self, opening: pd.DataFrame | None, period: MonthPeriod, rules: dict, db: str) -> str:
+        """What the month's metrics read, `rules` being the metric rules' settings (`MetricRulesResource`)."""
+        first_rate_day = period.month - pd.Timedelta(days=rules["max_fx_age_days"])
         fx = self.fx[(self.fx["rate_date"] >= first_rate_day) & (self.fx["rate_date"] <= period.end)]
         return fingerprint(
             opening=frame_digest(self.opening_read(opening, period)),
@@ -164,7 +162,7 @@ class MonthInputs:
             accounts=frame_digest(accounts_as_seen(self.accounts, period.end, ACCOUNT_COLUMNS)),
             fx=frame_digest(fx[["rate_date", "currency", "usd_per_unit"]]),
             period=[str(period.end), period.is_complete],
-            rules=rules.model_dump(),
+            rules=rules,
             warehouse=hashlib.sha1(db.encode()).hexdigest(),
             shard=list(self.shard),
         )

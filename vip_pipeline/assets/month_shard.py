@@ -64,7 +64,7 @@ def shard_months(
     state = opening_state(store, inventory, keys[0])
     if state is not None and shards > 1:
         state = state[state["account_id"].isin(mine["account_id"])].reset_index(drop=True)
-    months, todo = {}, {}
+    months, todo, settings = {}, {}, rules.model_dump()
     inputs_of = {key: MonthInputs(store, key, mine, fx, (shard, shards)) for key in keys}
     # a month never computed will be: its latest balances, which carry the state, are found side by side first
     first_time = [k for k in keys if not store.path(part(shards, STATE), part_key(k, shard)).exists()]
@@ -73,11 +73,14 @@ def shard_months(
         inputs = inputs_of[key]
         with stage("metrics"):  # what the month's metrics read: the month is computed again when it changed
             period = month_period(store, inventory, key, shards)
-            marker = inputs.fingerprint(state, period, rules, database_url)
+            # a month never computed is computed whatever it read: that is worked out beside it, in the pool
+            marker = None if key in latest else inputs.fingerprint(state, period, settings, database_url)
         where = part_key(key, shard)
         months[key] = {"marker": marker, "status": "computed"}
-        if store.fingerprint(part(shards, CLIENT_METRICS), where) == marker and all(
-            store.path(part(shards, t), where).exists() for t in (ACTIVITY, STATE)
+        if (
+            marker is not None
+            and store.fingerprint(part(shards, CLIENT_METRICS), where) == marker
+            and all(store.path(part(shards, t), where).exists() for t in (ACTIVITY, STATE))
         ):
             state = store.read(part(shards, STATE), where)
             months[key]["status"] = "unchanged"
@@ -87,13 +90,16 @@ def shard_months(
             closing = latest[key] if key in latest else inputs.balances
             state = EMPTY_STATE if idle and state is None else carry_forward_state(state, closing)
         if idle:  # a shard without an open account this month
+            with stage("metrics"):
+                marker = months[key]["marker"] = marker or inputs.fingerprint(opening, period, settings, database_url)
             for table in (ACTIVITY, STATE, CLIENT_METRICS):
                 frame = state if table == STATE else pd.DataFrame()
                 store.write(part(shards, table), frame, where, marker if table == CLIENT_METRICS else None)
             continue
-        todo[key] = (inputs, period, opening, state, marker, rules.margin_rules(), rules.max_fx_age_days)
+        todo[key] = (inputs, period, opening, state, marker, settings, database_url, rules.margin_rules())
     failed = None
-    for key, reason in zip(todo, map_months(compute_month_of_shard, list(todo.values()))):
+    for key, (reason, marker) in zip(todo, map_months(compute_month_of_shard, list(todo.values()))):
+        months[key]["marker"] = marker
         if reason is not None:
             failed = {"month": key, "reason": reason}
             months = {k: v for k, v in months.items() if k < key}
@@ -108,25 +114,30 @@ def latest_balances(inputs: MonthInputs) -> pd.DataFrame:
         return carry_forward_state(None, inputs.balances)
 
 
-def compute_month_of_shard(inputs: MonthInputs, period, opening, state, marker, margin_rules, max_fx_age):
+def compute_month_of_shard(
+    inputs: MonthInputs, period, opening, state, marker: str | None, settings: dict, database_url: str, margin_rules
+) -> tuple[str | None, str]:
     """One (month, shard): its two monthly tables from its opening state, staged with its closing state, the
-    client metrics last (marked with `marker`: that marks the month done). Returns None, or why it stopped."""
+    client metrics last (marked with `marker`, what the month read: that marks the month done; None: worked out
+    here). Returns why it stopped (None when it did not), and the marker."""
+    with stage("metrics"):
+        marker = marker or inputs.fingerprint(opening, period, settings, database_url)
     try:
         with stage("metrics") as timed:
             timed.rows = len(inputs.balances) + len(inputs.txns)
             metrics = compute_month(
                 period, inputs.accounts, opening, inputs.balances, inputs.txns, inputs.fx, inputs.pnl,
-                margin_rules, max_fx_age,
+                margin_rules, settings["max_fx_age_days"],
             )  # fmt: skip
     except MissingFxRate as exc:
-        return f"{inputs.key[:7]}: FX rate missing: {exc}"
+        return f"{inputs.key[:7]}: FX rate missing: {exc}", marker
     store, (shard, shards) = inputs.store, inputs.shard
     where = part_key(inputs.key, shard)
     with stage("publish"):  # staged for the publishing step
         store.write(part(shards, ACTIVITY), metrics.account_activity, where)
         store.write(part(shards, STATE), state, where)
         store.write(part(shards, CLIENT_METRICS), metrics.client_metrics, where, marker)
-    return None
+    return None, marker
 
 
 def shard_step(shard: int, shards: int):
