@@ -101,7 +101,8 @@ def named_accounts(result: LoadResult) -> pd.Series:
         except (ValueError, AttributeError):  # a line that did not split names no account
             return None
 
-    ids = pd.concat([result.accepted["account_id"], result.rejected["raw_record"].map(named).dropna()])
+    accepted = pd.Series(result.accepted["account_id"].unique()).astype(object)  # Arrow's hash on Arrow text
+    ids = pd.concat([accepted, result.rejected["raw_record"].map(named).dropna()])
     return pd.Series(sorted(ids.unique()), dtype=object, name="account_id")
 
 
