@@ -223,14 +223,14 @@ PLAIN_NUMBER = r"^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?$"
 
 def _parse_number(text: pd.Series, present: np.ndarray) -> pd.Series:
     """Plain decimal numbers are parsed by Arrow's cast (2–3× faster than `pd.to_numeric`, identical values);
-    anything else (empty, `inf`, `1_000`, unparseable) by `pd.to_numeric`, which decides what it means (coerced
-    to null when it is not a number: its rule reports it)."""
+    any other non-empty value (`inf`, `1_000`, padded, unparseable) by `pd.to_numeric`, which decides what it
+    means. Empty, unparseable and non-finite values are null: their rules report them."""
     arrow = arrow_text(text)
     plain = pyarrow.compute.match_substring_regex(arrow, PLAIN_NUMBER).to_numpy(zero_copy_only=False)
     values = np.full(len(text), np.nan)
     try:
         values[plain] = pyarrow.compute.cast(arrow.filter(pyarrow.array(plain)), pyarrow.float64()).to_numpy()
-    except (pyarrow.ArrowInvalid, pyarrow.ArrowTypeError):  # out of a double's range: pandas decides
+    except (pyarrow.ArrowInvalid, pyarrow.ArrowTypeError):  # a plain decimal Arrow cannot read (none known)
         plain[:] = False
     other = ~plain & present
     if other.any():
