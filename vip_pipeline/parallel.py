@@ -131,7 +131,7 @@ def imap_months(fn: Callable, tasks: list[tuple]) -> Iterator:
         for task in tasks:
             yield fn(*task)
         return
-    started, staged, pending = time.perf_counter(), _stage_seconds(), iter(())
+    started, staged, pending = time.perf_counter(), _stage_seconds(), None
     try:
         with _empty_main_module():  # the workers start (if they have not) while the tasks are submitted
             pending = _pool(workers).map(_timed, [fn] * len(tasks), tasks)
@@ -144,7 +144,8 @@ def imap_months(fn: Callable, tasks: list[tuple]) -> Iterator:
         _pools.pop(workers).shutdown(wait=False, cancel_futures=True)
         raise
     finally:
-        getattr(pending, "close", lambda: None)()
+        if pending is not None:
+            pending.close()
         # the stage seconds added meanwhile (the workers', the caller's) beyond the wall time ran side by side
         TIMINGS["overlap"].seconds += max(_stage_seconds() - staged - (time.perf_counter() - started), 0.0)
 

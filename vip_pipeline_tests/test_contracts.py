@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import re
 from pathlib import Path
 
@@ -171,6 +172,8 @@ def test_a_frame_breaking_its_table_schema_is_refused_and_the_table_is_unchanged
     assert isinstance(refused.value, WarehouseRejected)  # the asset fails without retries
     assert refused.value.table == table and column in refused.value.columns and refused.value.count >= 1
     assert table in str(refused.value) and column in str(refused.value)
+    carried = pickle.loads(pickle.dumps(refused.value))  # as a month worker hands it back to the step
+    assert type(carried) is PublishRefused and str(carried) == str(refused.value) and carried.table == table
     pd.testing.assert_frame_equal(wh.read(table), before)  # nothing written, not even the valid frame
     assert wh.count("client_segments") == (len(good) if table == "client_segments" else 0)
 

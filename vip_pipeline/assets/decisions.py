@@ -223,7 +223,7 @@ def client_decisions(
                 failures += chunk.failures
                 decided.update(chunk.metadata)
                 if chunk.refused:
-                    raise PublishRefused(*chunk.refused)
+                    raise chunk.refused
                 if not failures:
                     with stage("publish") as timed:
                         for name, rows in insert(chunk.tables).items():
@@ -249,13 +249,13 @@ class NotDecided(Exception):
 @dataclass
 class DecidedChunk:
     """Some complete months decided: their check evaluations (and failures), metadata and tables, conformed to their
-    contracts (or why a contract refused them: `PublishRefused`'s arguments)."""
+    contracts (or why a contract refused them)."""
 
     evaluations: list
     failures: list
     metadata: dict
     tables: dict[str, pd.DataFrame]
-    refused: tuple | None = None
+    refused: PublishRefused | None = None
 
 
 CHUNKS_PER_WORKER = 2
@@ -316,7 +316,7 @@ def decide_chunk(panel, clients, assessed: list[pd.Timestamp], own: list[pd.Time
         try:
             checked = {name: checked_frame(TABLES[name], frame) for name, frame in tables.items()}
         except PublishRefused as exc:
-            return DecidedChunk(evaluated, [], metadata, {}, (exc.table, exc.columns, exc.count, exc.detail))
+            return DecidedChunk(evaluated, [], metadata, {}, exc)
     return DecidedChunk(evaluated, [], metadata, checked)
 
 

@@ -253,7 +253,7 @@ def _publish(context, landing, staging, warehouse, manifests: list[dict], shards
                 raise failure
             with stage("publish") as timed, warehouse.publishing() as wh:
                 if month.refused:
-                    raise PublishRefused(*month.refused)
+                    raise month.refused
                 counts = wh.replace_partitions(month.tables, period.month.date(), checked=True)
                 timed.rows = sum(counts.values())
             with stage("publish"):  # the month's staged frames, now that it is published (its marker says so)
@@ -291,12 +291,12 @@ PUBLISHING = "publishing"  # a month's frames staged by `prepare_month`, made th
 @dataclass
 class PreparedMonth:
     """A month ready to be written: its check evaluations and its two tables checked against their contracts (or
-    why the contract refused them: `PublishRefused`'s arguments)."""
+    why the contract refused them)."""
 
     evaluations: list
     tables: dict[str, pd.DataFrame]
     state_rows: int
-    refused: tuple | None = None
+    refused: PublishRefused | None = None
 
 
 def prepare_month(store: StagingStore, shards: int, key: str, marker: str) -> PreparedMonth:
@@ -312,7 +312,7 @@ def prepare_month(store: StagingStore, shards: int, key: str, marker: str) -> Pr
         try:
             tables = {name: checked_frame(TABLES[name], frame) for name, frame in parts.items() if name in TABLES}
         except PublishRefused as exc:
-            return PreparedMonth(evaluations, {}, len(state), (exc.table, exc.columns, exc.count, exc.detail))
+            return PreparedMonth(evaluations, {}, len(state), exc)
         store.write(f"{PUBLISHING}/balance_state", state, key)
         store.write(f"{PUBLISHING}/{CLIENT_METRICS}", client_metrics, key, marker)
     return PreparedMonth(evaluations, tables, len(state))

@@ -98,6 +98,9 @@ class PublishRefused(WarehouseRejected):
             f"{', '.join(columns)}: {detail}; nothing was written"
         )
 
+    def __reduce__(self):  # raised in a month worker, carried back to the step's process
+        return PublishRefused, (self.table, self.columns, self.count, self.detail)
+
 
 UNAVAILABLE = (sa.exc.OperationalError, sa.exc.InterfaceError)
 DATABASE_ERRORS = (*UNAVAILABLE, sa.exc.IntegrityError, sa.exc.DataError, sa.exc.ProgrammingError)
