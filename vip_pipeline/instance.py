@@ -6,15 +6,21 @@ fsync. A one-month run writes about 200 events (a materialisation, check evaluat
 month and asset): measured on the sample, 8.5 s of a 19 s run went to those commits and closes.
 `PooledSqliteEventLogStorage` keeps a few engines open (the index and the latest runs' databases) and
 commits with `synchronous=NORMAL`, which in WAL mode loses at most the last events on a power cut, never
-the database. Production uses PostgreSQL storage (deploy/dagster.yaml), where none of this applies.
+the database. It also writes each event, and each batch of events, in one transaction per database: Dagster's
+own writes an asset check evaluation in three (the run's database, then twice the index) and a batch one event
+at a time. Batches are a Dagster option (`DAGSTER_EVENT_BATCH_SIZE`) that this storage turns on for its process:
+a run's planned materialisations and each partitioned output's materialisations are then stored together (a
+24-month run: 360 planned and 291 materialisation events). Production uses PostgreSQL storage
+(deploy/dagster.yaml), where none of this applies.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections import OrderedDict
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import sqlalchemy as db
@@ -23,10 +29,12 @@ from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
     SQLITE_BUSY_TIMEOUT_SECONDS,
     SqliteEventLogStorage,
 )
+from dagster._core.events.log import EventLogEntry
 from dagster._serdes import ConfigurableClassData
 from sqlalchemy.pool import QueuePool
 
 OPEN_DATABASES = 8  # the index, the running run's and a few recently read runs' databases (webserver)
+EVENT_BATCH_SIZE = "1000"  # events Dagster may hold back before a batch ends (a batch ends with its last event)
 
 LOCAL_INSTANCE = """\
 # The local Dagster instance of vip_pipeline (written by vip-pipeline into a new DAGSTER_HOME).
@@ -78,7 +86,24 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None):
         self._engines: OrderedDict[str, db.Engine] = OrderedDict()
         self._tables: set[str] = set()
+        self._columns: set[str] = set()  # of the asset keys table
+        self._writing: tuple[int, ExitStack, dict[str, db.Connection]] | None = None  # (thread, its transactions)
         super().__init__(base_dir, inst_data)
+        os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", EVENT_BATCH_SIZE)
+
+    def store_event(self, event: EventLogEntry) -> None:
+        self.store_event_batch([event])
+
+    def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
+        """Store `events` with Dagster's SQLite logic, in one transaction per database they touch, committed when
+        all are stored (when one fails, none is: Dagster then stores the batch's events one by one)."""
+        with self._db_lock, ExitStack() as transactions:
+            self._writing = (threading.get_ident(), transactions, {})
+            try:
+                for event in events:
+                    super().store_event(event)
+            finally:
+                self._writing = None
 
     def has_table(self, table_name: str) -> bool:
         """Whether the index database has the table. Dagster asks before storing every asset check evaluation, and
@@ -87,6 +112,13 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         if table_name not in self._tables and super().has_table(table_name):
             self._tables.add(table_name)
         return table_name in self._tables
+
+    def _has_asset_key_col_on_connection(self, conn: db.Connection, column_name: str) -> bool:
+        """Whether the asset keys table has the column: Dagster reflects the table's columns before storing every
+        asset event (0.3 ms each). Found columns are remembered, like found tables."""
+        if column_name not in self._columns and super()._has_asset_key_col_on_connection(conn, column_name):
+            self._columns.add(column_name)
+        return column_name in self._columns
 
     @classmethod
     def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value) -> PooledSqliteEventLogStorage:
@@ -110,13 +142,25 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
 
     @contextmanager
     def _connect(self, shard: str) -> Iterator[db.Connection]:
-        with self._db_lock:
-            engine = self._engine(shard)
-            if shard not in self._initialized_dbs:
-                self._initdb(engine)
-                self._initialized_dbs.add(shard)
-            with engine.connect() as conn, conn.begin():
-                yield conn
+        writing = self._writing
+        if writing is not None and writing[0] == threading.get_ident():  # inside store_event_batch
+            _, transactions, connections = writing
+            if shard not in connections:
+                connections[shard] = transactions.enter_context(self._open(shard))
+            yield connections[shard]
+            return
+        with self._db_lock, self._open(shard) as conn:
+            yield conn
+
+    @contextmanager
+    def _open(self, shard: str) -> Iterator[db.Connection]:
+        """A pooled connection to `shard` in a transaction (the caller holds the lock)."""
+        engine = self._engine(shard)
+        if shard not in self._initialized_dbs:
+            self._initdb(engine)
+            self._initialized_dbs.add(shard)
+        with engine.connect() as conn, conn.begin():
+            yield conn
 
     def dispose(self) -> None:
         while self._engines:

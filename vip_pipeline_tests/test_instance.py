@@ -3,12 +3,21 @@ log records a run that another process (the webserver) reads back, month by mont
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import time
+from pathlib import Path
 
-from dagster import AssetKey, AssetRecordsFilter, DagsterInstance
+import pytest
+import sqlalchemy as db
+from dagster import AssetKey, AssetRecordsFilter, DagsterEvent, DagsterInstance
+from dagster._core.events import AssetMaterializationPlannedData
+from dagster._core.events.log import EventLogEntry
+from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 
 from vip_pipeline.instance import (
+    EVENT_BATCH_SIZE,
     LOCAL_DATABASES,
     OPEN_DATABASES,
     PREFORKED_LAUNCHER,
@@ -98,4 +107,69 @@ def test_a_table_found_in_the_index_is_remembered_and_a_missing_one_asked_again(
     with sqlite3.connect(tmp_path / "index.db") as conn:
         conn.execute("create table no_such_table (x)")
     assert storage.has_table("no_such_table") and asked[-1] == "no_such_table"
+    storage.dispose()
+
+
+def _planned(run_id: str, month: str) -> EventLogEntry:
+    """The event Dagster stores when a run plans to materialise a month of monthly_client_metrics."""
+    data = AssetMaterializationPlannedData(AssetKey("monthly_client_metrics"), partition=month)
+    event = DagsterEvent.build_asset_materialization_planned_event("refresh_month", "publish", data)
+    return EventLogEntry(None, "DEBUG", "", run_id, time.time(), "publish", "refresh_month", event)
+
+
+def test_a_batch_of_events_is_one_transaction_per_database_and_stored_whole_or_not_at_all(tmp_path, monkeypatch):
+    monkeypatch.delenv("DAGSTER_EVENT_BATCH_SIZE", raising=False)
+    storage = PooledSqliteEventLogStorage(str(tmp_path))
+    assert os.environ["DAGSTER_EVENT_BATCH_SIZE"] == EVENT_BATCH_SIZE  # Dagster hands it batches from now on
+    commits = []
+    listener = lambda conn: commits.append(conn.engine.url.database)  # noqa: E731
+    db.event.listen(db.Engine, "commit", listener)
+    try:
+        storage.store_event(_planned("run-a", "2023-12-01"))  # creates the run's database
+        commits.clear()
+        storage.store_event(_planned("run-a", "2024-01-01"))
+        # the run's database and the index (where asset events are mirrored): one transaction each
+        assert sorted(Path(c).name for c in commits) == ["index.db", "run-a.db"]
+        commits.clear()
+        months = [f"2024-{m:02d}-01" for m in range(2, 13)]
+        storage.store_event_batch([_planned("run-a", m) for m in months])
+        assert sorted(Path(c).name for c in commits) == ["index.db", "run-a.db"]  # not two per event
+        assert len(storage.get_records_for_run("run-a").records) == 13
+
+        # an event of a batch that cannot be stored: none of the batch is (Dagster then stores them one by one)
+        parent = SqliteEventLogStorage.prepare_insert_event
+
+        def failing(self, event):
+            if event.dagster_event.event_specific_data.partition == "2024-03-01":
+                raise ValueError("cannot store this event")
+            return parent(self, event)
+
+        monkeypatch.setattr(SqliteEventLogStorage, "prepare_insert_event", failing)
+        with pytest.raises(ValueError, match="cannot store"):
+            storage.store_event_batch([_planned("run-b", m) for m in months])
+        assert storage.get_records_for_run("run-b").records == []  # not the month before it either
+        planned = storage.get_latest_planned_materialization_info(AssetKey("monthly_client_metrics"))
+        assert planned.run_id == "run-a"  # the index has nothing of run-b either
+    finally:
+        db.event.remove(db.Engine, "commit", listener)
+        storage.dispose()
+
+
+def test_a_column_found_in_the_asset_keys_table_is_remembered(tmp_path, monkeypatch):
+    """Dagster reflects the asset keys table's columns before storing each asset event: a column found is not
+    looked up again; a missing one is, each time."""
+    storage = PooledSqliteEventLogStorage(str(tmp_path))
+    asked = []
+    parent = SqlEventLogStorage._has_asset_key_col_on_connection
+
+    def counted(self, conn, name):
+        asked.append(name)
+        return parent(self, conn, name)
+
+    monkeypatch.setattr(SqlEventLogStorage, "_has_asset_key_col_on_connection", counted)
+    storage.store_event_batch([_planned("run-a", f"2024-{m:02d}-01") for m in range(1, 4)])
+    assert asked == ["last_materialization_timestamp"]
+    assert storage.has_asset_key_index_cols() and asked == ["last_materialization_timestamp"]
+    assert [storage.has_asset_key_col("no_such_column") for _ in range(2)] == [False, False]
+    assert asked[1:] == ["no_such_column", "no_such_column"]
     storage.dispose()

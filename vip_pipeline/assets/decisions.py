@@ -8,6 +8,7 @@ those months marks the decision stale. A month still in progress gets no decisio
 
 import hashlib
 import json
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 
@@ -217,7 +218,8 @@ def client_decisions(
     tasks = [(panel, clients, assessed, own, rules) for assessed, own in decision_chunks(earlier, as_of)]
     evaluated, failures, decided, written = [], [], {}, dict.fromkeys(DECISION_TABLES, 0)
     try:
-        with warehouse.publishing() as wh, wh.replacing(DECISION_TABLES, months) as insert:
+        with warehouse.publishing() as wh, ExitStack() as transaction:
+            insert = transaction.enter_context(wh.replacing(DECISION_TABLES, months))
             for chunk in imap_months(decide_chunk, tasks):
                 evaluated += chunk.evaluations
                 failures += chunk.failures
@@ -231,6 +233,8 @@ def client_decisions(
                             timed.rows += rows
             if failures:
                 raise NotDecided  # nothing of the run's months is written
+            with stage("publish"):
+                transaction.close()  # committed
     except NotDecided:
         yield from monthly_check_results(context, evaluated)
         raise failures[0] from None

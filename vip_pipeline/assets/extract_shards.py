@@ -369,13 +369,14 @@ def _collect(context, contract, month_checks, landing, store, warehouse, manifes
             evaluated += [(key, e) for e in carried(month_checks)]
             per_month(context, name, key, {"dagster/row_count": accepted, "status": "unchanged since its last run"})
             continue
-        loads = {part_name: gathered(store, shards, f"{name}.{part_name}", key) for part_name in LOAD_PARTS}
-        audit = sum_audits([loads["audit"]], settings.max_rejected_share)
-        rejected = loads["rejected"].sort_values(["source_file", "row_number"], kind="stable", ignore_index=True)
-        refused = [f"{a.source_file}: {a.note}" for a in audit.itertuples() if a.status == "refused"]
-        refused += cross_shard_duplicates(store, contract, shards, key)
-        result = LoadResult(name, empty_accepted(contract), rejected, audit, refused, loads["superseded"])
-        restated = loads["restated"] if result.ok else None
+        with stage("validate"):  # the shards' validations of the month, as one
+            loads = {part_name: gathered(store, shards, f"{name}.{part_name}", key) for part_name in LOAD_PARTS}
+            audit = sum_audits([loads["audit"]], settings.max_rejected_share)
+            rejected = loads["rejected"].sort_values(["source_file", "row_number"], kind="stable", ignore_index=True)
+            refused = [f"{a.source_file}: {a.note}" for a in audit.itertuples() if a.status == "refused"]
+            refused += cross_shard_duplicates(store, contract, shards, key)
+            result = LoadResult(name, empty_accepted(contract), rejected, audit, refused, loads["superseded"])
+            restated = loads["restated"] if result.ok else None
         with stage("publish"):
             record_load(context, warehouse, result, files, restated, month)
             if result.ok:

@@ -11,6 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from dagster import ConfigurableIOManager, InputContext, OutputContext
 
+from vip_pipeline.timing import stage
+
 
 def as_plain_text(table: pa.Table) -> pa.Table:
     """The table, its Arrow-backed text columns (validated rows: `landing.reader`) described as plain text in the
@@ -151,7 +153,8 @@ class StagingIOManager(ConfigurableIOManager):
 
     def handle_output(self, context: OutputContext, obj: pd.DataFrame) -> None:
         partition = context.asset_partition_key if context.has_asset_partitions else None
-        path = self.store.write(context.asset_key.path[-1], obj, partition)
+        with stage("publish"):
+            path = self.store.write(context.asset_key.path[-1], obj, partition)
         context.add_output_metadata({"staging_path": str(path)})
 
     def load_input(self, context: InputContext) -> pd.DataFrame:
