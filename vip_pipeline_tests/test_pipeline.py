@@ -137,7 +137,22 @@ def test_cli_run_prints_summary(tmp_path):
     assert "client_segments" in done.stdout and "Client segments as of 2024-03" in done.stdout
     bad = subprocess.run([sys.executable, "-m", "vip_pipeline.cli", "run", "--landing", str(tmp_path / "nowhere"),
                           "--database-url", url], capture_output=True, text=True, timeout=300)
-    assert bad.returncode != 0
+    assert bad.returncode == 1 and "FAILED: landing directory" in bad.stdout and "does not exist" in bad.stdout
+    assert "Traceback" not in bad.stdout + bad.stderr
+
+
+def test_the_cli_ends_with_its_exit_code_and_only_the_program_skips_the_teardown():
+    """`vip-pipeline` ends its process without Python's teardown (an exit handler registered first, cli.py): the
+    code main() returned, argparse's or an uncaught error's is still the process's; importing the module changes
+    nothing."""
+    cli = [sys.executable, "-m", "vip_pipeline.cli"]
+    assert subprocess.run([*cli, "--help"], capture_output=True, timeout=120).returncode == 0
+    usage = subprocess.run([*cli, "no-such-command"], capture_output=True, text=True, timeout=120)
+    assert usage.returncode == 2 and "invalid choice" in usage.stderr
+    crash = subprocess.run([*cli, "summary", "--database-url", "nosuchdb://x"], capture_output=True, timeout=120)
+    assert crash.returncode == 1
+    imported = "import sys, vip_pipeline.cli; sys.exit(3)"  # a test or a tool importing the CLI keeps its own code
+    assert subprocess.run([sys.executable, "-c", imported], timeout=120).returncode == 3
 
 
 def test_threshold_change_redecides_without_reingesting(tmp_path, sqlite_url):
