@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
 import pytest
 import sqlalchemy as db
-from dagster import AssetKey, AssetRecordsFilter, DagsterEvent, DagsterInstance
+from dagster import AssetCheckEvaluation, AssetKey, AssetRecordsFilter, DagsterEvent, DagsterEventType, DagsterInstance
 from dagster._core.events import AssetMaterializationPlannedData
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
@@ -117,6 +118,13 @@ def _planned(run_id: str, month: str) -> EventLogEntry:
     return EventLogEntry(None, "DEBUG", "", run_id, time.time(), "publish", "refresh_month", event)
 
 
+def _checked(run_id: str, month: str) -> EventLogEntry:
+    """A passed evaluation of monthly_client_metrics' unique_key check for a month."""
+    data = AssetCheckEvaluation(AssetKey("monthly_client_metrics"), "unique_key", True, partition=month)
+    event = DagsterEvent(DagsterEventType.ASSET_CHECK_EVALUATION.value, "refresh_month", event_specific_data=data)
+    return EventLogEntry(None, "DEBUG", "", run_id, time.time(), "publish", "refresh_month", event)
+
+
 def test_a_batch_of_events_is_one_transaction_per_database_and_stored_whole_or_not_at_all(tmp_path, monkeypatch):
     monkeypatch.delenv("DAGSTER_EVENT_BATCH_SIZE", raising=False)
     storage = PooledSqliteEventLogStorage(str(tmp_path))
@@ -135,6 +143,9 @@ def test_a_batch_of_events_is_one_transaction_per_database_and_stored_whole_or_n
         storage.store_event_batch([_planned("run-a", m) for m in months])
         assert sorted(Path(c).name for c in commits) == ["index.db", "run-a.db"]  # not two per event
         assert len(storage.get_records_for_run("run-a").records) == 13
+        commits.clear()
+        storage.store_event(_checked("run-a", "2024-01-01"))  # Dagster writes a check evaluation in three
+        assert sorted(Path(c).name for c in commits) == ["index.db", "run-a.db"]
 
         # an event of a batch that cannot be stored: none of the batch is (Dagster then stores them one by one)
         parent = SqliteEventLogStorage.prepare_insert_event
@@ -172,4 +183,35 @@ def test_a_column_found_in_the_asset_keys_table_is_remembered(tmp_path, monkeypa
     assert storage.has_asset_key_index_cols() and asked == ["last_materialization_timestamp"]
     assert [storage.has_asset_key_col("no_such_column") for _ in range(2)] == [False, False]
     assert asked[1:] == ["no_such_column", "no_such_column"]
+    storage.dispose()
+
+
+def test_a_reader_waits_for_a_batch_being_stored_and_then_sees_all_of_it(tmp_path, monkeypatch):
+    """The batch's transactions belong to the thread storing it: a reader on another thread (the webserver's
+    watcher) waits for it, then reads every event of it, never half of it through the writer's connection."""
+    storage = PooledSqliteEventLogStorage(str(tmp_path))
+    storage.store_event(_planned("run-a", "2023-12-01"))  # creates the databases
+    inside, go_on = threading.Event(), threading.Event()
+    parent = SqliteEventLogStorage.prepare_insert_event
+
+    def slow(self, event):
+        if event.dagster_event.event_specific_data.partition == "2024-02-01":
+            inside.set()
+            go_on.wait(10)
+        return parent(self, event)
+
+    monkeypatch.setattr(SqliteEventLogStorage, "prepare_insert_event", slow)
+    batch = [_planned("run-a", m) for m in ("2024-01-01", "2024-02-01", "2024-03-01")]
+    writer = threading.Thread(target=storage.store_event_batch, args=(batch,))
+    writer.start()
+    assert inside.wait(10)
+    seen = []
+    reader = threading.Thread(target=lambda: seen.append(len(storage.get_records_for_run("run-a").records)))
+    reader.start()
+    reader.join(0.5)
+    assert reader.is_alive()  # waiting for the batch
+    go_on.set()
+    writer.join(10)
+    reader.join(10)
+    assert seen == [4]
     storage.dispose()

@@ -141,11 +141,15 @@ def test_cli_run_prints_summary(tmp_path):
     assert "Traceback" not in bad.stdout + bad.stderr
 
 
-def test_the_cli_ends_with_its_exit_code_and_only_the_program_skips_the_teardown():
+def test_the_cli_ends_with_its_exit_code_and_only_the_program_skips_the_teardown(tmp_path):
     """`vip-pipeline` ends its process without Python's teardown (an exit handler registered first, cli.py): the
-    code main() returned, argparse's or an uncaught error's is still the process's; importing the module changes
-    nothing."""
+    code main() returned, argparse's or an uncaught error's is still the process's, and its output is all there;
+    importing the module changes nothing."""
     cli = [sys.executable, "-m", "vip_pipeline.cli"]
+    database = f"sqlite:///{tmp_path / 'v.db'}"
+    upgrade = subprocess.run([*cli, "db", "upgrade", "--database-url", database], capture_output=True, text=True,
+                             timeout=120)
+    assert upgrade.returncode == 0 and "database sqlite:///" in upgrade.stdout, upgrade.stdout + upgrade.stderr
     assert subprocess.run([*cli, "--help"], capture_output=True, timeout=120).returncode == 0
     usage = subprocess.run([*cli, "no-such-command"], capture_output=True, text=True, timeout=120)
     assert usage.returncode == 2 and "invalid choice" in usage.stderr
@@ -153,6 +157,17 @@ def test_the_cli_ends_with_its_exit_code_and_only_the_program_skips_the_teardown
     assert crash.returncode == 1
     imported = "import sys, vip_pipeline.cli; sys.exit(3)"  # a test or a tool importing the CLI keeps its own code
     assert subprocess.run([sys.executable, "-c", imported], timeout=120).returncode == 3
+    # as the program, the interpreter's teardown (which would finalise this object) does not run
+    program = (
+        "import sys\nsys.argv[0] = 'vip-pipeline'\nimport vip_pipeline.cli as cli\n"
+        "class Noisy:\n    def __del__(self):\n        print('teardown ran', flush=True)\n"
+        "noisy = Noisy()\nsys.exit(cli.main(['--help']))\n"
+    )
+    ended = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120)
+    assert ended.returncode == 0 and "usage: vip-pipeline" in ended.stdout and "teardown ran" not in ended.stdout
+    as_import = program.replace("sys.argv[0] = 'vip-pipeline'", "pass")
+    imported_ended = subprocess.run([sys.executable, "-c", as_import], capture_output=True, text=True, timeout=120)
+    assert "teardown ran" in imported_ended.stdout
 
 
 def test_threshold_change_redecides_without_reingesting(tmp_path, sqlite_url):
