@@ -346,6 +346,21 @@ def test_a_connection_waits_while_another_process_holds_a_new_files_write_lock(t
     assert waited >= 0.3
 
 
+def test_a_new_warehouse_gets_large_pages_and_an_existing_one_keeps_its_own(tmp_path):
+    from vip_pipeline.storage.sqlite_wal import PAGE_SIZE
+
+    with sqlite3.connect(tmp_path / "old.db") as old:  # a warehouse SQLite created with its default page size
+        old.execute("CREATE TABLE t (i INTEGER)")
+    for name, pages in (("new.db", PAGE_SIZE), ("old.db", 4096)):
+        warehouse = Warehouse(f"sqlite:///{tmp_path / name}")
+        warehouse.ensure_schema()
+        with warehouse.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA page_size").scalar_one() == pages, name
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
+        assert warehouse.count("monthly_client_metrics") == 0  # migrated, readable
+        warehouse.engine.dispose()
+
+
 def test_the_wal_switch_gives_up_with_the_databases_message_after_its_timeout(tmp_path):
     from vip_pipeline.storage.sqlite_wal import set_wal
 
