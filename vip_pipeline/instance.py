@@ -10,8 +10,10 @@ the database. It also writes each event, and each batch of events, in one transa
 own writes an asset check evaluation in three (the run's database, then twice the index) and a batch one event
 at a time. Batches are a Dagster option (`DAGSTER_EVENT_BATCH_SIZE`) that this storage turns on for its process:
 a run's planned materialisations and each partitioned output's materialisations are then stored together (a
-24-month run: 360 planned and 291 materialisation events). Production uses PostgreSQL storage
-(deploy/dagster.yaml), where none of this applies.
+24-month run: 385 planned and 288 of its 291 materialisation events). With the asset keys table's columns
+remembered, a 24-month run's 1,233 events took 1.69 s instead of 2.18 s; what remains is Dagster serialising each
+event and building its statements, not the commits. Production uses PostgreSQL storage (deploy/dagster.yaml),
+where none of this applies.
 """
 
 from __future__ import annotations
