@@ -16,7 +16,7 @@ import pandas as pd
 
 import pandera.pandas as pa
 
-from vip_pipeline.contracts.extracts import DTYPES, TEXT, Delivery, ExtractContract, arrow_text as pa_array
+from vip_pipeline.contracts.extracts import DTYPES, TEXT, Delivery, ExtractContract, arrow_text
 from vip_pipeline.landing.inventory import LandedFile, delivery_order
 from vip_pipeline.landing.reader import ROW, RawFile, UnreadableFile, read_raw
 from vip_pipeline.timing import stage
@@ -185,7 +185,7 @@ def with_object_text(frame: pd.DataFrame) -> pd.DataFrame:
     """The frame with its Arrow-backed text columns as Python strings (None when missing), in place."""
     for name, column in frame.items():
         if isinstance(column.dtype, pd.ArrowDtype):
-            frame[name] = pa_array(column).to_numpy(zero_copy_only=False)
+            frame[name] = arrow_text(column).to_numpy(zero_copy_only=False)
     return frame
 
 
