@@ -27,14 +27,32 @@ from pathlib import Path
 
 import sqlalchemy as db
 from dagster import DagsterInstance
+from dagster._core.errors import DagsterInvariantViolationError
+from dagster._core.events import ASSET_EVENTS, DagsterEventType
+from dagster._core.events.log import EventLogEntry
+from dagster._core.storage.event_log.schema import (
+    AssetCheckExecutionsTable,
+    AssetKeyTable,
+    SqlEventLogStorageTable,
+)
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
     SQLITE_BUSY_TIMEOUT_SECONDS,
     SqliteEventLogStorage,
 )
-from dagster._core.events.log import EventLogEntry
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from dagster._serdes import ConfigurableClassData
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.pool import QueuePool
 
+# Events stored in bulk (`_store_bulk`): each one's columns of the asset keys table, beside the last
+# materialisation timestamp that every kind sets (when the table has that column).
+ASSET_ENTRY_COLUMNS = {
+    DagsterEventType.ASSET_MATERIALIZATION: {"last_materialization", "last_run_id"},
+    DagsterEventType.ASSET_MATERIALIZATION_PLANNED: {"last_run_id"},
+    DagsterEventType.ASSET_OBSERVATION: set(),
+}
+CHECK_EVALUATED = DagsterEventType.ASSET_CHECK_EVALUATION
+CHECK_PLANNED = DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED
 OPEN_DATABASES = 8  # the index, the running run's and a few recently read runs' databases (webserver)
 EVENT_BATCH_SIZE = "1000"  # events Dagster may hold back before a batch ends (a batch ends with its last event)
 
@@ -90,22 +108,151 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         self._tables: set[str] = set()
         self._columns: set[str] = set()  # of the asset keys table
         self._writing: tuple[int, ExitStack, dict[str, db.Connection]] | None = None  # (thread, its transactions)
+        self._held: list[EventLogEntry] = []  # check evaluations not stored yet
         super().__init__(base_dir, inst_data)
         os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", EVENT_BATCH_SIZE)
 
     def store_event(self, event: EventLogEntry) -> None:
+        """Store `event`; a run's asset check evaluation is held back until the next event, or the next read, and
+        stored with the evaluations before it (`_flush`)."""
+        if event.dagster_event_type == CHECK_EVALUATED and event.run_id:
+            with self._db_lock:
+                self._held.append(event)
+            return
         self.store_event_batch([event])
 
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
-        """Store `events` with Dagster's SQLite logic, in one transaction per database they touch, committed when
-        all are stored (when one fails, none is: Dagster then stores the batch's events one by one)."""
-        with self._db_lock, ExitStack() as transactions:
+        """Store the held evaluations, then `events`, each in one transaction per database they touch, committed
+        when all are stored (when one fails, none is: Dagster then stores the batch's events one by one)."""
+        with self._db_lock:
+            self._flush()
+            self._store(events)
+
+    def _flush(self) -> None:
+        """Store the held check evaluations (the caller holds the lock). When they cannot be stored together,
+        each is stored on its own, as Dagster does with a batch."""
+        held, self._held = self._held, []
+        if not held:
+            return
+        try:
+            self._store(held)
+        except Exception:
+            for event in held:
+                self._store([event], bulk=False)
+
+    def _store(self, events: Sequence[EventLogEntry], bulk: bool = True) -> None:
+        """Store `events` in one transaction per database (the caller holds the lock): in bulk when there are
+        several and all are asset events or asset check events, else with Dagster's SQLite logic, event by event."""
+        with ExitStack() as transactions:
             self._writing = (threading.get_ident(), transactions, {})
             try:
-                for event in events:
-                    super().store_event(event)
+                if bulk and len(events) > 1 and all(self._in_bulk(event) for event in events):
+                    self._store_bulk(events)
+                else:
+                    for event in events:
+                        super().store_event(event)
             finally:
                 self._writing = None
+
+    def _in_bulk(self, event: EventLogEntry) -> bool:
+        kind = event.dagster_event_type
+        if kind in ASSET_ENTRY_COLUMNS:
+            return event.get_dagster_event().asset_key is not None
+        return kind in (CHECK_PLANNED, CHECK_EVALUATED) and bool(event.run_id) and self.supports_asset_checks
+
+    def _store_bulk(self, events: Sequence[EventLogEntry]) -> None:
+        """What Dagster's SQLite event log stores for these events, with one statement per table, not per event:
+        the events in their runs' databases and mirrored in the index; there, the asset events' tags, each asset's
+        latest entry, and the check executions (as Dagster's PostgreSQL event log stores a batch)."""
+        rows = [self._event_to_row(event) for event in events]
+        for run_id in dict.fromkeys(event.run_id for event in events):
+            with self.run_connection(run_id) as conn:
+                conn.execute(SqlEventLogStorageTable.insert(), [row for row in rows if row["run_id"] == run_id])
+        with self.index_transaction() as conn:
+            mirrored = SqlEventLogStorageTable.insert().returning(
+                SqlEventLogStorageTable.c.id, sort_by_parameter_order=True
+            )
+            ids = conn.execute(mirrored, rows).scalars().all()
+            stored = list(zip(events, ids, rows))
+            assets = [(event, event_id) for event, event_id, _ in stored if event.dagster_event_type in ASSET_EVENTS]
+            if assets:
+                self._store_asset_event_tags(conn, [event for event, _ in assets], [event_id for _, event_id in assets])
+                self._store_asset_entries(conn, assets)
+            evaluations = [
+                (event, event_id, row) for event, event_id, row in stored if event.dagster_event_type == CHECK_EVALUATED
+            ]
+            if evaluations:
+                self._store_check_evaluations(conn, evaluations)
+        for event, event_id, _ in stored:
+            if event.dagster_event_type == CHECK_PLANNED:
+                self.store_asset_check_event(event, event_id)
+
+    def _store_asset_entries(self, conn: db.Connection, assets: list[tuple[EventLogEntry, int]]) -> None:
+        """Each asset's row of the asset keys table as Dagster leaves it after storing the events one by one: every
+        column from the latest event that sets it (a materialisation from the last one, not from all of them)."""
+        timestamped = self._has_asset_key_index_cols_on_connection(conn)
+        entries: dict[str, dict] = {}
+        for event, event_id in reversed(assets):
+            entry = entries.setdefault(event.get_dagster_event().asset_key.to_string(), {})
+            columns = ASSET_ENTRY_COLUMNS[event.dagster_event_type] | (
+                {"last_materialization_timestamp"} if timestamped else set()
+            )
+            if not columns <= entry.keys():
+                for column, value in self._get_asset_entry_values(event, event_id, timestamped).items():
+                    entry.setdefault(column, value)
+        for asset_key in dict.fromkeys(event.get_dagster_event().asset_key.to_string() for event, _ in assets):
+            values = entries[asset_key]  # new assets get their ids in the events' order
+            if values:
+                upsert = sqlite_insert(AssetKeyTable).values(asset_key=asset_key, **values)
+                conn.execute(upsert.on_conflict_do_update(index_elements=[AssetKeyTable.c.asset_key], set_=values))
+
+    def _store_check_evaluations(self, conn: db.Connection, evaluations: list[tuple[EventLogEntry, int, dict]]) -> None:
+        """Each evaluation replaces its check's planned execution in its run, or is added when none was planned;
+        more than one planned is an invariant violation (Dagster's `_update_asset_check_evaluation`)."""
+        table = AssetCheckExecutionsTable
+        latest = {}
+        for event, event_id, row in evaluations:
+            evaluation = event.get_dagster_event().event_specific_data
+            latest[(evaluation.asset_key.to_string(), evaluation.check_name, event.run_id, evaluation.partition)] = (
+                evaluation,
+                {
+                    "execution_status": (
+                        AssetCheckExecutionRecordStatus.SUCCEEDED
+                        if evaluation.passed
+                        else AssetCheckExecutionRecordStatus.FAILED
+                    ).value,
+                    "evaluation_event": row["event"],
+                    "evaluation_event_timestamp": row["timestamp"],
+                    "evaluation_event_storage_id": event_id,
+                    "materialization_event_storage_id": (
+                        evaluation.target_materialization_data.storage_id
+                        if evaluation.target_materialization_data
+                        else None
+                    ),
+                    "partition": evaluation.partition,
+                },
+            )
+        planned: dict[tuple, list[int]] = {}
+        checks = db.tuple_(table.c.asset_key, table.c.check_name, table.c.run_id)
+        query = db.select(table.c.id, table.c.asset_key, table.c.check_name, table.c.run_id, table.c.partition)
+        for row in conn.execute(query.where(checks.in_({key[:3] for key in latest}))):
+            planned.setdefault(tuple(row[1:]), []).append(row[0])
+        updates, inserts = [], []
+        for key, (evaluation, values) in latest.items():
+            found = planned.get(key, [])
+            if len(found) > 1:
+                raise DagsterInvariantViolationError(
+                    f"Updated {len(found)} rows for asset check evaluation {evaluation.asset_check_key} "
+                    "as a result of duplicate AssetCheckPlanned events."
+                )
+            if found:
+                updates.append({"planned_id": found[0], **values})
+            else:
+                inserts.append({"asset_key": key[0], "check_name": key[1], "run_id": key[2], **values})
+        if updates:
+            conn.execute(table.update().where(table.c.id == db.bindparam("planned_id")), updates)
+        if inserts:
+            conn.execute(table.insert(), inserts)
 
     def has_table(self, table_name: str) -> bool:
         """Whether the index database has the table. Dagster asks before storing every asset check evaluation, and
@@ -151,8 +298,10 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
                 connections[shard] = transactions.enter_context(self._open(shard))
             yield connections[shard]
             return
-        with self._db_lock, self._open(shard) as conn:
-            yield conn
+        with self._db_lock:
+            self._flush()
+            with self._open(shard) as conn:
+                yield conn
 
     @contextmanager
     def _open(self, shard: str) -> Iterator[db.Connection]:
@@ -165,6 +314,8 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             yield conn
 
     def dispose(self) -> None:
+        with self._db_lock:
+            self._flush()
         while self._engines:
             self._engines.popitem()[1].dispose()
         super().dispose()

@@ -62,7 +62,7 @@ def test_a_new_dagster_home_gets_the_project_config_and_an_existing_one_is_kept(
     assert not (tmp_path / "own" / "history").exists()  # someone else's instance is not opened
 
 
-def test_a_cli_run_is_recorded_in_the_pooled_event_log_and_read_back_by_a_fresh_instance(tmp_path, monkeypatch):
+def test_a_cli_run_is_recorded_in_the_pooled_event_log_as_dagster_records_it_and_read_back_by_a_fresh_instance(tmp_path, monkeypatch):
     home = tmp_path / "dagster_home"
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     landing = write_tiny_bank(tmp_path / "landing")
@@ -77,6 +77,31 @@ def test_a_cli_run_is_recorded_in_the_pooled_event_log_and_read_back_by_a_fresh_
         wanted = AssetRecordsFilter(asset_key=AssetKey("monthly_client_metrics"), asset_partitions=months)
         records = reader.fetch_materializations(wanted, limit=10).records
         assert sorted(r.partition_key for r in records) == months
+        events = [r.event_log_entry for r in reader.get_records_for_run(run.run_id, ascending=True).records]
+    # Dagster's own SQLite event log, given the same events one by one, writes the same rows: the batches stored
+    # in bulk and the held-back check evaluations change nothing in either database
+    stock = SqliteEventLogStorage(str(tmp_path / "stock"))
+    for event in events:
+        stock.store_event(event)
+    stock.dispose()
+    kinds = {e.dagster_event_type.value for e in events if e.is_dagster_event}
+    assert {"ASSET_MATERIALIZATION_PLANNED", "ASSET_MATERIALIZATION", "ASSET_CHECK_EVALUATION"} <= kinds
+    for name in ("index.db", f"{run.run_id}.db"):
+        ours, theirs = _rows(home / "storage" / name), _rows(tmp_path / "stock" / name)
+        assert ours == theirs and len(ours["asset_check_executions"] if name == "index.db" else ours["event_logs"]) > 20
+
+
+def _rows(path: Path) -> dict[str, list[tuple]]:
+    """Every table's rows, in id order, without the columns a database fills in with its own clock."""
+    with sqlite3.connect(path) as conn:
+        tables = [name for (name,) in conn.execute("select name from sqlite_master where type = 'table'")]
+        rows = {}
+        for table in tables:
+            clock = {"create_timestamp", "update_timestamp", "migration_completed"}
+            columns = [c[1] for c in conn.execute(f'pragma table_info("{table}")') if c[1] not in clock]
+            select = ", ".join(f'"{c}"' for c in columns)
+            rows[table] = conn.execute(f'select {select} from "{table}" order by 1').fetchall()
+    return rows
 
 
 def test_the_pool_keeps_a_bounded_number_of_databases_open(tmp_path):
@@ -145,20 +170,26 @@ def test_a_batch_of_events_is_one_transaction_per_database_and_stored_whole_or_n
         assert len(storage.get_records_for_run("run-a").records) == 13
         commits.clear()
         storage.store_event(_checked("run-a", "2024-01-01"))  # Dagster writes a check evaluation in three
-        assert sorted(Path(c).name for c in commits) == ["index.db", "run-a.db"]
+        storage.store_event(_checked("run-a", "2024-02-01"))
+        assert commits == []  # held back until the next event or read
+        assert len(storage.get_records_for_run("run-a").records) == 15
+        # the two evaluations: one transaction in each database, then the read's own
+        names = [Path(c).name for c in commits]
+        assert sorted(names[:2]) == ["index.db", "run-a.db"] and names[2:] == ["run-a.db"]
 
-        # an event of a batch that cannot be stored: none of the batch is (Dagster then stores them one by one)
-        parent = SqliteEventLogStorage.prepare_insert_event
+        # the asset's entry from the batch's last event cannot be stored, after all its events are in both
+        # databases: none of the batch is stored (Dagster then stores its events one by one)
+        parent = SqlEventLogStorage._get_asset_entry_values
 
-        def failing(self, event):
-            if event.dagster_event.event_specific_data.partition == "2024-03-01":
+        def failing(self, event, event_id, timestamped):
+            if event.dagster_event.event_specific_data.partition == "2024-12-01":
                 raise ValueError("cannot store this event")
-            return parent(self, event)
+            return parent(self, event, event_id, timestamped)
 
-        monkeypatch.setattr(SqliteEventLogStorage, "prepare_insert_event", failing)
+        monkeypatch.setattr(SqlEventLogStorage, "_get_asset_entry_values", failing)
         with pytest.raises(ValueError, match="cannot store"):
             storage.store_event_batch([_planned("run-b", m) for m in months])
-        assert storage.get_records_for_run("run-b").records == []  # not the month before it either
+        assert storage.get_records_for_run("run-b").records == []  # not the months before it either
         planned = storage.get_latest_planned_materialization_info(AssetKey("monthly_client_metrics"))
         assert planned.run_id == "run-a"  # the index has nothing of run-b either
     finally:
@@ -192,15 +223,14 @@ def test_a_reader_waits_for_a_batch_being_stored_and_then_sees_all_of_it(tmp_pat
     storage = PooledSqliteEventLogStorage(str(tmp_path))
     storage.store_event(_planned("run-a", "2023-12-01"))  # creates the databases
     inside, go_on = threading.Event(), threading.Event()
-    parent = SqliteEventLogStorage.prepare_insert_event
+    parent = SqlEventLogStorage._get_asset_entry_values
 
-    def slow(self, event):
-        if event.dagster_event.event_specific_data.partition == "2024-02-01":
-            inside.set()
-            go_on.wait(10)
-        return parent(self, event)
+    def slow(self, event, event_id, timestamped):
+        inside.set()  # the batch's events are in the run's database and the index, not committed
+        go_on.wait(10)
+        return parent(self, event, event_id, timestamped)
 
-    monkeypatch.setattr(SqliteEventLogStorage, "prepare_insert_event", slow)
+    monkeypatch.setattr(SqlEventLogStorage, "_get_asset_entry_values", slow)
     batch = [_planned("run-a", m) for m in ("2024-01-01", "2024-02-01", "2024-03-01")]
     writer = threading.Thread(target=storage.store_event_batch, args=(batch,))
     writer.start()
