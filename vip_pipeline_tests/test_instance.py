@@ -11,7 +11,16 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as db
-from dagster import AssetCheckEvaluation, AssetKey, AssetRecordsFilter, DagsterEvent, DagsterEventType, DagsterInstance
+from dagster import (
+    AssetCheckEvaluation,
+    AssetKey,
+    AssetRecordsFilter,
+    DagsterEvent,
+    DagsterEventType,
+    DagsterInstance,
+    StaticPartitionsDefinition,
+)
+from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluationPlanned
 from dagster._core.events import AssetMaterializationPlannedData
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
@@ -143,11 +152,89 @@ def _planned(run_id: str, month: str) -> EventLogEntry:
     return EventLogEntry(None, "DEBUG", "", run_id, time.time(), "publish", "refresh_month", event)
 
 
-def _checked(run_id: str, month: str) -> EventLogEntry:
-    """A passed evaluation of monthly_client_metrics' unique_key check for a month."""
-    data = AssetCheckEvaluation(AssetKey("monthly_client_metrics"), "unique_key", True, partition=month)
+def _checked(run_id: str, month: str | None, passed: bool = True, check: str = "unique_key") -> EventLogEntry:
+    """An evaluation of one of monthly_client_metrics' checks for a month (None: the check is not partitioned)."""
+    data = AssetCheckEvaluation(AssetKey("monthly_client_metrics"), check, passed, partition=month)
     event = DagsterEvent(DagsterEventType.ASSET_CHECK_EVALUATION.value, "refresh_month", event_specific_data=data)
     return EventLogEntry(None, "DEBUG", "", run_id, time.time(), "publish", "refresh_month", event)
+
+
+def _check_planned(run_id: str, months: list[str] | None, check: str = "unique_key") -> EventLogEntry:
+    """The event Dagster stores when a run plans to evaluate a check, for some months or unpartitioned."""
+    subset = StaticPartitionsDefinition(months).subset_with_partition_keys(months) if months else None
+    data = AssetCheckEvaluationPlanned(
+        asset_key=AssetKey("monthly_client_metrics"), check_name=check, partitions_subset=subset
+    )
+    event = DagsterEvent(
+        DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED.value, "refresh_month", event_specific_data=data
+    )
+    return EventLogEntry(None, "DEBUG", "", run_id, time.time(), "publish", "refresh_month", event)
+
+
+def _check_history() -> list[tuple[str, list[EventLogEntry]]]:
+    """Calls as Dagster makes them (`store_event` or `store_event_batch`): checks planned for two months and
+    unpartitioned, evaluations of them (one failed, one month evaluated twice), one never planned and one outside
+    any run, then an event after the evaluations."""
+    months = ["2024-01-01", "2024-02-01"]
+    return [
+        ("batch", [_check_planned("run-a", months), _check_planned("run-a", None, "fx_coverage")]),
+        ("event", [_checked("run-a", "2024-01-01", passed=False)]),
+        ("event", [_checked("run-a", "2024-02-01")]),
+        ("event", [_checked("run-a", "2024-02-01", passed=False)]),
+        ("event", [_checked("run-a", None, check="fx_coverage")]),
+        ("event", [_checked("run-a", "2024-03-01", check="never_planned")]),
+        ("event", [_checked("", None, check="runless")]),
+        ("event", [_checked("run-a", "2024-01-01", check="late")]),
+        ("batch", [_planned("run-a", m) for m in months]),
+    ]
+
+
+def _stored_as_dagster_does(tmp_path: Path, history: list[tuple[str, list[EventLogEntry]]]) -> None:
+    stock = SqliteEventLogStorage(str(tmp_path / "stock"))
+    for _, events in history:
+        for event in events:
+            stock.store_event(event)
+    stock.dispose()
+
+
+@pytest.mark.parametrize("together", [True, False], ids=["stored-together", "fallback-one-by-one"])
+def test_held_back_check_evaluations_leave_the_rows_dagster_leaves(tmp_path, monkeypatch, together):
+    """Held-back evaluations, stored together or, when that fails, one by one as Dagster stores a failed batch,
+    leave the same rows as Dagster's SQLite event log storing each at once: planned executions replaced (the last
+    evaluation of a month wins), failures kept, an unplanned one added, ids in the order the events came."""
+    history = _check_history()
+    _stored_as_dagster_does(tmp_path, history)
+    if not together:
+
+        def refused(self, conn, evaluations):
+            raise ValueError("cannot store them together")
+
+        monkeypatch.setattr(PooledSqliteEventLogStorage, "_store_check_evaluations", refused)
+    ours = PooledSqliteEventLogStorage(str(tmp_path / "ours"))
+    for call, events in history:
+        ours.store_event_batch(events) if call == "batch" else ours.store_event(events[0])
+    ours.dispose()
+    for name in ("index.db", "run-a.db"):
+        assert _rows(tmp_path / "ours" / name) == _rows(tmp_path / "stock" / name)
+    statuses = [row[5] for row in _rows(tmp_path / "ours" / "index.db")["asset_check_executions"]]
+    assert statuses == ["FAILED", "FAILED", "SUCCEEDED", "SUCCEEDED", "SUCCEEDED", "SUCCEEDED"]
+
+
+def test_a_check_evaluation_is_held_back_only_until_the_next_event_or_read(tmp_path):
+    storage = PooledSqliteEventLogStorage(str(tmp_path))
+    storage.store_event(_planned("run-a", "2024-01-01"))
+    storage.store_event(_checked("run-a", "2024-01-01"))
+    with sqlite3.connect(tmp_path / "run-a.db") as conn:  # another process sees only the planned event yet
+        assert conn.execute("select count(*) from event_logs").fetchone() == (1,)
+    seen = []
+    reader = threading.Thread(target=lambda: seen.append(len(storage.get_records_for_run("run-a").records)))
+    reader.start()
+    reader.join(10)
+    assert seen == [2]  # a read on another thread stores it first
+    storage.store_event(_checked("run-a", "2024-02-01"))
+    storage.dispose()  # so does closing the storage
+    with sqlite3.connect(tmp_path / "run-a.db") as conn:
+        assert conn.execute("select count(*) from event_logs").fetchone() == (3,)
 
 
 def test_a_batch_of_events_is_one_transaction_per_database_and_stored_whole_or_not_at_all(tmp_path, monkeypatch):
