@@ -21,6 +21,7 @@ from dagster import (
     StaticPartitionsDefinition,
 )
 from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluationPlanned
+from dagster._core.errors import DagsterInvariantViolationError
 from dagster._core.events import AssetMaterializationPlannedData
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
@@ -210,6 +211,15 @@ def test_held_back_check_evaluations_leave_the_rows_dagster_leaves(tmp_path, mon
             raise ValueError("cannot store them together")
 
         monkeypatch.setattr(PooledSqliteEventLogStorage, "_store_check_evaluations", refused)
+    one_by_one = []  # evaluations stored with Dagster's logic, event by event
+    parent = SqliteEventLogStorage.store_event
+
+    def dagsters(self, event):
+        if event.dagster_event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
+            one_by_one.append(event.dagster_event.event_specific_data.check_name)
+        return parent(self, event)
+
+    monkeypatch.setattr(SqliteEventLogStorage, "store_event", dagsters)
     ours = PooledSqliteEventLogStorage(str(tmp_path / "ours"))
     for call, events in history:
         ours.store_event_batch(events) if call == "batch" else ours.store_event(events[0])
@@ -218,6 +228,27 @@ def test_held_back_check_evaluations_leave_the_rows_dagster_leaves(tmp_path, mon
         assert _rows(tmp_path / "ours" / name) == _rows(tmp_path / "stock" / name)
     statuses = [row[5] for row in _rows(tmp_path / "ours" / "index.db")["asset_check_executions"]]
     assert statuses == ["FAILED", "FAILED", "SUCCEEDED", "SUCCEEDED", "SUCCEEDED", "SUCCEEDED"]
+    # together: all but the one outside a run (never held) and the last (held alone)
+    assert len(one_by_one) == (2 if together else 7) and one_by_one[-2:] == ["runless", "late"]
+
+
+def test_an_evaluation_of_a_check_planned_twice_fails_as_in_dagster(tmp_path):
+    """Two planned executions of one check in a run are Dagster's invariant violation when the evaluation comes;
+    held back, it is raised by the call that stores it (here the next read), and nothing of it is stored."""
+    history = [("event", [_check_planned("run-a", None)]), ("event", [_check_planned("run-a", None)])]
+    _stored_as_dagster_does(tmp_path, history)
+    stock = SqliteEventLogStorage(str(tmp_path / "stock"))
+    with pytest.raises(DagsterInvariantViolationError, match="Updated 2 rows"):
+        stock.store_event(_checked("run-a", None))
+    stock.dispose()
+    ours = PooledSqliteEventLogStorage(str(tmp_path / "ours"))
+    for _, (event,) in history:
+        ours.store_event(event)
+    ours.store_event(_checked("run-a", None))
+    with pytest.raises(DagsterInvariantViolationError, match="Updated 2 rows"):
+        ours.get_records_for_run("run-a")
+    assert len(ours.get_records_for_run("run-a").records) == 2
+    ours.dispose()
 
 
 def test_a_check_evaluation_is_held_back_only_until_the_next_event_or_read(tmp_path):
