@@ -130,15 +130,21 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
 
     def _flush(self) -> None:
         """Store the held check evaluations (the caller holds the lock). When they cannot be stored together,
-        each is stored on its own, as Dagster does with a batch."""
+        each is stored on its own, as Dagster does with a batch; the first that cannot be is then raised."""
         held, self._held = self._held, []
         if not held:
             return
         try:
             self._store(held)
         except Exception:
+            failed = None
             for event in held:
-                self._store([event], bulk=False)
+                try:
+                    self._store([event], bulk=False)
+                except Exception as error:
+                    failed = failed or error
+            if failed is not None:
+                raise failed
 
     def _store(self, events: Sequence[EventLogEntry], bulk: bool = True) -> None:
         """Store `events` in one transaction per database (the caller holds the lock): in bulk when there are

@@ -72,7 +72,9 @@ def test_a_new_dagster_home_gets_the_project_config_and_an_existing_one_is_kept(
     assert not (tmp_path / "own" / "history").exists()  # someone else's instance is not opened
 
 
-def test_a_cli_run_is_recorded_in_the_pooled_event_log_as_dagster_records_it_and_read_back_by_a_fresh_instance(tmp_path, monkeypatch):
+def test_a_cli_run_is_recorded_in_the_pooled_event_log_as_dagster_records_it_and_read_back_by_a_fresh_instance(
+    tmp_path, monkeypatch
+):
     home = tmp_path / "dagster_home"
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     landing = write_tiny_bank(tmp_path / "landing")
@@ -234,7 +236,8 @@ def test_held_back_check_evaluations_leave_the_rows_dagster_leaves(tmp_path, mon
 
 def test_an_evaluation_of_a_check_planned_twice_fails_as_in_dagster(tmp_path):
     """Two planned executions of one check in a run are Dagster's invariant violation when the evaluation comes;
-    held back, it is raised by the call that stores it (here the next read), and nothing of it is stored."""
+    held back, it is raised by the call that stores it (here the next read), and nothing of it is stored. The
+    evaluation held with it is stored."""
     history = [("event", [_check_planned("run-a", None)]), ("event", [_check_planned("run-a", None)])]
     _stored_as_dagster_does(tmp_path, history)
     stock = SqliteEventLogStorage(str(tmp_path / "stock"))
@@ -245,9 +248,11 @@ def test_an_evaluation_of_a_check_planned_twice_fails_as_in_dagster(tmp_path):
     for _, (event,) in history:
         ours.store_event(event)
     ours.store_event(_checked("run-a", None))
+    ours.store_event(_checked("run-a", "2024-01-01", check="never_planned"))
     with pytest.raises(DagsterInvariantViolationError, match="Updated 2 rows"):
         ours.get_records_for_run("run-a")
-    assert len(ours.get_records_for_run("run-a").records) == 2
+    stored = ours.get_records_for_run("run-a").records
+    assert [r.event_log_entry.dagster_event.event_specific_data.check_name for r in stored[2:]] == ["never_planned"]
     ours.dispose()
 
 
