@@ -25,7 +25,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+import dagster
 import sqlalchemy as db
+from alembic.script import ScriptDirectory
 from dagster import DagsterInstance
 from dagster._core.errors import DagsterInvariantViolationError
 from dagster._core.events import ASSET_EVENTS, DagsterEventType
@@ -337,18 +339,57 @@ def prepare_local_instance(home: str | os.PathLike) -> None:
     is. The databases are created here, by one process: Dagster creates a missing database's tables when it
     opens the instance, and two processes opening a new home at once (a daemon and a `dagster job launch`) can
     both try, and one of them fails ("table jobs already exists")."""
+    created = _prepare(home)
+    if created is not None:
+        created.dispose()
+
+
+def open_local_instance(home: str | os.PathLike) -> DagsterInstance:
+    """The instance of DAGSTER_HOME `home`, prepared (`prepare_local_instance`): a new home's is the instance that
+    created its databases, not a second one opened after it."""
+    return _prepare(home) or DagsterInstance.from_config(str(Path(home).resolve()))
+
+
+def _prepare(home: str | os.PathLike) -> DagsterInstance | None:
+    """Prepare `home`; the instance opened to create its databases, if they were missing."""
     config = Path(home) / "dagster.yaml"
     if not config.exists():
         config.parent.mkdir(parents=True, exist_ok=True)
         config.write_text(local_instance_config(home))
     old = config.read_text()
     if not old.startswith(LOCAL_INSTANCE.splitlines()[0]):
-        return
+        return None
     if "run_launcher:" not in old:
         config.write_text(old.replace("telemetry:\n", PREFORKED_LAUNCHER + "telemetry:\n", 1))
-    if not all((Path(home) / db_file).exists() for db_file in LOCAL_DATABASES):
-        with DagsterInstance.from_config(str(home)):  # opening the instance creates its databases
-            pass
+    if all((Path(home) / db_file).exists() for db_file in LOCAL_DATABASES):
+        return None
+    return DagsterInstance.from_config(str(Path(home).resolve()))  # opening it creates its databases
+
+
+def _remember_dagster_migrations() -> None:
+    """Read Dagster's own migration scripts once per process. Dagster reads all of them (about 90 files) for every
+    SQLite database it opens or creates, to find the latest revision: twice for each of a new home's three
+    databases and of each run's event database (0.15 s of a run). The files are part of the installed package:
+    they do not change while a process runs. Other migration scripts (the warehouse's) are read as before."""
+    if getattr(ScriptDirectory.from_config, "_remembers", False):
+        return
+    read = ScriptDirectory.from_config.__func__
+    package = str(Path(dagster.__file__).parent)
+    scripts: dict[str, ScriptDirectory] = {}
+
+    def from_config(cls, config, *args, **kwargs):
+        location = str(config.get_main_option("script_location") or "")
+        if args or kwargs or not location.startswith(("dagster:", package)):  # "dagster:_core/storage/alembic"
+            return read(cls, config, *args, **kwargs)
+        if location not in scripts:
+            scripts[location] = read(cls, config)
+        return scripts[location]
+
+    from_config._remembers = True
+    ScriptDirectory.from_config = classmethod(from_config)
+
+
+_remember_dagster_migrations()
 
 
 if __name__ == "__main__":  # `python -m vip_pipeline.instance DIR`: prepare DIR as a DAGSTER_HOME (make ui)

@@ -22,7 +22,7 @@ from dagster import DagsterInstance, build_reconstructable_job, execute_job
 
 from vip_pipeline import parallel, timing
 from vip_pipeline.definitions import build_refresh_job
-from vip_pipeline.instance import prepare_local_instance
+from vip_pipeline.instance import open_local_instance
 from vip_pipeline.jobs import executor_from_env, range_tags, refresh_range
 from vip_pipeline.landing.inventory import scan_landing
 from vip_pipeline.partitions import first_month
@@ -42,8 +42,7 @@ def _instance() -> DagsterInstance:
     ephemeral one."""
     if not os.environ.get("DAGSTER_HOME"):
         return DagsterInstance.ephemeral()
-    prepare_local_instance(os.environ["DAGSTER_HOME"])
-    return DagsterInstance.get()
+    return open_local_instance(os.environ["DAGSTER_HOME"])
 
 
 def _failure_message(result) -> str:
@@ -115,9 +114,8 @@ def refresh(
     with timing.reporting(progress):
         if kind == "in_process":
             parallel.start_early((end.year - start.year) * 12 + end.month - start.month + 1)
-            result = build_refresh_job(**arguments).execute_in_process(
-                instance=_instance(), run_config=QUIET, tags=run_tags, raise_on_error=False
-            )
+            job, instance = build_refresh_job(**arguments), _instance()
+            result = job.execute_in_process(instance=instance, run_config=QUIET, tags=run_tags, raise_on_error=False)
             success, message = result.success, (None if result.success else _failure_message(result))
         else:
             job = build_reconstructable_job(
@@ -137,8 +135,7 @@ def _persistent_instance(staging_dir: str) -> Iterator[DagsterInstance]:
     """$DAGSTER_HOME's instance, else a persistent one in `<staging>/.dagster` (workers on other processes read
     the run and write its events there)."""
     if os.environ.get("DAGSTER_HOME"):
-        prepare_local_instance(os.environ["DAGSTER_HOME"])
-        with DagsterInstance.get() as instance:
+        with open_local_instance(os.environ["DAGSTER_HOME"]) as instance:
             yield instance
         return
     home = Path(staging_dir).resolve() / ".dagster"
