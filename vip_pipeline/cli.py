@@ -26,7 +26,8 @@ def _end_without_teardown() -> None:
     os._exit(_EXIT_CODE)
 
 
-if __name__ == "__main__" or Path(sys.argv[0]).name == "vip-pipeline":  # the program, not an import (tests)
+_PROGRAM = __name__ == "__main__" or Path(sys.argv[0]).name == "vip-pipeline"  # not an import (tests)
+if _PROGRAM:
     atexit.register(_end_without_teardown)  # registered before any other, so it runs after all of them
 
 
@@ -65,6 +66,10 @@ def cmd_generate_sample(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     warnings.filterwarnings("ignore")
+    if _PROGRAM:
+        from vip_pipeline import garbage
+
+        garbage.pause_while_loading()  # resumed when the run starts (runner.refresh)
     from vip_pipeline.runner import PipelineFailed, dagster_output_to, run_pipeline, summarise
     from vip_pipeline.storage.warehouse import redact
 

@@ -20,7 +20,7 @@ import pandas as pd
 import sqlalchemy as sa
 from dagster import DagsterInstance, build_reconstructable_job, execute_job
 
-from vip_pipeline import parallel, timing
+from vip_pipeline import garbage, parallel, timing
 from vip_pipeline.definitions import build_refresh_job
 from vip_pipeline.instance import open_local_instance
 from vip_pipeline.jobs import executor_from_env, range_tags, refresh_range
@@ -115,12 +115,14 @@ def refresh(
         if kind == "in_process":
             parallel.start_early((end.year - start.year) * 12 + end.month - start.month + 1)
             job, instance = build_refresh_job(**arguments), _instance()
+            garbage.resume_after_loading()
             result = job.execute_in_process(instance=instance, run_config=QUIET, tags=run_tags, raise_on_error=False)
             success, message = result.success, (None if result.success else _failure_message(result))
         else:
             job = build_reconstructable_job(
                 "vip_pipeline.definitions", "build_refresh_job", reconstructable_kwargs=arguments
             )
+            garbage.resume_after_loading()
             with (
                 _persistent_instance(staging_dir) as instance,
                 execute_job(job, instance=instance, run_config=QUIET, tags=run_tags, raise_on_error=False) as result,
