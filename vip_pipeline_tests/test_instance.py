@@ -34,9 +34,11 @@ from vip_pipeline.instance import (
     PREFORKED_LAUNCHER,
     PooledSqliteEventLogStorage,
     local_instance_config,
+    open_local_instance,
     prepare_local_instance,
 )
 from vip_pipeline.runner import run_pipeline
+from vip_pipeline.storage.migrate import MIGRATIONS
 from vip_pipeline_tests.tiny_bank import write_tiny_bank
 
 
@@ -70,6 +72,49 @@ def test_a_new_dagster_home_gets_the_project_config_and_an_existing_one_is_kept(
     prepare_local_instance(tmp_path / "own")
     assert (tmp_path / "own" / "dagster.yaml").read_text() == "telemetry:\n  enabled: false\n"
     assert not (tmp_path / "own" / "history").exists()  # someone else's instance is not opened
+
+
+def test_a_run_opens_its_local_instance_once(tmp_path, monkeypatch):
+    """A new home's instance is the one that created its databases; an existing home's is opened once."""
+    opened = []
+    parent = DagsterInstance.from_config
+
+    def counted(home, *args, **kwargs):
+        opened.append(Path(home).name)
+        return parent(home, *args, **kwargs)
+
+    monkeypatch.setattr(DagsterInstance, "from_config", staticmethod(counted))
+    for _ in range(2):  # new, then existing
+        with open_local_instance(tmp_path / "home") as instance:
+            assert isinstance(instance.event_log_storage, PooledSqliteEventLogStorage)
+            assert all((tmp_path / "home" / db_file).exists() for db_file in LOCAL_DATABASES)
+    assert opened == ["home", "home"]
+
+
+def test_dagsters_migration_scripts_are_read_once_and_others_each_time(tmp_path):
+    """Dagster reads its ≈ 90 migration scripts for every SQLite database it opens or creates; they are read once
+    per process. The warehouse's migrations (or anyone else's) are read each time, as Alembic does."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+    from dagster._core.storage.runs.sqlite import sqlite_run_storage
+    from dagster._core.storage.sql import get_alembic_config
+
+    dagsters = get_alembic_config(sqlite_run_storage.__file__)
+    assert ScriptDirectory.from_config(dagsters) is ScriptDirectory.from_config(dagsters)
+    assert ScriptDirectory.from_config(dagsters).get_current_head()  # the scripts themselves
+    ours = Config()
+    ours.set_main_option("script_location", str(MIGRATIONS))
+    first, again = ScriptDirectory.from_config(ours), ScriptDirectory.from_config(ours)
+    assert first is not again and first.get_current_head() == again.get_current_head()
+    # two runs' event databases created in one process: both at Dagster's latest revision
+    storage = PooledSqliteEventLogStorage(str(tmp_path))
+    for run in ("run-a", "run-b"):
+        storage.store_event(_planned(run, "2024-01-01"))
+        with sqlite3.connect(tmp_path / f"{run}.db") as conn:
+            assert conn.execute("select version_num from alembic_version").fetchone() == (
+                ScriptDirectory.from_config(dagsters).get_current_head(),
+            )
+    storage.dispose()
 
 
 def test_a_cli_run_is_recorded_in_the_pooled_event_log_as_dagster_records_it_and_read_back_by_a_fresh_instance(
