@@ -16,7 +16,7 @@ def test_what_was_loaded_is_frozen_and_the_collector_resumes_with_a_larger_young
 
         garbage.pause_while_loading()
         assert not gc.isenabled()
-        loaded = [{"definition": n} for n in range(1000)]  # what a run's process loads and keeps
+        loaded = [["definition", n] for n in range(1000)]  # what a run's process loads and keeps (lists: tracked)
         garbage.resume_after_loading()
         assert gc.isenabled() and gc.get_freeze_count() >= frozen + len(loaded)
         assert gc.get_threshold() == (garbage.YOUNG_GENERATION, *threshold[1:])
