@@ -133,9 +133,9 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     def _flush(self) -> None:
         """Store the held check evaluations (the caller holds the lock). When they cannot be stored together,
         each is stored on its own, as Dagster does with a batch; the first that cannot be is then raised."""
-        held, self._held = self._held, []
-        if not held:
+        if not self._held:  # every read asks
             return
+        held, self._held = self._held, []
         try:
             self._store(held)
         except Exception:
@@ -377,10 +377,10 @@ def _remember_dagster_migrations() -> None:
     package = str(Path(dagster.__file__).parent)
     scripts: dict[str, ScriptDirectory] = {}
 
-    def from_config(cls, config, *args, **kwargs):
+    def from_config(cls, config):
         location = str(config.get_main_option("script_location") or "")
-        if args or kwargs or not location.startswith(("dagster:", package)):  # "dagster:_core/storage/alembic"
-            return read(cls, config, *args, **kwargs)
+        if not location.startswith(("dagster:", package)):  # Dagster's is "dagster:_core/storage/alembic"
+            return read(cls, config)
         if location not in scripts:
             scripts[location] = read(cls, config)
         return scripts[location]
